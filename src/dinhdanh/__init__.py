@@ -1,0 +1,3 @@
+"""dinhdanh: national population register, electronic identification and authentication."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from dinhdanh.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Who read which person's data, for what purpose, and when."""

@@ -1,0 +1,1 @@
+"""Officers of the police who keep the register, their roles and areas."""

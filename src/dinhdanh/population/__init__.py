@@ -1,0 +1,1 @@
+"""The population as a whole: synthetic generation and bulk import."""

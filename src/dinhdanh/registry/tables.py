@@ -1,0 +1,121 @@
+"""Tables of the population register (Law on Identification 2023, art. 9).
+
+``persons`` holds each person's current record; ``changes`` keeps every field's old and new value
+per ``events`` row (who, when, why, legal basis), so a record can be read as it stood on any past
+date. ``pids`` holds every number ever assigned: its primary key is what makes a PID never reused.
+Keys are a surrogate ``person_id`` because a person's PID can change (change of sex); on Citus the
+person tables would be distributed and co-located by ``person_id``.
+"""
+
+import sqlalchemy as sa
+
+from dinhdanh.store.base import Id, Key, UTCDateTime, metadata
+
+persons = sa.Table(
+    "persons", metadata,
+    sa.Column("person_id", Id, primary_key=True, autoincrement=True),
+    sa.Column("pid", Key(12), nullable=False, unique=True),
+    sa.Column("full_name", sa.String(100), nullable=False),
+    sa.Column("name_key", Key(100), nullable=False),  # names.fold(full_name)
+    sa.Column("surname", sa.String(100), nullable=False),
+    sa.Column("middle_name", sa.String(100), nullable=False),
+    sa.Column("given_name", sa.String(100), nullable=False),
+    sa.Column("other_names", sa.String(200)),
+    sa.Column("date_of_birth", sa.Date, nullable=False),
+    sa.Column("birth_year", sa.SmallInteger, nullable=False),  # search column (index with name_key)
+    sa.Column("sex", sa.String(6), nullable=False),
+    sa.Column("place_of_birth", sa.String(200)),
+    sa.Column("birth_registration_code", Key(3)),  # pre-2025 province or country code, as in PIDs
+    sa.Column("hometown", sa.String(200)),
+    sa.Column("ethnicity", sa.String(40)),
+    sa.Column("religion", sa.String(40)),
+    sa.Column("nationality", Key(3), nullable=False, server_default="VNM"),
+    sa.Column("blood_type", sa.String(3)),
+    sa.Column("old_id_number", Key(12)),
+    sa.Column("father_id", Id, sa.ForeignKey("persons.person_id")),
+    sa.Column("mother_id", Id, sa.ForeignKey("persons.person_id")),
+    sa.Column("spouse_id", Id, sa.ForeignKey("persons.person_id")),
+    sa.Column("representative_id", Id, sa.ForeignKey("persons.person_id")),
+    sa.Column("household_id", Id, sa.ForeignKey("households.household_id")),
+    sa.Column("relation_to_head", sa.String(20)),
+    # permanent residence (the 2025 commune and its province)
+    sa.Column("province_code", Key(2)),
+    sa.Column("commune_code", Key(5)),
+    sa.Column("address", sa.String(200)),
+    sa.Column("residence_dossier", sa.String(30)),
+    # temporary residence
+    sa.Column("temp_province_code", Key(2)),
+    sa.Column("temp_commune_code", Key(5)),
+    sa.Column("temp_address", sa.String(200)),
+    sa.Column("temp_until", sa.Date),
+    # current place of living, where it differs from both
+    sa.Column("current_address", sa.String(200)),
+    # temporary absence
+    sa.Column("absent_from", sa.Date),
+    sa.Column("absent_until", sa.Date),
+    sa.Column("absent_to", sa.String(200)),
+    sa.Column("marital_status", sa.String(10), nullable=False, server_default="single"),
+    sa.Column("status", sa.String(8), nullable=False, server_default="alive"),
+    sa.Column("date_of_death", sa.Date),
+    sa.Column("date_missing", sa.Date),
+    sa.Column("phone", sa.String(15)),
+    sa.Column("email", sa.String(254)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.CheckConstraint("sex IN ('male', 'female')", name="sex"),
+    sa.CheckConstraint("status IN ('alive', 'dead', 'missing')", name="status"),
+    sa.CheckConstraint("marital_status IN ('single', 'married', 'divorced', 'widowed')", name="marital"),
+    sa.Index("ix_persons_name_key_birth_year", "name_key", "birth_year"),
+    sa.Index("ix_persons_commune_code", "commune_code"),
+    sa.Index("ix_persons_province_code_birth_year", "province_code", "birth_year"),
+    sa.Index("ix_persons_temp_commune_code", "temp_commune_code"),
+    sa.Index("ix_persons_father_id", "father_id"),
+    sa.Index("ix_persons_mother_id", "mother_id"),
+    sa.Index("ix_persons_household_id", "household_id"),
+)
+
+households = sa.Table(
+    "households", metadata,
+    sa.Column("household_id", Id, primary_key=True, autoincrement=True),
+    sa.Column("number", Key(20), nullable=False, unique=True),
+    sa.Column("head_id", Id),  # persons.person_id; no FK: the two tables refer to each other
+    sa.Column("province_code", Key(2), nullable=False),
+    sa.Column("commune_code", Key(5), nullable=False),
+    sa.Column("address", sa.String(200)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("dissolved_at", UTCDateTime),
+)
+
+pids = sa.Table(
+    "pids", metadata,
+    sa.Column("pid", Key(12), primary_key=True),
+    sa.Column("person_id", Id, sa.ForeignKey("persons.person_id"), nullable=False, index=True),
+    sa.Column("assigned_at", UTCDateTime, nullable=False),
+    sa.Column("retired_at", UTCDateTime),
+    sa.Column("retired_reason", sa.String(100)),
+)
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("event_id", Id, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("person_id", Id, sa.ForeignKey("persons.person_id"), index=True),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Column("effective_date", sa.Date),
+    sa.Column("actor", sa.String(60), nullable=False),  # "officer:12", "import:3", "cli"
+    sa.Column("reason", sa.Text),
+    sa.Column("legal_basis", sa.String(200)),
+    sa.Column("payload", sa.JSON),
+)
+
+changes = sa.Table(
+    "changes", metadata,
+    sa.Column("change_id", Id, primary_key=True, autoincrement=True),
+    sa.Column("event_id", Id, sa.ForeignKey("events.event_id"), nullable=False),
+    sa.Column("person_id", Id, sa.ForeignKey("persons.person_id"), nullable=False),
+    sa.Column("field", sa.String(40), nullable=False),
+    sa.Column("old_value", sa.JSON),
+    sa.Column("new_value", sa.JSON),
+    sa.Index("ix_changes_person_id_change_id", "person_id", "change_id"),
+)

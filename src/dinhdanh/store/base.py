@@ -1,0 +1,46 @@
+"""The one MetaData every area's tables join, with portable column types."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# 64-bit keys on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def Key(length: int) -> sa.String:
+    """A short ASCII code compared byte-wise, so that prefix ranges use the index on PostgreSQL."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """Aware UTC datetimes on both back-ends (SQLite stores naive text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
