@@ -116,7 +116,13 @@ def split(full_name: str) -> NameParts:
     return NameParts(surname=surname, middle=middle, given=given)
 
 
-_ALLOWED = re.compile(r"^[^\W\d_]+(?:[ '\-.][^\W\d_]+)*$")
+_NAME_SEPARATORS = re.compile(r"[ '\-.]")
+
+
+def _well_formed(text: str) -> bool:
+    # Every word between separators is non-empty and letters only. ``str.isalpha`` rather than
+    # the regex class ``[^\W\d_]``, which lets numerals such as '²', '½' or 'Ⅻ' through.
+    return all(word and word.isalpha() for word in _NAME_SEPARATORS.split(text))
 
 
 def validate(name: str) -> str:
@@ -137,7 +143,7 @@ def validate(name: str) -> str:
         raise InvalidFormat("The name is empty.")
     if len(text) > 100:
         raise InvalidFormat("The name is longer than 100 characters.")
-    if not _ALLOWED.match(text):
+    if not _well_formed(text):
         bad = next((c for c in text if not (c.isalpha() or c in " '-.")), None)
         if bad is not None:
             raise InvalidFormat(f"The name contains a character that is not a letter: {bad!r}.")

@@ -68,6 +68,8 @@ def compact(number: str) -> str:
 
 def _check_digits(number: str) -> str:
     number = compact(number)
+    if not number:
+        raise InvalidLength("The number is empty; a personal ID number has 12 digits.")
     if not (number.isascii() and number.isdigit()):
         bad = next((c for c in number if not (c.isascii() and c.isdigit())), "")
         raise InvalidFormat(f"The number contains a character that is not a digit: {bad!r}.")
@@ -78,9 +80,9 @@ def _check_digits(number: str) -> str:
 
 def century_sex_digit(sex: str, birth_year: int) -> int:
     """Digit G for a sex and year of birth (1900-2399)."""
-    if sex not in SEXES:
+    if not isinstance(sex, str) or sex not in SEXES:
         raise InvalidComponent(f"Sex must be 'male' or 'female', not {sex!r}.")
-    if not 1900 <= birth_year <= 2399:
+    if isinstance(birth_year, bool) or not isinstance(birth_year, int) or not 1900 <= birth_year <= 2399:
         raise InvalidComponent(f"The year of birth {birth_year} is outside 1900-2399.")
     return (birth_year // 100 - 19) * 2 + (1 if sex == "female" else 0)
 
@@ -158,11 +160,12 @@ def generate(
     job (it retries on a collision), not this function's.
     """
     code = str(place_code).zfill(3)
-    if not (code.isdigit() and len(code) == 3) or (code not in OLD_PROVINCES and int(code) not in FOREIGN_CODES):
+    well_formed = code.isascii() and code.isdigit() and len(code) == 3
+    if not well_formed or (code not in OLD_PROVINCES and int(code) not in FOREIGN_CODES):
         raise InvalidComponent(f"The place code {place_code!r} is neither a province code nor a country code.")
     g = century_sex_digit(sex, birth_year)
     if serial is None:
         serial = (rng or _random.SystemRandom()).randrange(1_000_000)
-    if not 0 <= serial < 1_000_000:
+    if isinstance(serial, bool) or not isinstance(serial, int) or not 0 <= serial < 1_000_000:
         raise InvalidComponent(f"The serial {serial} is outside 000000-999999.")
     return f"{code}{g}{birth_year % 100:02d}{serial:06d}"

@@ -77,6 +77,21 @@ def _strip_prefix(key: str) -> str:
     return _PREFIX.sub("", key)
 
 
+def _lookup_keys(name: str) -> tuple[str, ...]:
+    """The keys to look a typed name up under: as typed, then without a type prefix.
+
+    Both, because a name may itself begin with a word that folds like a prefix ("Phường Phương
+    Liệt", "Xã Tịnh Khê", "Xã Xa Dung"): typed without its type, "Phương Liệt" must not lose
+    "phuong".
+    """
+    key = name_key(name)
+    bare = _strip_prefix(key)
+    return (key, bare) if bare != key else (key,)
+
+
+_KIND_OF_PREFIX = {"xa": "xã", "phuong": "phường", "dac khu": "đặc khu"}
+
+
 def _short(name: str) -> str:
     for prefix in ("Thành phố ", "Tỉnh "):
         if name.startswith(prefix):
@@ -184,13 +199,15 @@ def find_province(name: str) -> Province:
     >>> find_province("Tỉnh Bình Dương").code
     '79'
     """
-    key = _strip_prefix(name_key(name))
-    found = _province_names().get(key)
-    if found is not None:
-        return found
-    for old in OLD_PROVINCES.values():
-        if _strip_prefix(name_key(old.name)) == key:
-            return PROVINCES[old.successor]
+    keys = _lookup_keys(name)
+    for key in keys:
+        found = _province_names().get(key)
+        if found is not None:
+            return found
+    for key in keys:
+        for old in OLD_PROVINCES.values():
+            if _strip_prefix(name_key(old.name)) == key:
+                return PROVINCES[old.successor]
     raise UnknownPlace(f"no province is named {name!r}")
 
 
@@ -200,7 +217,16 @@ def find_communes(name: str, province_code: str | int | None = None) -> tuple[Co
     >>> [c.code for c in find_communes("hoan kiem")]
     ['00070']
     """
-    found = _commune_names().get(_strip_prefix(name_key(name)), ())
+    index = _commune_names()
+    keys = _lookup_keys(name)
+    found = index.get(keys[0], ())
+    if len(keys) == 2:
+        # The typed name had (or began with a word like) a type prefix: also the bare name,
+        # preferring communes of the type the prefix names (a "Xã X" of old may be "Phường X" now).
+        bare = index.get(keys[1], ())
+        kind = _KIND_OF_PREFIX.get(keys[0][: len(keys[0]) - len(keys[1])].strip())
+        bare = tuple(c for c in bare if c.kind == kind) or bare
+        found = tuple(sorted(set(found + bare), key=lambda c: c.code))
     if province_code is not None:
         pcode = province(province_code).code
         found = tuple(c for c in found if c.province_code == pcode)

@@ -23,8 +23,11 @@ OLD_PROVINCES: dict[str, str] = {
     "094": "Sóc Trăng", "095": "Bạc Liêu", "096": "Cà Mau",
 }
 
-# New two-digit province code -> the old codes it was formed from; the first is the old province
-# that hosts the new one's headquarters and gave it its code (Resolution 202/2025/QH15).
+# New two-digit province code -> the old codes it was formed from (Resolution 202/2025/QH15), in
+# the order of the design table: the first is the old province whose name the new one keeps
+# (Thừa Thiên Huế became Huế). The headquarters, and so the new code, is the old province with the
+# same number, which is not always the first: Lào Cai 15 <- 010 Lào Cai + 015 Yên Bái (seat in Yên
+# Bái), likewise 24, 44, 52, 80, 82, 91.
 SUCCESSION: dict[str, tuple[str, ...]] = {
     "01": ("001",), "04": ("004",), "08": ("008", "002"), "11": ("011",), "12": ("012",),
     "14": ("014",), "15": ("010", "015"), "19": ("019", "006"), "20": ("020",), "22": ("022",),

@@ -16,3 +16,15 @@ import_jobs = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
 )
+
+# Links to relatives not yet loaded when their row was (a child listed before a parent): resolved
+# as soon as the relative arrives and at the end of the job; kept in the database so a resumed
+# import still resolves them.
+import_links = sa.Table(
+    "import_links", metadata,
+    sa.Column("job_id", Id, sa.ForeignKey("import_jobs.job_id"), nullable=False),
+    sa.Column("person_id", Id, nullable=False),
+    sa.Column("relation", sa.String(10), nullable=False),  # father / mother / spouse
+    sa.Column("relative_pid", Key(12), nullable=False),
+    sa.Index("ix_import_links_job_id", "job_id"),
+)

@@ -2,7 +2,9 @@
 
 ``persons`` holds each person's current record; ``changes`` keeps every field's old and new value
 per ``events`` row (who, when, why, legal basis), so a record can be read as it stood on any past
-date. ``pids`` holds every number ever assigned: its primary key is what makes a PID never reused.
+date. ``former_pids`` holds every number a person held before their current one (a change of
+sex or of year of birth gives a new number); a new number is checked against both tables, so a PID
+is never reused.
 Keys are a surrogate ``person_id`` because a person's PID can change (change of sex); on Citus the
 person tables would be distributed and co-located by ``person_id``.
 """
@@ -87,13 +89,12 @@ households = sa.Table(
     sa.Column("dissolved_at", UTCDateTime),
 )
 
-pids = sa.Table(
-    "pids", metadata,
+former_pids = sa.Table(
+    "former_pids", metadata,
     sa.Column("pid", Key(12), primary_key=True),
     sa.Column("person_id", Id, sa.ForeignKey("persons.person_id"), nullable=False, index=True),
-    sa.Column("assigned_at", UTCDateTime, nullable=False),
-    sa.Column("retired_at", UTCDateTime),
-    sa.Column("retired_reason", sa.String(100)),
+    sa.Column("retired_at", UTCDateTime, nullable=False),
+    sa.Column("retired_reason", sa.String(100), nullable=False),
 )
 
 events = sa.Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 18:59:31.597155
+Create Date: 2026-11-26 19:04:37.021531
 """
 from alembic import op
 import sqlalchemy as sa
@@ -63,6 +63,16 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_outbox'))
     )
+    op.create_table('import_links',
+    sa.Column('job_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('person_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('relation', sa.String(length=10), nullable=False),
+    sa.Column('relative_pid', sa.String(length=12).with_variant(sa.String(length=12, collation='C'), 'postgresql'), nullable=False),
+    sa.ForeignKeyConstraint(['job_id'], ['import_jobs.job_id'], name=op.f('fk_import_links_job_id_import_jobs'))
+    )
+    with op.batch_alter_table('import_links', schema=None) as batch_op:
+        batch_op.create_index('ix_import_links_job_id', ['job_id'], unique=False)
+
     op.create_table('persons',
     sa.Column('person_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('pid', sa.String(length=12).with_variant(sa.String(length=12, collation='C'), 'postgresql'), nullable=False),
@@ -159,17 +169,16 @@ def upgrade() -> None:
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_events_person_id'), ['person_id'], unique=False)
 
-    op.create_table('pids',
+    op.create_table('former_pids',
     sa.Column('pid', sa.String(length=12).with_variant(sa.String(length=12, collation='C'), 'postgresql'), nullable=False),
     sa.Column('person_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('assigned_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('retired_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('retired_reason', sa.String(length=100), nullable=True),
-    sa.ForeignKeyConstraint(['person_id'], ['persons.person_id'], name=op.f('fk_pids_person_id_persons')),
-    sa.PrimaryKeyConstraint('pid', name=op.f('pk_pids'))
+    sa.Column('retired_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('retired_reason', sa.String(length=100), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['persons.person_id'], name=op.f('fk_former_pids_person_id_persons')),
+    sa.PrimaryKeyConstraint('pid', name=op.f('pk_former_pids'))
     )
-    with op.batch_alter_table('pids', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_pids_person_id'), ['person_id'], unique=False)
+    with op.batch_alter_table('former_pids', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_former_pids_person_id'), ['person_id'], unique=False)
 
     op.create_table('changes',
     sa.Column('change_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -194,10 +203,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_changes_person_id_change_id')
 
     op.drop_table('changes')
-    with op.batch_alter_table('pids', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_pids_person_id'))
+    with op.batch_alter_table('former_pids', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_former_pids_person_id'))
 
-    op.drop_table('pids')
+    op.drop_table('former_pids')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_events_person_id'))
 
@@ -216,6 +225,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_persons_commune_code')
 
     op.drop_table('persons')
+    with op.batch_alter_table('import_links', schema=None) as batch_op:
+        batch_op.drop_index('ix_import_links_job_id')
+
+    op.drop_table('import_links')
     op.drop_table('outbox')
     op.drop_table('officers')
     op.drop_table('import_jobs')

@@ -1,0 +1,27 @@
+"""The ``dinhdanh`` command. Entrypoints stay thin: parse, call one service function, print."""
+
+from __future__ import annotations
+
+import typer
+
+from dinhdanh.cli import formats, register, serve
+
+app = typer.Typer(
+    name="dinhdanh",
+    help="dinhdanh: national population register, e-ID and e-authentication (Project 06).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(formats.pid_app, name="pid")
+app.add_typer(register.db_app, name="db")
+app.add_typer(register.population_app, name="population")
+app.add_typer(register.officer_app, name="officer")
+app.add_typer(register.registry_app, name="registry")
+app.command("event")(register.event)
+app.command("serve")(serve.serve)
+app.command("demo")(serve.demo)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,567 @@
+"""Bulk import of people from CSV or Parquet into the register.
+
+Rows are validated a batch at a time with Arrow compute (vectorised, no per-row Python on the hot
+path); rows that fail go to a rejects file naming row, field and reason, the rest load. Each batch
+commits together with the job's checkpoint (``import_jobs.rows_done``), so a killed import resumes
+at the first row not committed, and the same file run again (same SHA-256) adds nothing twice.
+
+The rows are written through the driver directly (``executemany`` on SQLite, ``COPY`` on
+PostgreSQL): the ORM's per-value processing would cost more than the whole validation.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from dinhdanh import places
+from dinhdanh.ids import names
+from dinhdanh.population.tables import import_jobs, import_links
+from dinhdanh.registry.errors import InvalidInput
+from dinhdanh.registry.tables import events, former_pids, households, persons
+from dinhdanh.store.base import utcnow
+
+REQUIRED = ("pid", "full_name", "date_of_birth", "sex", "province_code", "commune_code")
+OPTIONAL = (
+    "other_names", "place_of_birth", "birth_registration_code", "hometown", "ethnicity", "religion",
+    "nationality", "blood_type", "old_id_number", "father_pid", "mother_pid", "spouse_pid",
+    "household_number", "relation_to_head", "address", "current_address", "marital_status", "status",
+    "date_of_death", "phone", "email",
+)
+# Present in generated files; derived again from full_name here, so that they always agree.
+DERIVED = ("surname", "middle_name", "given_name")
+KNOWN = REQUIRED + OPTIONAL + DERIVED
+BATCH_ROWS = 50_000
+
+_RELATIONS = ("head", "spouse", "child", "parent", "grandchild", "sibling", "other")
+_BLOOD = ("O+", "O-", "A+", "A-", "B+", "B-", "AB+", "AB-")
+_NAME_RE = r"^[\pL\pM]+(?:[ '\-.’][\pL\pM]+)*$"
+_TEXT_LIMITS = {"other_names": 200, "place_of_birth": 200, "hometown": 200, "ethnicity": 40, "religion": 40,
+                "household_number": 20, "address": 200, "current_address": 200}
+
+
+@dataclass
+class ImportReport:
+    job_id: int
+    source: str
+    status: str  # done / already_done
+    rows: int = 0  # rows in the file
+    loaded: int = 0
+    rejected: int = 0
+    skipped: int = 0  # already in the register (by PID)
+    resumed_from: int = 0
+    unresolved_links: int = 0
+    rejects_path: str | None = None
+    ignored_columns: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _Source:
+    """A file's header, row count and batches; refuses what is not a readable table at all."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        suffix = path.suffix.lower()
+        if not path.is_file():
+            raise InvalidInput(f"No such file: {path}", field="file")
+        if suffix not in (".csv", ".parquet"):
+            raise InvalidInput(f"Unsupported file type {suffix!r}: use .csv or .parquet.", field="file")
+        self.kind = suffix[1:]
+        if self.kind == "parquet":
+            try:
+                self._pq = pq.ParquetFile(path)
+            except Exception as exc:  # pyarrow raises several types for a corrupt file
+                raise InvalidInput(f"Not a readable Parquet file: {exc}", field="file") from None
+            self.columns = list(self._pq.schema_arrow.names)
+            self.rows = self._pq.metadata.num_rows
+        else:
+            with path.open(encoding="utf-8-sig", newline="") as f:
+                try:
+                    header = next(csv.reader(f), None)
+                except (UnicodeDecodeError, csv.Error) as exc:
+                    raise InvalidInput(f"The CSV header cannot be read: {exc}", field="file") from None
+            if not header:
+                raise InvalidInput("The CSV file is empty: it has no header row.", field="file")
+            self.columns = [h.strip() for h in header]
+            self.rows = self._check_csv()
+        missing = [c for c in REQUIRED if c not in self.columns]
+        if missing:
+            raise InvalidInput(f"The file lacks the required column(s): {', '.join(missing)}.", field="file")
+        dupes = sorted({c for c in self.columns if self.columns.count(c) > 1})
+        if dupes:
+            raise InvalidInput(f"The file repeats the column(s): {', '.join(dupes)}.", field="file")
+        self.used = [c for c in self.columns if c in KNOWN]
+        self.ignored = [c for c in self.columns if c not in KNOWN]
+
+    def _csv_reader(self):
+        return pacsv.open_csv(
+            self.path,
+            read_options=pacsv.ReadOptions(block_size=8 << 20, column_names=self.columns, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in self.columns}, strings_can_be_null=True,
+                null_values=[""], include_columns=[c for c in self.columns if c in KNOWN],
+            ),
+        )
+
+    def _check_csv(self) -> int:
+        """One pass over the whole file before anything is written: a broken file changes nothing."""
+        rows = 0
+        try:
+            for batch in self._csv_reader():
+                rows += batch.num_rows
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"The CSV file is malformed after data row {rows}: {str(exc).splitlines()[0]}",
+                               field="file") from None
+        return rows
+
+    def batches(self, skip: int) -> Iterator[tuple[int, pa.Table]]:
+        """(index of the batch's first data row, batch) from row ``skip`` on, ~BATCH_ROWS each."""
+        if self.kind == "parquet":
+            stream = (pa.Table.from_batches([b]) for b in
+                      self._pq.iter_batches(batch_size=BATCH_ROWS, columns=self.used))
+        else:
+            stream = (pa.Table.from_batches([b]) for b in self._csv_reader())
+        start = 0
+        pending: list[pa.Table] = []
+        size = 0
+        for table in stream:
+            end = start + table.num_rows
+            if end <= skip:
+                start = end
+                continue
+            if start < skip:
+                table = table.slice(skip - start)
+                start = skip
+            pending.append(table)
+            size += table.num_rows
+            if size >= BATCH_ROWS:
+                merged = pa.concat_tables(pending).combine_chunks()
+                yield start, merged
+                start += merged.num_rows
+                pending, size = [], 0
+        if pending:
+            yield start, pa.concat_tables(pending).combine_chunks()
+
+
+# ------------------------------------------------------------------------------------- validation
+
+
+def _string(table: pa.Table, name: str) -> pa.Array:
+    n = table.num_rows
+    if name not in table.column_names:
+        return pa.nulls(n, pa.string())
+    col = table.column(name).combine_chunks()
+    if pa.types.is_date(col.type):
+        return pc.strftime(col, format="%Y-%m-%d")
+    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+        try:
+            col = col.cast(pa.string())
+        except pa.ArrowNotImplementedError:
+            return pa.array([None if v is None else repr(v) for v in col.to_pylist()], pa.string())
+    col = col.cast(pa.string())
+    return pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), pa.scalar(None, pa.string()), col)
+
+
+def _fold(full_names: pa.Array) -> pa.Array:
+    """``names.fold`` done with Arrow kernels; rows that leave ASCII take the Python path."""
+    key = pc.utf8_normalize(full_names, form="NFD")
+    key = pc.replace_substring_regex(key, r"\pM", "")
+    key = pc.replace_substring(pc.replace_substring(key, "đ", "d"), "Đ", "d")
+    key = pc.utf8_lower(key)
+    key = pc.utf8_trim_whitespace(pc.replace_substring_regex(key, r"[\s\-'’.,_]+", " "))
+    odd = pc.invert(pc.string_is_ascii(key))
+    if pc.any(odd).as_py():
+        values = key.to_pylist()
+        for i in np.flatnonzero(odd.to_numpy(zero_copy_only=False)):
+            values[i] = names.fold(full_names[i].as_py())
+        key = pa.array(values, pa.string())
+    return key
+
+
+def _split(full_names: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Surname, middle, given as ``names.split`` gives them (compound surnames by the Python path)."""
+    parts = pc.extract_regex(full_names, r"^(?P<surname>\S+)(?: (?P<middle>.*))? (?P<given>\S+)$")
+    single = pc.is_null(parts)
+    surname = pc.if_else(single, "", pc.struct_field(parts, "surname"))
+    middle = pc.if_else(single, "", pc.fill_null(pc.struct_field(parts, "middle"), ""))
+    given = pc.if_else(single, full_names, pc.struct_field(parts, "given"))
+    first_two = pc.struct_field(pc.extract_regex(full_names, r"^(?P<two>\S+ \S+) \S"), "two")
+    compound = pc.fill_null(pc.is_in(pc.utf8_lower(first_two), pa.array(sorted(names.COMPOUND_SURNAMES))), False)
+    if pc.any(compound).as_py():
+        s, m, g = surname.to_pylist(), middle.to_pylist(), given.to_pylist()
+        for i in np.flatnonzero(compound.to_numpy(zero_copy_only=False)):
+            p = names.split(full_names[i].as_py())
+            s[i], m[i], g[i] = p.surname, p.middle, p.given
+        surname, middle, given = (pa.array(x, pa.string()) for x in (s, m, g))
+    return surname, middle, given
+
+
+class _Rejects:
+    """First failing check per row: field and reason."""
+
+    def __init__(self, n: int):
+        self.field = np.full(n, None, dtype=object)
+        self.reason = np.full(n, None, dtype=object)
+
+    def add(self, bad: pa.Array | np.ndarray, field: str, reason: str) -> None:
+        if isinstance(bad, (pa.Array, pa.ChunkedArray)):
+            bad = pc.fill_null(bad, False).to_numpy(zero_copy_only=False)
+        sel = bad & (self.field == None)  # noqa: E711 - element-wise on an object array
+        self.field[sel] = field
+        self.reason[sel] = reason
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.field == None  # noqa: E711
+
+
+def _date(col: pa.Array) -> pa.Array:
+    """ISO text -> date32; anything else -> null."""
+    shaped = pc.match_substring_regex(col, r"^\d{4}-\d{2}-\d{2}$")
+    parsed = pc.strptime(pc.if_else(shaped, col, pa.scalar(None, pa.string())), format="%Y-%m-%d", unit="s",
+                         error_is_null=True)
+    return pc.cast(parsed, pa.date32())
+
+
+def _validate(t: pa.Table, retired: set[str], today: dt.date):
+    """Normalised columns of the batch and the rejects; nothing here touches the database."""
+    n = t.num_rows
+    r = _Rejects(n)
+    col = {name: _string(t, name) for name in KNOWN}
+
+    def required(name: str) -> None:
+        r.add(pc.is_null(col[name]), name, "missing")
+
+    def pattern(name: str, regex: str, reason: str) -> None:
+        r.add(pc.invert(pc.match_substring_regex(col[name], regex)), name, reason)
+
+    def one_of(name: str, allowed, reason: str) -> None:
+        outside = pc.invert(pc.is_in(col[name], pa.array(list(allowed))))
+        r.add(pc.and_(pc.is_valid(col[name]), outside), name, reason)
+
+    required("pid")
+    pattern("pid", r"^\d{12}$", "not 12 digits")
+    pid_values = col["pid"].to_numpy(zero_copy_only=False)
+    _, first = np.unique(pid_values.astype(str), return_index=True)
+    repeated = np.ones(n, bool)
+    repeated[first] = False
+    r.add(repeated, "pid", "the same PID appears earlier in the batch")
+    if retired:
+        r.add(pc.is_in(col["pid"], pa.array(list(retired))), "pid", "a retired PID, never reused")
+
+    full = pc.utf8_trim_whitespace(pc.replace_substring_regex(
+        pc.utf8_normalize(pc.fill_null(col["full_name"], ""), form="NFC"), r"\s+", " "))
+    required("full_name")
+    r.add(pc.greater(pc.utf8_length(full), 100), "full_name", "longer than 100 characters")
+    r.add(pc.invert(pc.match_substring_regex(full, _NAME_RE)), "full_name",
+          "not a name (letters, single spaces, hyphens, apostrophes)")
+
+    dob = _date(col["date_of_birth"])
+    required("date_of_birth")
+    r.add(pc.is_null(dob), "date_of_birth", "not a date written YYYY-MM-DD")
+    r.add(pc.or_(pc.less(dob, pa.scalar(dt.date(1900, 1, 1))), pc.greater(dob, pa.scalar(today))),
+          "date_of_birth", "outside 1900-01-01 .. today")
+    required("sex")
+    one_of("sex", ("male", "female"), "must be male or female")
+    required("province_code")
+    one_of("province_code", places.PROVINCES, "not a 2025 province code")
+    required("commune_code")
+    one_of("commune_code", places.COMMUNES, "not a 2025 commune code")
+    commune_codes = pa.array(list(places.COMMUNES))
+    commune_province = pa.array([c.province_code for c in places.COMMUNES.values()])
+    province_of_commune = pc.take(commune_province, pc.index_in(col["commune_code"], commune_codes))
+    r.add(pc.not_equal(province_of_commune, col["province_code"]), "commune_code",
+          "the commune is not in the province given")
+
+    for name, limit in _TEXT_LIMITS.items():
+        r.add(pc.greater(pc.utf8_length(col[name]), limit), name, f"longer than {limit} characters")
+    pattern("birth_registration_code", r"^\d{3}$", "not a three-digit place code")
+    pattern("nationality", r"^[A-Z]{3}$", "not three capital letters (ISO 3166 alpha-3)")
+    one_of("blood_type", _BLOOD, "not a blood type (O+, A-, AB+, ...)")
+    pattern("old_id_number", r"^(\d{9}|\d{12})$", "not 9 or 12 digits")
+    for kin in ("father_pid", "mother_pid", "spouse_pid"):
+        pattern(kin, r"^\d{12}$", "not 12 digits")
+        r.add(pc.equal(col[kin], col["pid"]), kin, "the person's own PID")
+    one_of("relation_to_head", _RELATIONS, "not one of " + ", ".join(_RELATIONS))
+    one_of("marital_status", ("single", "married", "divorced", "widowed"),
+           "must be single, married, divorced or widowed")
+    one_of("status", ("alive", "dead", "missing"), "must be alive, dead or missing")
+    dod = _date(col["date_of_death"])
+    r.add(pc.and_(pc.is_valid(col["date_of_death"]), pc.is_null(dod)), "date_of_death",
+          "not a date written YYYY-MM-DD")
+    r.add(pc.or_(pc.less(dod, dob), pc.greater(dod, pa.scalar(today))), "date_of_death",
+          "before the date of birth or after today")
+    pattern("phone", r"^0\d{9}$", "not 10 digits starting with 0")
+    pattern("email", r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "not an e-mail address")
+    col["full_name"], col["date_of_birth"], col["date_of_death"] = full, dob, dod
+    return col, r
+
+
+# ---------------------------------------------------------------------------------------- writing
+
+
+class _Writer:
+    """Writes persons and households for one back-end, inside the caller's transaction."""
+
+    def __init__(self, conn: sa.Connection):
+        self.conn = conn
+        self.postgres = conn.dialect.name == "postgresql"
+        self.now = utcnow()
+        # the text SQLAlchemy itself stores for a UTC datetime on SQLite (so comparisons order right)
+        self.now_value = self.now.isoformat() if self.postgres else self.now.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def lookup_pids(self, values: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for i in range(0, len(values), 5000):
+            chunk = values[i:i + 5000]
+            found.update(self.conn.execute(
+                sa.select(persons.c.pid, persons.c.person_id).where(persons.c.pid.in_(chunk))).all())
+        return found
+
+    def new_person_ids(self, n: int) -> np.ndarray:
+        if self.postgres:
+            ids = self.conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('persons', 'person_id')) FROM generate_series(1, %(n)s)",
+                {"n": n}).scalars().all()
+            return np.array(ids, dtype=np.int64)
+        top = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(persons.c.person_id), 0))).scalar_one()
+        return np.arange(top + 1, top + 1 + n, dtype=np.int64)
+
+    def households(self, numbers: list[str], first_rows: dict[str, tuple]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for i in range(0, len(numbers), 5000):
+            chunk = numbers[i:i + 5000]
+            found.update(self.conn.execute(
+                sa.select(households.c.number, households.c.household_id).where(households.c.number.in_(chunk))).all())
+        missing = [num for num in numbers if num not in found]
+        if missing:
+            self.conn.execute(households.insert(), [
+                {"number": num, "province_code": first_rows[num][0], "commune_code": first_rows[num][1],
+                 "address": first_rows[num][2], "created_at": self.now} for num in missing])
+            for i in range(0, len(missing), 5000):
+                chunk = missing[i:i + 5000]
+                found.update(self.conn.execute(
+                    sa.select(households.c.number, households.c.household_id)
+                    .where(households.c.number.in_(chunk))).all())
+        return found
+
+    def persons(self, table: pa.Table) -> None:
+        names_ = table.column_names
+        if self.postgres:
+            buf = io.BytesIO()
+            pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
+            cursor = self.conn.connection.driver_connection.cursor()
+            with cursor.copy(f"COPY persons ({', '.join(names_)}) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(buf.getbuffer())
+            return
+        columns = [c.to_pylist() for c in table.columns]
+        cursor = self.conn.connection.driver_connection.cursor()
+        # a row may name a relative further down the batch: check foreign keys at commit
+        cursor.execute("PRAGMA defer_foreign_keys = ON")
+        cursor.executemany(
+            f"INSERT INTO persons ({', '.join(names_)}) VALUES ({', '.join('?' * len(names_))})", zip(*columns))
+        cursor.close()
+
+
+def _load_batch(conn: sa.Connection, job_id: int, start: int, t: pa.Table, retired: set[str],
+                today: dt.date) -> tuple[int, int, int, list[tuple[int, str, str]]]:
+    """Validate and write one batch; returns loaded, rejected, skipped and the rejects."""
+    w = _Writer(conn)
+    col, r = _validate(t, retired, today)
+    ok = r.ok
+    rejects = [(start + int(i) + 1, r.field[i], r.reason[i]) for i in np.flatnonzero(~ok)]
+    mask = pa.array(ok)
+    col = {k: pc.filter(v, mask) for k, v in col.items()}
+    pids = col["pid"].to_pylist()
+    kin_pids = {p for k in ("father_pid", "mother_pid", "spouse_pid") for p in col[k].to_pylist() if p}
+    known = w.lookup_pids(sorted(set(pids) | kin_pids))
+    fresh = np.array([p not in known for p in pids], dtype=bool)
+    skipped = int((~fresh).sum())
+    col = {k: pc.filter(v, pa.array(fresh)) for k, v in col.items()}
+    n = len(col["pid"])
+    if n == 0:
+        return 0, len(rejects), skipped, rejects
+    ids = w.new_person_ids(n)
+    batch_ids = dict(zip(col["pid"].to_pylist(), ids.tolist()))
+    known.update(batch_ids)
+
+    # households: found by number, or founded from their first member's residence
+    numbers = col["household_number"].to_pylist()
+    first_rows: dict[str, tuple] = {}
+    for num, prov, com, addr in zip(numbers, col["province_code"].to_pylist(), col["commune_code"].to_pylist(),
+                                    col["address"].to_pylist()):
+        if num is not None and num not in first_rows:
+            first_rows[num] = (prov, com, addr)
+    hh = w.households(sorted(first_rows), first_rows)
+    household_ids = pa.array([hh.get(num) if num else None for num in numbers], pa.int64())
+
+    links = []
+    kin_ids = {}
+    for kin, relation in (("father_pid", "father"), ("mother_pid", "mother"), ("spouse_pid", "spouse")):
+        values = col[kin].to_pylist()
+        resolved = [known.get(v) if v else None for v in values]
+        links += [{"job_id": job_id, "person_id": int(ids[i]), "relation": relation, "relative_pid": v}
+                  for i, (v, got) in enumerate(zip(values, resolved)) if v and got is None]
+        kin_ids[relation] = pa.array(resolved, pa.int64())
+
+    surname, middle, given = _split(col["full_name"])
+    dob = col["date_of_birth"]
+    pid_place = pc.utf8_slice_codeunits(col["pid"], 0, 3)
+    out = pa.table({
+        "person_id": pa.array(ids),
+        "pid": col["pid"],
+        "full_name": col["full_name"],
+        "name_key": _fold(col["full_name"]),
+        "surname": surname, "middle_name": middle, "given_name": given,
+        "other_names": col["other_names"],
+        "date_of_birth": pc.strftime(dob, format="%Y-%m-%d"),
+        "birth_year": pc.year(dob),
+        "sex": col["sex"],
+        "place_of_birth": col["place_of_birth"],
+        "birth_registration_code": pc.coalesce(col["birth_registration_code"], pid_place),
+        "hometown": col["hometown"], "ethnicity": col["ethnicity"], "religion": col["religion"],
+        "nationality": pc.coalesce(col["nationality"], pa.scalar("VNM")),
+        "blood_type": col["blood_type"], "old_id_number": col["old_id_number"],
+        "father_id": kin_ids["father"], "mother_id": kin_ids["mother"], "spouse_id": kin_ids["spouse"],
+        "household_id": household_ids,
+        "relation_to_head": pc.if_else(pc.is_null(household_ids), pa.scalar(None, pa.string()),
+                                       col["relation_to_head"]),
+        "province_code": col["province_code"], "commune_code": col["commune_code"],
+        "address": col["address"], "current_address": col["current_address"],
+        "marital_status": pc.coalesce(col["marital_status"], pa.scalar("single")),
+        "status": pc.coalesce(col["status"], pa.scalar("alive")),
+        "date_of_death": pc.strftime(col["date_of_death"], format="%Y-%m-%d"),
+        "phone": col["phone"], "email": col["email"],
+        "created_at": pa.array([w.now_value] * n),
+        "updated_at": pa.array([w.now_value] * n),
+        "version": pa.array(np.ones(n, dtype=np.int32)),
+    })
+    w.persons(out)
+
+    heads = pc.and_(pc.equal(out["relation_to_head"], "head"), pc.is_valid(household_ids))
+    head_rows = pc.filter(out.select(["person_id", "household_id"]), heads).to_pylist()
+    if head_rows:
+        conn.execute(households.update().where(households.c.household_id == sa.bindparam("hid"),
+                                               households.c.head_id.is_(None)).values(head_id=sa.bindparam("pid_")),
+                     [{"hid": h["household_id"], "pid_": h["person_id"]} for h in head_rows])
+    if links:
+        conn.execute(import_links.insert(), links)
+    return n, len(rejects), skipped, rejects
+
+
+def _resolve_links(conn: sa.Connection, job_id: int) -> int:
+    """Link relatives listed after the person who names them; returns how many stay unresolved."""
+    rel = persons.alias("rel")
+    found = conn.execute(
+        sa.select(import_links.c.person_id, import_links.c.relation, rel.c.person_id.label("relative_id"))
+        .join(rel, rel.c.pid == import_links.c.relative_pid).where(import_links.c.job_id == job_id)
+    ).all()
+    for relation in ("father", "mother", "spouse"):
+        rows = [{"p": f.person_id, "r": f.relative_id} for f in found if f.relation == relation]
+        if rows:
+            conn.execute(persons.update().where(persons.c.person_id == sa.bindparam("p"))
+                         .values({f"{relation}_id": sa.bindparam("r")}), rows)
+    total = conn.execute(sa.select(sa.func.count()).select_from(import_links)
+                         .where(import_links.c.job_id == job_id)).scalar_one()
+    conn.execute(import_links.delete().where(import_links.c.job_id == job_id))
+    return total - len(found)
+
+
+def _rewrite_rejects(path: Path, keep_before: int) -> None:
+    """On resume, drop rejects of rows that were not committed (they are validated again)."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.reader(f)]
+    with path.open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f)
+        for r in rows:
+            if r and (r[0] == "row" or int(r[0]) <= keep_before):
+                out.writerow(r)
+
+
+def import_population(engine: sa.Engine, path: str | Path, rejects_path: str | Path | None = None,
+                      progress: Callable[[int, int], None] | None = None,
+                      today: dt.date | None = None) -> ImportReport:
+    """Load ``path`` (CSV or Parquet) into the register; see the module's notes on resuming."""
+    import time
+
+    started = time.perf_counter()
+    path = Path(path)
+    source = _Source(path)
+    rejects_file = Path(rejects_path) if rejects_path else path.with_name(path.name + ".rejects.csv")
+    digest = _sha256(path)
+    today = today or dt.date.today()
+    with engine.begin() as conn:
+        job = conn.execute(sa.select(import_jobs).where(import_jobs.c.source_sha256 == digest)).first()
+        if job is None:
+            job_id = conn.execute(import_jobs.insert().values(
+                source_sha256=digest, source_name=str(path)[-300:], status="running",
+                rejects_path=str(rejects_file)[-300:], started_at=utcnow(),
+            ).returning(import_jobs.c.job_id)).scalar_one()
+            conn.execute(events.insert().values(kind="import", recorded_at=utcnow(), actor=f"import:{job_id}",
+                                                reason=f"bulk import of {path.name}", payload={"job_id": job_id}))
+            job = conn.execute(sa.select(import_jobs).where(import_jobs.c.job_id == job_id)).one()
+        retired = set(conn.execute(sa.select(former_pids.c.pid)).scalars())
+    report = ImportReport(job_id=job.job_id, source=str(path), status=job.status, rows=source.rows,
+                          loaded=job.loaded, rejected=job.rejected, skipped=job.skipped, resumed_from=job.rows_done,
+                          rejects_path=job.rejects_path, ignored_columns=source.ignored)
+    if job.status == "done":
+        report.status = "already_done"
+        return report
+    rejects_file = Path(job.rejects_path)
+    if job.rows_done:
+        _rewrite_rejects(rejects_file, job.rows_done)
+    else:
+        rejects_file.parent.mkdir(parents=True, exist_ok=True)
+        with rejects_file.open("w", encoding="utf-8", newline="") as f:
+            csv.writer(f).writerow(["row", "field", "reason"])
+    if progress:
+        progress(job.rows_done, source.rows)
+    for start, table in source.batches(job.rows_done):
+        with engine.begin() as conn:
+            loaded, rejected, skipped, rejects = _load_batch(conn, job.job_id, start, table, retired, today)
+            report.loaded += loaded
+            report.rejected += rejected
+            report.skipped += skipped
+            if rejects:
+                with rejects_file.open("a", encoding="utf-8", newline="") as f:
+                    csv.writer(f).writerows(rejects)
+            conn.execute(import_jobs.update().where(import_jobs.c.job_id == job.job_id).values(
+                rows_done=start + table.num_rows, loaded=report.loaded, rejected=report.rejected,
+                skipped=report.skipped))
+        if progress:
+            progress(start + table.num_rows, source.rows)
+    with engine.begin() as conn:
+        report.unresolved_links = _resolve_links(conn, job.job_id)
+        conn.execute(import_jobs.update().where(import_jobs.c.job_id == job.job_id)
+                     .values(status="done", finished_at=utcnow()))
+    report.status = "done"
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report

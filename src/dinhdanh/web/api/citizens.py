@@ -1,0 +1,58 @@
+"""Officers read the register: one record, its history, and search. Every read is logged."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from dinhdanh.audit.service import record_access
+from dinhdanh.registry import records
+from dinhdanh.registry.search import MAX_PAGE_SIZE, SearchQuery, search
+from dinhdanh.web.api.schemas import CitizenRecord, ErrorBody, HistoryEntry, SearchPage
+from dinhdanh.web.deps import DEFAULT, Conn, CurrentOfficer, Purpose
+
+router = APIRouter(prefix="/api/v1/citizens", tags=["citizens"],
+                   responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+
+PidPath = Annotated[str, Path(pattern=r"^\d{12}$", description="Personal ID number, 12 digits")]
+ProvinceCode = Annotated[str | None, Query(pattern=r"^\d{2}$", description="2025 province code")]
+CommuneCode = Annotated[str | None, Query(pattern=r"^\d{5}$", description="2025 commune code")]
+
+
+@router.get("/{pid}", response_model=CitizenRecord, responses={404: {"model": ErrorBody}})
+def read_citizen(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT,
+                 as_of: Annotated[dt.date | None, Query(description="Read the record as it stood at the end of "
+                                                        "this day (UTC), YYYY-MM-DD")] = None):
+    record = records.read_record(conn, pid, officer.area, as_of)
+    person = records.find_person(conn, pid, officer.area)
+    record_access(conn, officer.label, [person.person_id], "read", purpose)
+    return record
+
+
+@router.get("/{pid}/history", response_model=list[HistoryEntry], responses={404: {"model": ErrorBody}})
+def read_history(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT):
+    entries = records.history(conn, pid, officer.area)
+    record_access(conn, officer.label, [records.find_person(conn, pid, officer.area).person_id], "history", purpose)
+    return entries
+
+
+@router.get("", response_model=SearchPage)
+def search_citizens(
+    conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT,
+    name: Annotated[str | None, Query(min_length=1, max_length=100,
+                                      description="Name, with or without diacritics; matches from the start")] = None,
+    birth_year: Annotated[int | None, Query(ge=1900, le=2399)] = None,
+    date_of_birth: Annotated[dt.date | None, Query(description="YYYY-MM-DD")] = None,
+    province: ProvinceCode = None,
+    commune: CommuneCode = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+):
+    result = search(conn, SearchQuery(name=name, birth_year=birth_year, date_of_birth=date_of_birth,
+                                      province=province, commune=commune, page=page, page_size=page_size),
+                    officer.area)
+    record_access(conn, officer.label, result.person_ids, "search", purpose)
+    return {"items": result.items, "page": result.page, "page_size": result.page_size,
+            "next_page": result.next_page}

@@ -1,0 +1,40 @@
+"""Request-scoped pieces: the transaction, the officer behind the token, the purpose of a read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from dinhdanh.audit.service import DEFAULT_PURPOSE, PURPOSES
+from dinhdanh.officers.service import Officer, officer_by_token
+
+bearer = HTTPBearer(auto_error=False, description="Officer API token (`dinhdanh officer add`)")
+
+
+def transaction(request: Request) -> Iterator[sa.Connection]:
+    """One transaction per request: committed when the handler returns, rolled back if it raises."""
+    engine: sa.Engine = request.app.state.engine
+    with engine.begin() as conn:
+        yield conn
+
+
+Conn = Annotated[sa.Connection, Depends(transaction)]
+
+
+def current_officer(conn: Conn, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Officer:
+    officer = officer_by_token(conn, credentials.credentials) if credentials else None
+    if officer is None:
+        raise HTTPException(status_code=401, detail="A valid officer token is required (Authorization: Bearer ...).",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return officer
+
+
+CurrentOfficer = Annotated[Officer, Depends(current_officer)]
+PurposeCode = Literal[tuple(PURPOSES)]  # type: ignore[valid-type]
+Purpose = Annotated[PurposeCode, Query(description="Why the record is read (recorded in the access log): "
+                                       + "; ".join(f"`{k}` {v}" for k, v in PURPOSES.items()))]
+DEFAULT = DEFAULT_PURPOSE
