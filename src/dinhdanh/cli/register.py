@@ -46,12 +46,14 @@ def population_generate(
 
 
 def run_import(engine, file: Path, rejects: Path | None = None):
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from dinhdanh.population.importer import import_population
 
+    # the bar goes to stderr: stdout carries only the JSON report (rich wrote a stray newline there)
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), transient=True) as bar:
+                  TimeRemainingColumn(), transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task(f"import {file.name}", total=None)
 
         def progress(done: int, total: int) -> None:

@@ -141,32 +141,34 @@ class _Source:
         return rows
 
     def batches(self, skip: int) -> Iterator[tuple[int, pa.Table]]:
-        """(index of the batch's first data row, batch) from row ``skip`` on, ~BATCH_ROWS each."""
+        """(index of the batch's first data row, batch) from row ``skip`` on, BATCH_ROWS each."""
         if self.kind == "parquet":
             stream = (pa.Table.from_batches([b]) for b in
                       self._pq.iter_batches(batch_size=BATCH_ROWS, columns=self.used))
         else:
             stream = (pa.Table.from_batches([b]) for b in self._csv_reader())
-        start = 0
-        pending: list[pa.Table] = []
-        size = 0
+        position = 0  # data rows read from the stream so far
+        buffer: list[pa.Table] = []
+        buffered = 0
+        start = skip
         for table in stream:
-            end = start + table.num_rows
+            end = position + table.num_rows
             if end <= skip:
-                start = end
+                position = end
                 continue
-            if start < skip:
-                table = table.slice(skip - start)
-                start = skip
-            pending.append(table)
-            size += table.num_rows
-            if size >= BATCH_ROWS:
-                merged = pa.concat_tables(pending).combine_chunks()
-                yield start, merged
-                start += merged.num_rows
-                pending, size = [], 0
-        if pending:
-            yield start, pa.concat_tables(pending).combine_chunks()
+            if position < skip:
+                table = table.slice(skip - position)
+            position = end
+            buffer.append(table)
+            buffered += table.num_rows
+            while buffered >= BATCH_ROWS:
+                merged = pa.concat_tables(buffer)
+                yield start, merged.slice(0, BATCH_ROWS).combine_chunks()
+                start += BATCH_ROWS
+                rest = merged.slice(BATCH_ROWS)
+                buffer, buffered = [rest], rest.num_rows
+        if buffered:
+            yield start, pa.concat_tables(buffer).combine_chunks()
 
 
 # ------------------------------------------------------------------------------------- validation

@@ -234,7 +234,6 @@ def register_birth(conn, actor: Actor, c: cmd.BirthRegistration) -> EventResult:
                                 code="household_required", field="household_number")
         household = conn.execute(sa.select(households).where(households.c.household_id == home.household_id)).one()
     lineage = father or mother
-    parts = names.split(c.full_name)
     now = utcnow()
     number = allocate_pid(conn, _registration_code(c.commune_code), c.sex, c.date_of_birth.year)
     values: dict[str, Any] = {
@@ -253,8 +252,7 @@ def register_birth(conn, actor: Actor, c: cmd.BirthRegistration) -> EventResult:
         "address": household.address,
     }
     person_id = conn.execute(persons.insert().values(
-        **_derived(values), surname=parts.surname, middle_name=parts.middle, given_name=parts.given,
-        marital_status="single", status="alive", created_at=now, updated_at=now, version=1,
+        **_derived(values), marital_status="single", status="alive", created_at=now, updated_at=now, version=1,
     ).returning(persons.c.person_id)).scalar_one()
     event_id = _new_event(conn, "birth", person_id, actor, c, c.date_of_birth)
     diff = [{"field": k, "old": None, "new": to_json(v)} for k, v in values.items() if v is not None]

@@ -42,6 +42,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400:
+            # FastAPI's "There was an error parsing the body" (e.g. bytes that are not UTF-8): a
+            # malformed body is bad input like malformed JSON, 422 as documented, not an odd 400.
+            return error_body(422, "invalid_input", "The request body cannot be read as JSON text (UTF-8).",
+                              "body")
         codes = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         response = error_body(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
         for k, v in (exc.headers or {}).items():

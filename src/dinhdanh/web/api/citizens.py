@@ -41,7 +41,7 @@ def read_history(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Pur
 @router.get("", response_model=SearchPage)
 def search_citizens(
     conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT,
-    name: Annotated[str | None, Query(min_length=1, max_length=100,
+    name: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$",  # PostgreSQL refuses NUL
                                       description="Name, with or without diacritics; matches from the start")] = None,
     birth_year: Annotated[int | None, Query(ge=1900, le=2399)] = None,
     date_of_birth: Annotated[dt.date | None, Query(description="YYYY-MM-DD")] = None,

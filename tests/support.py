@@ -1,0 +1,29 @@
+"""Test data shared by the integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+# A small register with known people: a family in Hà Nội (Phường Hoàn Kiếm, 00070), a couple in
+# Hồ Chí Minh City (Phường Bến Thành, 26743), and people to test rules on.
+FAMILY = [
+    # pid, full_name, date_of_birth, sex, province, commune, household, relation, father, mother, spouse, marital
+    ("001085000001", "Nguyễn Văn An", "1985-03-04", "male", "01", "00070", "0100000001", "head", "", "", "001187000002", "married"),
+    ("001187000002", "Trần Thị Bình", "1987-05-06", "female", "01", "00070", "0100000001", "spouse", "", "", "001085000001", "married"),
+    ("001212000003", "Nguyễn Minh Châu", "2012-01-02", "male", "01", "00070", "0100000001", "child", "001085000001", "001187000002", "", "single"),
+    ("001215000004", "Nguyễn Thị Dung", "2015-07-08", "female", "01", "00070", "0100000001", "child", "001085000001", "001187000002", "", "single"),
+    ("079090000005", "Lê Văn Đức", "1990-09-10", "male", "79", "26743", "7900000001", "head", "", "", "", "single"),
+    ("079193000006", "Phạm Thị Hoa", "1993-11-12", "female", "79", "26743", "7900000002", "head", "", "", "", "single"),
+    ("079095000007", "Hoàng Văn Giang", "1995-01-01", "male", "79", "26743", "7900000003", "head", "", "", "", "single"),
+]
+FAMILY_COLUMNS = ("pid", "full_name", "date_of_birth", "sex", "province_code", "commune_code", "household_number",
+                  "relation_to_head", "father_pid", "mother_pid", "spouse_pid", "marital_status")
+
+
+def write_people(path: Path, rows, columns=FAMILY_COLUMNS) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        w.writerows(rows)
+    return path
