@@ -64,6 +64,8 @@ def _build_fold_table() -> dict[int, str]:
         if len(base) == 1 and base.isascii():
             table[cp] = base.lower()
     table[ord("Đ")] = table[ord("đ")] = "d"
+    # Icelandic eth, which old Vietnamese data often has where Đ was meant
+    table[ord("Ð")] = table[ord("ð")] = "d"
     for upper in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
         table[ord(upper)] = upper.lower()
     return table
@@ -116,7 +118,7 @@ def split(full_name: str) -> NameParts:
     return NameParts(surname=surname, middle=middle, given=given)
 
 
-_NAME_SEPARATORS = re.compile(r"[ '\-.]")
+_NAME_SEPARATORS = re.compile(r"[ '’\-.]")
 
 
 def _well_formed(text: str) -> bool:
@@ -144,7 +146,7 @@ def validate(name: str) -> str:
     if len(text) > 100:
         raise InvalidFormat("The name is longer than 100 characters.")
     if not _well_formed(text):
-        bad = next((c for c in text if not (c.isalpha() or c in " '-.")), None)
+        bad = next((c for c in text if not (c.isalpha() or c in " '’-.")), None)
         if bad is not None:
             raise InvalidFormat(f"The name contains a character that is not a letter: {bad!r}.")
         raise InvalidFormat("The name has a separator that is not between two letters.")

@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -136,7 +137,9 @@ class _Source:
             for batch in self._csv_reader():
                 rows += batch.num_rows
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"The CSV file is malformed after data row {rows}: {str(exc).splitlines()[0]}",
+            # the parser quotes the offending row: keep its complaint, not the personal data
+            problem = re.sub(r"(got \d+): .*$", r"\1", str(exc).splitlines()[0])
+            raise InvalidInput(f"The CSV file is malformed after data row {rows}: {problem}",
                                field="file") from None
         return rows
 
