@@ -30,7 +30,7 @@ def db_upgrade(db: DbOption = None) -> None:
 
 @population_app.command("generate")
 def population_generate(
-    count: Annotated[int, typer.Option(min=1, max=200_000_000, help="Number of people")],
+    count: Annotated[int, typer.Option(min=1, max=20_000_000, help="Number of people (up to 20 million per file: about 0.9 GB of memory a million)")],
     out: Annotated[Path, typer.Option(help="Output file, .parquet or .csv")],
     seed: Annotated[int, typer.Option(min=0, help="Same seed, same file")] = 2025,
 ) -> None:

@@ -41,8 +41,8 @@ from dinhdanh.population import demography as demo
 
 __all__ = ["COLUMNS", "REFERENCE_DATE", "generate", "write"]
 
-REFERENCE_DATE = np.datetime64("2025-07-01")
-_REFERENCE_YEAR = 2025
+REFERENCE_DATE = np.datetime64("2025-07-01", "D")
+_REFERENCE_YEAR = int(REFERENCE_DATE.astype("datetime64[Y]").astype(np.int64)) + 1970
 
 COLUMNS: tuple[str, ...] = (
     "pid", "full_name", "surname", "middle_name", "given_name", "date_of_birth", "sex",
@@ -200,8 +200,7 @@ class _Tables:
     surname_cum: np.ndarray  # [north/south, surname]
     minority_surname_cum: dict[int, np.ndarray]  # group -> cumulative over ``surnames``
     middle_names: list[str]
-    female_middle_cum: np.ndarray
-    male_middle_cum: np.ndarray
+    middle_cum: np.ndarray  # [male, female]
     thi: int
     van: int
     given_names: list[str]
@@ -209,6 +208,7 @@ class _Tables:
     surname_as_given: np.ndarray  # the given-name index of the same word, or -1
     middle_last_as_given: np.ndarray  # the given-name index of the middle name's last word, or -1
     old_code_numbers: np.ndarray
+    province_numbers: np.ndarray
     cmnd_prefix: np.ndarray  # by old province
     cmnd_space: np.ndarray
     phone_prefix: np.ndarray
@@ -292,10 +292,11 @@ def _tables() -> _Tables:
             middle.append(_nfc(s))
     m_index = {s: i for i, s in enumerate(middle)}
 
-    def middle_cum(table) -> np.ndarray:
-        w = np.zeros(len(middle))
-        for s, share in table:
-            w[m_index[_nfc(s)]] = share
+    def middle_cum(tables) -> np.ndarray:
+        w = np.zeros((len(tables), len(middle)))
+        for row, table in enumerate(tables):
+            for s, share in table:
+                w[row, m_index[_nfc(s)]] = share
         return _cumulative(w)
 
     given = []
@@ -334,8 +335,7 @@ def _tables() -> _Tables:
         surname_cum=_cumulative(general),
         minority_surname_cum=minority,
         middle_names=middle,
-        female_middle_cum=middle_cum(demo.FEMALE_MIDDLE_NAMES),
-        male_middle_cum=middle_cum(demo.MALE_MIDDLE_NAMES),
+        middle_cum=middle_cum((demo.MALE_MIDDLE_NAMES, demo.FEMALE_MIDDLE_NAMES)),
         thi=m_index["Thị"],
         van=m_index["Văn"],
         given_names=given,
@@ -343,6 +343,7 @@ def _tables() -> _Tables:
         surname_as_given=np.array([gi.get(x, -1) for x in surnames]),
         middle_last_as_given=np.array([gi.get(x.split()[-1], -1) for x in middle]),
         old_code_numbers=np.array([int(c) for c in old_codes], np.int64),
+        province_numbers=np.array([int(c) for c in province_codes], np.int64),
         cmnd_prefix=np.array([int(p) for p in prefixes], np.int64) * space,
         cmnd_space=space,
         phone_prefix=np.array([int(p) for p, _ in demo.PHONE_PREFIXES], np.int64),
@@ -409,6 +410,7 @@ def _children(rng: np.random.Generator, mother: np.ndarray, father: np.ndarray, 
 
 
 def _skeletons(rng: np.random.Generator, n: int) -> _Skeletons:
+    """``n`` households of the seven kinds: each member's age, sex, marital state and slot."""
     kind = rng.choice(len(_KIND_SHARES), size=n, p=_KIND_SHARES)
     age = np.full((n, _SLOTS), -1, np.int32)  # -1: no such member
     female = np.zeros((n, _SLOTS), bool)
@@ -620,12 +622,18 @@ def _homes(rng: np.random.Generator, t: _Tables, n: int) -> _Homes:
                   ethnic=ethnic, religion=religion, south=t.south[t.old_successor[roots]])
 
 
+def _anniversaries(years_back: np.ndarray) -> np.ndarray:
+    """The reference date's day and month, ``years_back`` years before it."""
+    month = REFERENCE_DATE.astype("datetime64[M]")
+    in_year = month - month.astype("datetime64[Y]").astype("datetime64[M]")
+    year = (_REFERENCE_YEAR - years_back - 1970).astype("datetime64[Y]")
+    return (year.astype("datetime64[M]") + in_year).astype("datetime64[D]") + (REFERENCE_DATE - month)
+
+
 def _dates_of_birth(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
-    """A calendar date for each age in whole years on the reference date (1 July 2025)."""
-    year = (_REFERENCE_YEAR - 1 - age - 1970).astype("datetime64[Y]")
-    first = ((year.astype("datetime64[M]") + 6).astype("datetime64[D]")) + 1  # 2 July
-    last = ((year + 1).astype("datetime64[M]") + 6).astype("datetime64[D]")  # 1 July the next year
-    days = (last - first).astype(np.int64) + 1
+    """A calendar date (leap days included) for each age in whole years on the reference date."""
+    first = _anniversaries(age + 1) + 1
+    days = (_anniversaries(age) - first).astype(np.int64) + 1
     return first + (rng.random(len(age)) * days).astype(np.int64)
 
 
@@ -642,8 +650,8 @@ def _names(rng: np.random.Generator, t: _Tables, female: np.ndarray, year: np.nd
 
     traditional = rng.random(n) < np.where(female, np.interp(year, *zip(*demo.THI_SHARE_BY_BIRTH_YEAR)),
                                            np.interp(year, *zip(*demo.VAN_SHARE_BY_BIRTH_YEAR)))
-    middle = np.where(female, _draw(rng, t.female_middle_cum, n=n), _draw(rng, t.male_middle_cum, n=n))
-    middle = np.where(traditional, np.where(female, t.thi, t.van), middle)
+    other = _draw(rng, t.middle_cum, rows=female.astype(np.int64))
+    middle = np.where(traditional, np.where(female, t.thi, t.van), other)
 
     modern = rng.random(n) < np.clip((year - demo.MODERN_NAMES_FROM + 20) / 20, 0.0, 1.0)
     table = np.where(female, 0, 2) + modern
@@ -668,12 +676,14 @@ def _births(rng: np.random.Generator, t: _Tables, homes: _Homes, household: np.n
     incomers = np.isin(relation, (R_HEAD, R_SPOUSE, R_PARENT, R_SIBLING, R_OTHER))
     from_origin = homes.migrant[household] & adult & (u < np.where(incomers, 0.85, 0.35))
     married_in = ~homes.migrant[household] & adult & np.isin(relation, (R_SPOUSE, R_OTHER)) & (u < 0.06)
-    nearby = _draw(rng, t.old_within_new, rows=homes.province[household])
-    local = np.where(rng.random(n) < 0.9, homes.old[household], nearby)
-    old = np.where(from_origin, homes.origin[household],
-                   np.where(married_in, _draw(rng, t.origin_cum, n=n), local))
-    in_home_commune = (old == homes.old[household]) & (rng.random(n) < np.where(age < 18, 0.6, 0.35))
-    commune = np.where(in_home_commune, homes.commune[household], t.communes_by_old.draw(rng, old))
+    old = homes.old[household]
+    nearby = np.flatnonzero(rng.random(n) >= 0.9)  # another part of the same 2025 province
+    old[nearby] = _draw(rng, t.old_within_new, rows=homes.province[household[nearby]])
+    old[married_in] = _draw(rng, t.origin_cum, n=int(married_in.sum()))
+    old[from_origin] = homes.origin[household[from_origin]]
+    commune = homes.commune[household]
+    elsewhere = np.flatnonzero((old != homes.old[household]) | (rng.random(n) >= np.where(age < 18, 0.6, 0.35)))
+    commune[elsewhere] = t.communes_by_old.draw(rng, old[elsewhere])
     return old, commune
 
 
@@ -728,8 +738,7 @@ def _emails(rng: np.random.Generator, t: _Tables, age: np.ndarray, year: np.ndar
             middle: np.ndarray, given: np.ndarray) -> pa.Array:
     """Addresses made the usual ways from the folded name and birth year, distinct across the table."""
     n = len(age)
-    held = rng.random(n) < np.select([age < 15, age < 18, age < 30, age < 45, age < 60],
-                                     [0.0, 0.35, 0.70, 0.55, 0.30], 0.08)
+    held = rng.random(n) < np.select([age < 18, age < 30, age < 45, age < 60], [0.0, 0.70, 0.55, 0.30], 0.08)
     chosen = np.flatnonzero(held)
     folded_surnames = [names.fold(x) for x in t.surnames]
     folded_middles = [names.fold(x).split() for x in t.middle_names]
@@ -750,7 +759,7 @@ def _emails(rng: np.random.Generator, t: _Tables, age: np.ndarray, year: np.ndar
     domains = _take([d for d, _ in demo.EMAIL_DOMAINS],
                     _draw(rng, _cumulative([w for _, w in demo.EMAIL_DOMAINS]), n=len(chosen)))
     while len(repeated := _repeats(pc.dictionary_encode(local).indices.to_numpy())):
-        more = _digits(rng.integers(0, 10, len(repeated)), 1)  # namesakes of the same year
+        more = _digits(rng.integers(0, 100, len(repeated)), 2)  # namesakes of the same year
         mask = np.zeros(len(local), bool)
         mask[repeated] = True
         local = pc.replace_with_mask(local, pa.array(mask), join(local.take(pa.array(repeated)), more))
@@ -787,7 +796,7 @@ def _addresses(rng: np.random.Generator, t: _Tables, homes: _Homes) -> pa.Array:
         lambda r: join("Số ", house(r), ", Thôn ", unit(r)),  # countryside, north and centre
         lambda r: join("Số ", house(r), ", Thôn ", village(r)),
         lambda r: join("Số ", house(r), ", Xóm ", unit(r)),
-        lambda r: join("Bản ", hill_village(r)),  # northern mountains
+        lambda r: join("Số ", house(r), ", Bản ", hill_village(r)),  # northern mountains
         lambda r: join("Số ", house(r), ", Ấp ", unit(r)),  # countryside, south
         lambda r: join("Số ", house(r), ", Ấp ", hamlet(r)),
     )
@@ -824,11 +833,11 @@ def generate(count: int, seed: int) -> pa.Table:
     household = np.repeat(np.arange(len(chosen)), sizes)
     member = np.repeat(pool.start[chosen] - first_row, sizes) + np.arange(count)
 
-    def rows(links: np.ndarray) -> np.ndarray:
+    def to_rows(links: np.ndarray) -> np.ndarray:
         local = links[member]
         return np.where(local >= 0, first_row[household] + local, -1)
 
-    father, mother, spouse = rows(pool.father), rows(pool.mother), rows(pool.spouse)
+    father, mother, spouse = to_rows(pool.father), to_rows(pool.mother), to_rows(pool.spouse)
     age, female = pool.age[member], pool.female[member]
     relation, marital = _SLOT_RELATION[pool.slot[member]], pool.marital[member]
     dob = _dates_of_birth(rng, age)
@@ -846,16 +855,20 @@ def generate(count: int, seed: int) -> pa.Table:
     lineage = np.where(from_mother, mother, father)
     surname, middle, given = _names(rng, t, female, year, ethnic, homes.south[household], lineage)
     birth_old, birth_commune = _births(rng, t, homes, household, age, relation)
-    roots = np.where(rng.random(count) < 0.8, birth_old, _draw(rng, t.origin_cum, n=count))
+    # Hometown (quê quán) passes down from the father, or the mother; the others' is mostly where
+    # they were born.
+    roots = birth_old.copy()
+    elsewhere = np.flatnonzero(rng.random(count) >= 0.8)
+    roots[elsewhere] = _draw(rng, t.origin_cum, n=len(elsewhere))
     hometown = _inherit(t.communes_by_old.draw(rng, roots), np.where(father >= 0, father, mother))
 
     pid = _pids(rng, t, birth_old, female, year)
-    household_number = _digits(_unique_keys(
-        rng, np.array([int(c) for c in t.province_codes], np.int64)[homes.province] * 100_000_000, 100_000_000), 10)
+    serial = 100_000_000
+    household_number = _digits(_unique_keys(rng, t.province_numbers[homes.province] * serial, serial), 10)
     members = pa.array(household)
 
-    def kin(rows_: np.ndarray) -> pa.Array:
-        return pid.take(pa.array(rows_, pa.int64(), mask=rows_ < 0))
+    def kin(rows: np.ndarray) -> pa.Array:
+        return pid.take(pa.array(rows, pa.int64(), mask=rows < 0))
 
     surnames, middles, givens = (_take(v, i) for v, i in ((t.surnames, surname), (t.middle_names, middle),
                                                            (t.given_names, given)))
