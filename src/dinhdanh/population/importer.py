@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import io
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -193,6 +194,13 @@ def _string(table: pa.Table, name: str) -> pa.Array:
     return pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), pa.scalar(None, pa.string()), col)
 
 
+def _nfc(values: pa.Array) -> pa.Array:
+    """NFC, skipping the work when every value already is (files usually are)."""
+    if all(unicodedata.is_normalized("NFC", v) for v in values.to_pylist()):
+        return values
+    return pc.utf8_normalize(values, form="NFC")
+
+
 def _fold(full_names: pa.Array) -> pa.Array:
     """``names.fold`` done with Arrow kernels; rows that leave ASCII take the Python path."""
     key = pc.utf8_normalize(full_names, form="NFD")
@@ -272,16 +280,17 @@ def _validate(t: pa.Table, retired: set[str], today: dt.date):
 
     required("pid")
     pattern("pid", r"^\d{12}$", "not 12 digits")
-    pid_values = col["pid"].to_numpy(zero_copy_only=False)
-    _, first = np.unique(pid_values.astype(str), return_index=True)
-    repeated = np.ones(n, bool)
-    repeated[first] = False
-    r.add(repeated, "pid", "the same PID appears earlier in the batch")
+    if len(pc.unique(col["pid"])) != n:  # rare: find every occurrence after the first
+        _, first = np.unique(col["pid"].to_numpy(zero_copy_only=False).astype(str), return_index=True)
+        repeated = np.ones(n, bool)
+        repeated[first] = False
+        r.add(repeated, "pid", "the same PID appears earlier in the batch")
     if retired:
         r.add(pc.is_in(col["pid"], pa.array(list(retired))), "pid", "a retired PID, never reused")
 
-    full = pc.utf8_trim_whitespace(pc.replace_substring_regex(
-        pc.utf8_normalize(pc.fill_null(col["full_name"], ""), form="NFC"), r"\s+", " "))
+    full = _nfc(pc.fill_null(col["full_name"], ""))
+    if pc.any(pc.match_substring_regex(full, r"^\s|\s$|\s\s|[^\S ]")).as_py():
+        full = pc.utf8_trim_whitespace(pc.replace_substring_regex(full, r"\s+", " "))
     required("full_name")
     r.add(pc.greater(pc.utf8_length(full), 100), "full_name", "longer than 100 characters")
     r.add(pc.invert(pc.match_substring_regex(full, _NAME_RE)), "full_name",
@@ -341,13 +350,22 @@ class _Writer:
         # the text SQLAlchemy itself stores for a UTC datetime on SQLite (so comparisons order right)
         self.now_value = self.now.isoformat() if self.postgres else self.now.strftime("%Y-%m-%d %H:%M:%S.%f")
 
-    def lookup_pids(self, values: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
+    def _where_in(self, select: str, column: str, values: list[str]) -> list[tuple]:
+        """Rows of ``select`` whose ``column`` is one of ``values`` (through the driver: these lists
+        are long, and compiling them through SQLAlchemy costs more than the query)."""
+        rows: list[tuple] = []
+        if self.postgres:
+            for i in range(0, len(values), 50_000):
+                rows += self.conn.exec_driver_sql(f"{select} WHERE {column} = ANY(%s)", (values[i:i + 50_000],)).all()
+            return rows
         for i in range(0, len(values), 5000):
             chunk = values[i:i + 5000]
-            found.update(self.conn.execute(
-                sa.select(persons.c.pid, persons.c.person_id).where(persons.c.pid.in_(chunk))).all())
-        return found
+            rows += self.conn.exec_driver_sql(f"{select} WHERE {column} IN ({', '.join('?' * len(chunk))})",
+                                              tuple(chunk)).all()
+        return rows
+
+    def lookup_pids(self, values: list[str]) -> dict[str, int]:
+        return dict(self._where_in("SELECT pid, person_id FROM persons", "pid", values))
 
     def new_person_ids(self, n: int) -> np.ndarray:
         if self.postgres:
@@ -358,22 +376,26 @@ class _Writer:
         top = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(persons.c.person_id), 0))).scalar_one()
         return np.arange(top + 1, top + 1 + n, dtype=np.int64)
 
-    def households(self, numbers: list[str], first_rows: dict[str, tuple]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for i in range(0, len(numbers), 5000):
-            chunk = numbers[i:i + 5000]
-            found.update(self.conn.execute(
-                sa.select(households.c.number, households.c.household_id).where(households.c.number.in_(chunk))).all())
-        missing = [num for num in numbers if num not in found]
+    def _ids_of(self, numbers: list[str]) -> list[tuple]:
+        return self._where_in("SELECT number, household_id, head_id FROM households", "number", numbers)
+
+    def households(self, first_rows: dict[str, tuple], heads: dict[str, int]) -> dict[str, int]:
+        """Household ids by number; new households are founded with their head when it is known."""
+        existing = self._ids_of(sorted(first_rows))
+        found = {num: hid for num, hid, _ in existing}
+        headless = [(heads[num], hid) for num, hid, head in existing if head is None and num in heads]
+        mark = "%s" if self.postgres else "?"
+        if headless:
+            self.conn.exec_driver_sql(f"UPDATE households SET head_id = {mark} WHERE household_id = {mark}",
+                                      headless)
+        missing = [num for num in first_rows if num not in found]
         if missing:
-            self.conn.execute(households.insert(), [
-                {"number": num, "province_code": first_rows[num][0], "commune_code": first_rows[num][1],
-                 "address": first_rows[num][2], "created_at": self.now} for num in missing])
-            for i in range(0, len(missing), 5000):
-                chunk = missing[i:i + 5000]
-                found.update(self.conn.execute(
-                    sa.select(households.c.number, households.c.household_id)
-                    .where(households.c.number.in_(chunk))).all())
+            now = self.now if self.postgres else self.now_value
+            self.conn.exec_driver_sql(
+                "INSERT INTO households (number, head_id, province_code, commune_code, address, created_at) "
+                f"VALUES ({', '.join([mark] * 6)})",
+                [(num, heads.get(num), *first_rows[num], now) for num in missing])
+            found.update((num, hid) for num, hid, _ in self._ids_of(missing))
         return found
 
     def persons(self, table: pa.Table) -> None:
@@ -419,11 +441,17 @@ def _load_batch(conn: sa.Connection, job_id: int, start: int, t: pa.Table, retir
     # households: found by number, or founded from their first member's residence
     numbers = col["household_number"].to_pylist()
     first_rows: dict[str, tuple] = {}
-    for num, prov, com, addr in zip(numbers, col["province_code"].to_pylist(), col["commune_code"].to_pylist(),
-                                    col["address"].to_pylist()):
-        if num is not None and num not in first_rows:
+    heads: dict[str, int] = {}
+    for num, prov, com, addr, relation, person_id in zip(
+            numbers, col["province_code"].to_pylist(), col["commune_code"].to_pylist(), col["address"].to_pylist(),
+            col["relation_to_head"].to_pylist(), ids.tolist()):
+        if num is None:
+            continue
+        if num not in first_rows:
             first_rows[num] = (prov, com, addr)
-    hh = w.households(sorted(first_rows), first_rows)
+        if relation == "head":
+            heads.setdefault(num, person_id)
+    hh = w.households(first_rows, heads)
     household_ids = pa.array([hh.get(num) if num else None for num in numbers], pa.int64())
 
     links = []
@@ -469,12 +497,6 @@ def _load_batch(conn: sa.Connection, job_id: int, start: int, t: pa.Table, retir
     })
     w.persons(out)
 
-    heads = pc.and_(pc.equal(out["relation_to_head"], "head"), pc.is_valid(household_ids))
-    head_rows = pc.filter(out.select(["person_id", "household_id"]), heads).to_pylist()
-    if head_rows:
-        conn.execute(households.update().where(households.c.household_id == sa.bindparam("hid"),
-                                               households.c.head_id.is_(None)).values(head_id=sa.bindparam("pid_")),
-                     [{"hid": h["household_id"], "pid_": h["person_id"]} for h in head_rows])
     if links:
         conn.execute(import_links.insert(), links)
     return n, len(rejects), skipped, rejects

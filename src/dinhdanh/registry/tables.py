@@ -74,6 +74,9 @@ persons = sa.Table(
     sa.Index("ix_persons_temp_commune_code", "temp_commune_code"),
     sa.Index("ix_persons_father_id", "father_id"),
     sa.Index("ix_persons_mother_id", "mother_id"),
+    # every foreign key to persons is indexed: SQLite checks referencing rows through them
+    sa.Index("ix_persons_spouse_id", "spouse_id"),
+    sa.Index("ix_persons_representative_id", "representative_id"),
     sa.Index("ix_persons_household_id", "household_id"),
 )
 

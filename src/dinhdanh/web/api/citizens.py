@@ -16,9 +16,9 @@ from dinhdanh.web.deps import DEFAULT, Conn, CurrentOfficer, Purpose
 router = APIRouter(prefix="/api/v1/citizens", tags=["citizens"],
                    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 
-PidPath = Annotated[str, Path(pattern=r"^\d{12}$", description="Personal ID number, 12 digits")]
-ProvinceCode = Annotated[str | None, Query(pattern=r"^\d{2}$", description="2025 province code")]
-CommuneCode = Annotated[str | None, Query(pattern=r"^\d{5}$", description="2025 commune code")]
+PidPath = Annotated[str, Path(pattern=r"^[0-9]{12}$", description="Personal ID number, 12 digits")]
+ProvinceCode = Annotated[str | None, Query(pattern=r"^[0-9]{2}$", description="2025 province code")]
+CommuneCode = Annotated[str | None, Query(pattern=r"^[0-9]{5}$", description="2025 commune code")]
 
 
 @router.get("/{pid}", response_model=CitizenRecord, responses={404: {"model": ErrorBody}})

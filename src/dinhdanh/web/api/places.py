@@ -35,7 +35,7 @@ def provinces():
 
 
 @router.get("/provinces/{code}/communes", response_model=list[CommuneOut], responses={404: {"model": ErrorBody}})
-def communes(code: Annotated[str, Path(pattern=r"^\d{2}$")]):
+def communes(code: Annotated[str, Path(pattern=r"^[0-9]{2}$")]):
     from dinhdanh.registry.errors import NotFound
 
     if code not in places.PROVINCES:

@@ -15,5 +15,5 @@ router = APIRouter(prefix="/api/v1/quality", tags=["data quality"], responses={4
 
 @router.get("", response_model=dict[str, Any])
 def report(conn: Conn, officer: CurrentOfficer,
-           province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None):
+           province: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None):
     return quality_report(conn, officer.area, province)

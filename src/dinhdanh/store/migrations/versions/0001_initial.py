@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 19:04:37.021531
+Create Date: 2026-11-26 19:32:30.465177
 """
 from alembic import op
 import sqlalchemy as sa
@@ -138,6 +138,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_persons_mother_id', ['mother_id'], unique=False)
         batch_op.create_index('ix_persons_name_key_birth_year', ['name_key', 'birth_year'], unique=False)
         batch_op.create_index('ix_persons_province_code_birth_year', ['province_code', 'birth_year'], unique=False)
+        batch_op.create_index('ix_persons_representative_id', ['representative_id'], unique=False)
+        batch_op.create_index('ix_persons_spouse_id', ['spouse_id'], unique=False)
         batch_op.create_index('ix_persons_temp_commune_code', ['temp_commune_code'], unique=False)
 
     op.create_table('access_log',
@@ -217,6 +219,8 @@ def downgrade() -> None:
     op.drop_table('access_log')
     with op.batch_alter_table('persons', schema=None) as batch_op:
         batch_op.drop_index('ix_persons_temp_commune_code')
+        batch_op.drop_index('ix_persons_spouse_id')
+        batch_op.drop_index('ix_persons_representative_id')
         batch_op.drop_index('ix_persons_province_code_birth_year')
         batch_op.drop_index('ix_persons_name_key_birth_year')
         batch_op.drop_index('ix_persons_mother_id')
