@@ -1,6 +1,6 @@
 import sqlalchemy as sa
 
-from dinhdanh.store.base import Id, Key, UTCDateTime, metadata
+from dinhdanh.store.base import Id, Key, UTCDateTime, metadata, one_of
 
 officers = sa.Table(
     "officers", metadata,
@@ -11,5 +11,5 @@ officers = sa.Table(
     sa.Column("token_hash", Key(64), nullable=False, unique=True),  # SHA-256 of the API token
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.CheckConstraint("role IN ('national', 'province', 'commune')", name="role"),
+    sa.CheckConstraint(one_of("role", "national", "province", "commune"), name="role"),
 )

@@ -42,5 +42,10 @@ class UTCDateTime(sa.TypeDecorator):
         return value
 
 
+def one_of(column: str, *values: str) -> str:
+    """CHECK condition that ``column`` holds one of ``values`` (an OR chain; see registry.tables)."""
+    return " OR ".join(f"{column} = '{v}'" for v in values)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

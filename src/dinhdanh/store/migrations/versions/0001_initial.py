@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 19:32:30.465177
+Create Date: 2026-11-26 19:36:51.964668
 """
 from alembic import op
 import sqlalchemy as sa
@@ -51,7 +51,7 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.String(length=64).with_variant(sa.String(length=64, collation='C'), 'postgresql'), nullable=False),
     sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("role IN ('national', 'province', 'commune')", name=op.f('ck_officers_role')),
+    sa.CheckConstraint("role = 'national' OR role = 'province' OR role = 'commune'", name=op.f('ck_officers_role')),
     sa.PrimaryKeyConstraint('officer_id', name=op.f('pk_officers')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_officers_token_hash'))
     )
@@ -120,9 +120,9 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), server_default='1', nullable=False),
-    sa.CheckConstraint("marital_status IN ('single', 'married', 'divorced', 'widowed')", name=op.f('ck_persons_marital')),
-    sa.CheckConstraint("sex IN ('male', 'female')", name=op.f('ck_persons_sex')),
-    sa.CheckConstraint("status IN ('alive', 'dead', 'missing')", name=op.f('ck_persons_status')),
+    sa.CheckConstraint("marital_status = 'single' OR marital_status = 'married' OR marital_status = 'divorced' OR marital_status = 'widowed'", name=op.f('ck_persons_marital')),
+    sa.CheckConstraint("sex = 'male' OR sex = 'female'", name=op.f('ck_persons_sex')),
+    sa.CheckConstraint("status = 'alive' OR status = 'dead' OR status = 'missing'", name=op.f('ck_persons_status')),
     sa.ForeignKeyConstraint(['father_id'], ['persons.person_id'], name=op.f('fk_persons_father_id_persons')),
     sa.ForeignKeyConstraint(['household_id'], ['households.household_id'], name=op.f('fk_persons_household_id_households')),
     sa.ForeignKeyConstraint(['mother_id'], ['persons.person_id'], name=op.f('fk_persons_mother_id_persons')),
