@@ -27,6 +27,8 @@ except ImportError:  # older layout: the data lived in conftest
     from tests.conftest import FAMILY  # type: ignore[no-redef]
 
 # FAMILY, by name
+KINDS = ("birth", "death", "missing", "marriage", "divorce", "permanent-residence", "temporary-residence",
+         "temporary-absence", "name-change", "sex-change", "correction")
 AN, BINH, CHAU, DUNG = "001085000001", "001187000002", "001212000003", "001215000004"  # Hà Nội, 00070
 DUC, HOA, GIANG = "079090000005", "079193000006", "079095000007"  # Hồ Chí Minh City, 26743
 HANOI = (AN, BINH, CHAU, DUNG)
@@ -106,6 +108,18 @@ def assert_error(r, status: int, code: str | None = None, field: str | None = "<
     return error
 
 
+def each(cases, check) -> None:
+    """Run ``check`` on every case (they change nothing, so they share one register) and report
+    every failing case at once."""
+    failures = []
+    for case in cases:
+        try:
+            check(*case) if isinstance(case, tuple) else check(case)
+        except AssertionError as exc:
+            failures.append(f"{case!r}: {str(exc).splitlines()[0] if str(exc) else 'assertion failed'}")
+    assert not failures, f"{len(failures)} of {len(cases)} cases failed:\n" + "\n".join(failures)
+
+
 # ------------------------------------------------------------------------------------ the token
 
 PROTECTED = [
@@ -117,19 +131,25 @@ PROTECTED = [
 ]
 
 
-@pytest.mark.parametrize(("method", "url"), PROTECTED)
-@pytest.mark.parametrize("authorization", [None, "Bearer ddo_not-a-real-token", "Bearer ", "Basic YTpi",
-                                           "ddo_no-scheme"])
-def test_no_or_bad_token_is_401_with_json_error(api, method, url, authorization):
+AUTHORIZATIONS = [None, "Bearer ddo_not-a-real-token", "Bearer ", "Basic YTpi", "ddo_no-scheme",
+                  "Bearer ddo_" + "x" * 500]
+
+
+def test_no_or_bad_token_is_401_with_json_error(api):
     before = api.snapshot()
-    headers = {} if authorization is None else {"Authorization": authorization}
-    body = {"pid": GIANG, "date_of_death": "2024-01-01"} if method == "POST" else None
-    r = api.client.request(method, url, headers=headers, json=body)
-    error = assert_error(r, 401, "unauthenticated", None)
-    assert error["title"]
-    assert r.headers["www-authenticate"].lower().startswith("bearer")
+
+    def check(method, url, authorization):
+        headers = {} if authorization is None else {"Authorization": authorization}
+        body = {"pid": GIANG, "date_of_death": "2024-01-01"} if method == "POST" else None
+        r = api.client.request(method, url, headers=headers, json=body)
+        error = assert_error(r, 401, "unauthenticated", None)
+        assert error["title"]
+        assert r.headers["www-authenticate"].lower().startswith("bearer")
+
+    each([(m, u, a) for m, u in PROTECTED for a in AUTHORIZATIONS], check)
+    # the real token of another officer, sent as it should be, works
+    assert api.get(f"/api/v1/citizens/{AN}", "commune").status_code == 200
     assert api.snapshot() == before
-    assert api.access_rows() == []
 
 
 def test_inactive_officer_token_is_refused(api):
@@ -194,19 +214,22 @@ def test_every_read_is_written_to_the_access_log(api):
     assert all(a.at is not None for a in api.access_rows())
 
 
-@pytest.mark.parametrize("url", [f"/api/v1/citizens/{AN}", f"/api/v1/citizens/{AN}/history",
-                                 "/api/v1/citizens?name=nguyen"])
-@pytest.mark.parametrize("purpose", ["curiosity", "", "ADMINISTRATION"])
-def test_unknown_purpose_is_422_naming_purpose_and_nothing_is_logged(api, url, purpose):
-    r = api.client.get(url, headers=api.headers(), params={"purpose": purpose})
-    error = assert_error(r, 422, "invalid_input", "purpose")
-    assert "administration" in error["message"]
+def test_unknown_purpose_is_422_naming_purpose_and_nothing_is_logged(api):
+    def check(url, purpose):
+        r = api.client.get(url, headers=api.headers(), params={"purpose": purpose})
+        error = assert_error(r, 422, "invalid_input", "purpose")
+        assert "administration" in error["message"]
+
+    each([(url, purpose) for url in (f"/api/v1/citizens/{AN}", f"/api/v1/citizens/{AN}/history",
+                                     "/api/v1/citizens?name=nguyen")
+          for purpose in ("curiosity", "", "ADMINISTRATION")], check)
     assert api.access_rows() == []
 
 
-@pytest.mark.parametrize("pid", ["12345", "00108500000a", "0010850000011", "001 085 000 001"])
-def test_malformed_pid_in_path_is_422_naming_pid(api, pid):
-    assert_error(api.get(f"/api/v1/citizens/{pid}"), 422, "invalid_input", "pid")
+def test_malformed_pid_in_path_is_422_naming_pid(api):
+    each(["12345", "00108500000a", "0010850000011", "001 085 000 001", "٠٠١٠٨٥٠٠٠٠٠١"],
+         lambda pid: assert_error(api.get(f"/api/v1/citizens/{pid}"), 422, "invalid_input", "pid"))
+    assert api.access_rows() == []
 
 
 def test_unknown_pid_is_404(api):
@@ -274,17 +297,18 @@ def test_temporary_residence_brings_a_person_into_the_area(api):
 # ----------------------------------------------------------------------------------------- search
 
 
-@pytest.mark.parametrize("typed", ["  NGUYEN   van an ", "nguyen van an", "Nguyễn Văn An", "NGUYỄN VĂN AN",
-                                   "nguyen van a", "Nguyen-Van An"])
-def test_search_by_name_ignores_diacritics_case_and_spacing(api, typed):
-    r = api.search(name=typed)
-    assert r.status_code == 200, r.text
-    page = r.json()
-    assert [i["pid"] for i in page["items"]] == [AN]
-    item = page["items"][0]
-    assert item == {"pid": AN, "full_name": "Nguyễn Văn An", "date_of_birth": "1985-03-04", "sex": "male",
-                    "status": "alive", "province_code": "01", "commune_code": "00070"}
-    assert page["next_page"] is None and page["page"] == 1
+def test_search_by_name_ignores_diacritics_case_and_spacing(api):
+    def check(typed):
+        r = api.search(name=typed)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert [i["pid"] for i in page["items"]] == [AN], page
+        assert page["items"][0] == {"pid": AN, "full_name": "Nguyễn Văn An", "date_of_birth": "1985-03-04",
+                                    "sex": "male", "status": "alive", "province_code": "01", "commune_code": "00070"}
+        assert page["next_page"] is None and page["page"] == 1
+
+    each(["  NGUYEN   van an ", "nguyen van an", "Nguyễn Văn An", "NGUYỄN VĂN AN", "nguyen van a", "Nguyen-Van An",
+          "nguyen\tvan  an", "Nguye\u0302\u0303n Va\u0306n An"], check)
 
 
 def test_search_by_name_with_d_stroke(api):
@@ -330,13 +354,13 @@ def test_search_pages_with_next_page(api):
     assert [i["pid"] for i in two["items"]] == everything[:2] and two["next_page"] == 2
 
 
-@pytest.mark.parametrize("params", [{}, {"birth_year": "1985"}, {"province": "01"}, {"purpose": "administration"}])
-def test_search_without_criteria_is_422(api, params):
-    assert_error(api.search(**params), 422, "invalid_input", "name")
+def test_search_without_criteria_is_422(api):
+    each([{}, {"birth_year": "1985"}, {"province": "01"}, {"purpose": "administration"}],
+         lambda params: assert_error(api.search(**params), 422, "invalid_input", "name"))
     assert api.access_rows() == []
 
 
-@pytest.mark.parametrize(("params", "field"), [
+BAD_SEARCHES = [
     ({"name": "nguyen", "birth_year": "abc"}, "birth_year"),
     ({"name": "nguyen", "birth_year": "1800"}, "birth_year"),
     ({"name": "nguyen", "province": "1"}, "province"),
@@ -351,9 +375,12 @@ def test_search_without_criteria_is_422(api, params):
     ({"name": ""}, "name"),
     ({"name": "x" * 101}, "name"),
     ({"name": " - . "}, "name"),  # no letters to search for
-])
-def test_search_with_bad_parameters_is_422_naming_the_field(api, params, field):
-    assert_error(api.search(**params), 422, "invalid_input", field)
+    ({"name": "nguyen\x00"}, "name"),  # PostgreSQL cannot compare text holding NUL
+]
+
+
+def test_search_with_bad_parameters_is_422_naming_the_field(api):
+    each(BAD_SEARCHES, lambda params, field: assert_error(api.search(**params), 422, "invalid_input", field))
     assert api.access_rows() == []
 
 
@@ -417,9 +444,6 @@ def test_as_of_before_a_name_change_shows_the_old_name(api):
     assert api.record(AN)["relatives"]["spouse"]["full_name"] == "Trần Thị Bích"
 
 
-@pytest.mark.xfail(strict=True, reason="registry bug: a name change logs only full_name in `changes` (events._update "
-                   "skips surname/middle_name/given_name), so a record read as_of before it shows the old full_name "
-                   "with the new given_name")
 def test_as_of_before_a_name_change_shows_the_old_name_parts(api):
     _backdate_register(api, dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
     api.event("name-change", {"pid": BINH, "full_name": "Lê Thị Bình", "reason": "Đổi họ"})
@@ -694,7 +718,7 @@ REFUSALS = [
      "pid"),
     ([], "birth", {"full_name": "Nguyễn Văn Sớm", "sex": "male", "date_of_birth": "1980-01-01",
                    "commune_code": "00070", "father_pid": AN}, "child_before_parent", "father_pid"),
-    ([], "birth", {"full_name": "Nguyễn Văn Sớm", "sex": "male", "date_of_birth": "1990-01-01",
+    ([], "birth", {"full_name": "Nguyễn Văn Sớm", "sex": "male", "date_of_birth": "1987-01-01",
                    "commune_code": "00070", "mother_pid": BINH}, "child_before_parent", "mother_pid"),
     ([], "birth", {"full_name": "Nguyễn Văn Nhỏ", "sex": "male", "date_of_birth": "2020-01-01",
                    "commune_code": "00070", "father_pid": CHAU}, "parent_too_young", "father_pid"),
@@ -730,15 +754,29 @@ REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize(("setup", "kind", "body", "code", "field"), REFUSALS,
-                         ids=[f"{r[1]}-{r[3]}-{i}" for i, r in enumerate(REFUSALS)])
-def test_rule_refusal_is_409_with_a_code_and_changes_nothing(api, setup, kind, body, code, field):
-    for setup_kind, setup_body in setup:
+SETUPS = {"none": [], "Giang dead": [DEATH_OF_GIANG], "Đức married to Hoa": [MARRIAGE_DUC_HOA]}
+
+
+@pytest.mark.parametrize("setup", list(SETUPS))
+def test_rule_refusal_is_409_with_a_code_and_changes_nothing(api, setup):
+    for setup_kind, setup_body in SETUPS[setup]:
         api.event(setup_kind, setup_body)
     before = api.snapshot()
-    error = assert_error(api.post(kind, body), 409, code, field)
-    assert error["title"]
-    assert api.snapshot() == before
+
+    def check(kind, body, code, field):
+        error = assert_error(api.post(kind, body), 409, code, field)
+        assert error["title"]
+        assert api.snapshot() == before, "the register changed"
+
+    each([(kind, body, code, field) for events_, kind, body, code, field in REFUSALS
+          if events_ == SETUPS[setup]], check)
+
+
+def test_every_kind_has_valid_refused_and_malformed_cases():
+    assert {r[1] for r in REFUSALS} == set(KINDS)
+    assert {m[0] for m in MALFORMED} == set(KINDS)
+    assert {v[0] for v in VALID_EVENTS} | {"birth"} == set(KINDS)
+    assert all(r[0] in SETUPS.values() for r in REFUSALS)
 
 
 MALFORMED = [
@@ -814,13 +852,15 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "body", "field"), MALFORMED,
-                         ids=[f"{m[0]}-{m[2]}-{i}" for i, m in enumerate(MALFORMED)])
-def test_malformed_event_is_422_naming_the_field_and_changes_nothing(api, kind, body, field):
+def test_malformed_event_is_422_naming_the_field_and_changes_nothing(api):
     before = api.snapshot()
-    error = assert_error(api.post(kind, body), 422, "invalid_input")
-    assert error["field"] == field, error
-    assert api.snapshot() == before
+
+    def check(kind, body, field):
+        assert_error(api.post(kind, body), 422, "invalid_input", field)
+        assert api.snapshot() == before, "the register changed"
+
+    each(MALFORMED, check)
+    assert {kind for kind, _, _ in MALFORMED} == set(KINDS)  # every kind refuses something
 
 
 def test_unknown_correctable_field_is_422_naming_it(api):
@@ -831,13 +871,18 @@ def test_unknown_correctable_field_is_422_naming_it(api):
     assert api.snapshot() == before
 
 
-@pytest.mark.parametrize("content", [b'{"pid": "079095000007", "date_of_death": ', b"{'pid': 1}", b"not json",
-                                     b"\xff\xfe\x00{", b"[1, 2]", b"null", b'"text"', b""])
-def test_malformed_json_body_is_422_not_500(api, content):
+def test_malformed_json_body_is_422_not_500(api):
     before = api.snapshot()
-    r = api.client.post("/api/v1/events/death", content=content,
-                        headers={**api.headers(), "Content-Type": "application/json"})
-    assert_error(r, 422, "invalid_input")
+
+    def check(kind, content):
+        r = api.client.post(f"/api/v1/events/{kind}", content=content,
+                            headers={**api.headers(), "Content-Type": "application/json"})
+        assert_error(r, 422, "invalid_input")
+
+    each([(kind, content) for kind in ("death", "birth")
+          for content in (b'{"pid": "079095000007", "date_of_death": ', b"{'pid': 1}", b"not json",
+                          b"\xff\xfe\x00{", b'{"pid": "\xc3\x28"}', b"[1, 2]", b"null", b'"text"', b"",
+                          b'{"pid": "079095000007", "date_of_death": "2024-01-01"} trailing')], check)
     assert api.snapshot() == before
 
 
@@ -853,7 +898,7 @@ def test_unknown_event_kind_is_404_and_wrong_method_405(api):
 # ------------------------------------------------------------------------------- events and areas
 
 
-@pytest.mark.parametrize(("kind", "body"), [
+OUTSIDE_EVENTS = [
     ("death", {"pid": DUC, "date_of_death": "2024-01-01"}),
     ("missing", {"pid": DUC, "date_missing": "2024-01-01"}),
     ("marriage", {"pid": DUC, "spouse_pid": HOA, "date": "2024-06-01"}),
@@ -862,13 +907,19 @@ def test_unknown_event_kind_is_404_and_wrong_method_405(api):
     ("name-change", {"pid": DUC, "full_name": "Lê Văn Đạt", "reason": "x"}),
     ("sex-change", {"pid": DUC, "sex": "female", "reason": "x"}),
     ("correction", {"pid": DUC, "fields": {"phone": "0912345678"}, "reason": "x"}),
-])
-def test_commune_officer_cannot_record_events_of_people_outside_the_area(api, kind, body):
+]
+
+
+def test_commune_officer_cannot_record_events_of_people_outside_the_area(api):
     before = api.snapshot()
-    unknown = api.post(kind, {**body, "pid": UNKNOWN}, who="commune")
-    hidden = api.post(kind, body, who="commune")
-    assert_error(hidden, 404, "not_found", "pid")
-    assert hidden.json() == unknown.json()
+
+    def check(kind, body):
+        unknown = api.post(kind, {**body, "pid": UNKNOWN}, who="commune")
+        hidden = api.post(kind, body, who="commune")
+        assert_error(hidden, 404, "not_found", "pid")
+        assert hidden.json() == unknown.json()
+
+    each(OUTSIDE_EVENTS, check)
     assert api.snapshot() == before
 
 
@@ -904,16 +955,12 @@ def test_events_keep_households_and_spouses_consistent(api):
     assert an["status"] == "dead" and an["household"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="registry bug: register_death clears the widow(er)'s spouse_id but keeps "
-                   "the dead person's, so the quality report then flags the dead person as spouse_not_reciprocal")
 def test_a_registered_death_leaves_no_spouse_inconsistency(api):
     api.event("death", {"pid": AN, "date_of_death": "2024-01-01"})
     report = api.get("/api/v1/quality").json()
     assert "spouse_not_reciprocal" not in report["totals"], report["totals"]
 
 
-@pytest.mark.xfail(strict=True, reason="registry bug: correct_record checks a corrected date of birth against the "
-                   "person's parents but not against their children, so a parent can be made younger than a child")
 def test_correcting_a_parents_birth_date_after_a_childs_is_refused(api):
     before = api.snapshot()
     r = api.post("correction", {"pid": AN, "fields": {"date_of_birth": "2014-01-01"}, "reason": "x"})
@@ -921,8 +968,6 @@ def test_correcting_a_parents_birth_date_after_a_childs_is_refused(api):
     assert api.snapshot() == before
 
 
-@pytest.mark.xfail(strict=True, reason="registry bug: a correction of the date of birth to a year before 1900 "
-                   "reaches pid.generate, whose InvalidComponent is not a RegistryError: 500 instead of 422")
 def test_correcting_the_birth_date_to_before_1900_is_422(api):
     before = api.snapshot()
     r = api.post("correction", {"pid": AN, "fields": {"date_of_birth": "1899-03-04"}, "reason": "x"})
@@ -930,9 +975,6 @@ def test_correcting_the_birth_date_to_before_1900_is_422(api):
     assert api.snapshot() == before
 
 
-@pytest.mark.xfail(strict=True, reason="registry bug on PostgreSQL: text fields of events accept NUL characters "
-                   "(commands.Text, correction values) and PostgreSQL refuses them: 500 instead of 422",
-                   raises=AssertionError)
 def test_nul_characters_in_text_are_422_not_500(api):
     before = api.snapshot()
     for kind, body in [
@@ -944,13 +986,6 @@ def test_nul_characters_in_text_are_422_not_500(api):
         r = api.post(kind, body)
         assert r.status_code == 422, (kind, r.status_code, r.text)
     assert api.snapshot() == before
-
-
-def test_nul_characters_in_search_are_not_a_server_error(api):
-    r = api.search(name="nguyen\x00")
-    assert r.status_code in (200, 422), r.text
-    if r.status_code == 200:
-        assert r.json()["items"] == []
 
 
 # ---------------------------------------------------------------------------- quality and places
@@ -1012,5 +1047,4 @@ def test_healthz_landing_and_openapi(api):
     assert "population register" in api.client.get("/?lang=en").text
     spec = api.client.get("/openapi.json").json()
     kinds = {path.rsplit("/", 1)[1] for path in spec["paths"] if path.startswith("/api/v1/events/")}
-    assert kinds == {"birth", "death", "missing", "marriage", "divorce", "permanent-residence",
-                     "temporary-residence", "temporary-absence", "name-change", "sex-change", "correction"}
+    assert kinds == set(KINDS)

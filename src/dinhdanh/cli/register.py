@@ -127,12 +127,15 @@ def registry_quality(
         table.add_row(p["province_name"] or p["province_code"] or "?", str(p["population"]),
                       *(str(p["checks"].get(n, {}).get("count", 0)) for n in checks))
     Console().print(table)
+    if not checks:
+        typer.echo("Không phát hiện vấn đề về chất lượng dữ liệu / no data-quality problems found.")
     for name in checks:
         examples = [e for p in report["provinces"] for e in p["checks"].get(name, {}).get("examples", [])][:5]
         typer.echo(f"{name}: {report['totals'].get(name, 0)} (e.g. {', '.join(examples)})")
 
 
-def _read(db: str | None, fn, *args, purpose: str, action: str):
+def _read(db: str | None, fn, pid: str, *, purpose: str, action: str):
+    """Run ``fn(conn, row)`` on the person's row and log the read, in one transaction."""
     from dinhdanh.audit.service import PURPOSES, record_access
     from dinhdanh.registry.records import find_person
 
@@ -141,8 +144,9 @@ def _read(db: str | None, fn, *args, purpose: str, action: str):
     engine = engine_for(db, upgrade=True)
     try:
         with engine.begin() as conn:
-            result = fn(conn, *args)
-            record_access(conn, actor_label(), [find_person(conn, args[0]).person_id], action, purpose)
+            row = find_person(conn, pid)
+            result = fn(conn, row)
+            record_access(conn, actor_label(), [row.person_id], action, purpose)
     except RegistryError as exc:
         fail_registry(exc)
     emit(result)
@@ -159,7 +163,7 @@ def registry_show(
     purpose: Purpose = "administration",
 ) -> None:
     """Print a person's full record (JSON)."""
-    from dinhdanh.registry.records import read_record
+    from dinhdanh.registry.records import record_of
 
     day = None
     if as_of is not None:
@@ -167,16 +171,16 @@ def registry_show(
             day = dt.date.fromisoformat(as_of)
         except ValueError:
             fail(f"--as-of must be a date written YYYY-MM-DD, not {as_of!r}")
-    _read(db, lambda conn, p: read_record(conn, p, as_of=day), pid, purpose=purpose, action="read")
+    _read(db, lambda conn, row: record_of(conn, row, as_of=day), pid, purpose=purpose, action="read")
 
 
 @registry_app.command("history")
 def registry_history(pid: Annotated[str, typer.Argument()], db: DbOption = None,
                      purpose: Purpose = "administration") -> None:
     """Print every change to a person's record, with who, when, why and the legal basis."""
-    from dinhdanh.registry.records import history
+    from dinhdanh.registry.records import history_of
 
-    _read(db, history, pid, purpose=purpose, action="history")
+    _read(db, history_of, pid, purpose=purpose, action="history")
 
 
 def event(

@@ -313,6 +313,8 @@ def _validate(t: pa.Table, retired: set[str], today: dt.date):
     r.add(pc.not_equal(province_of_commune, col["province_code"]), "commune_code",
           "the commune is not in the province given")
 
+    for name in KNOWN:
+        r.add(pc.match_substring(col[name], "\x00"), name, "contains a NUL character")
     for name, limit in _TEXT_LIMITS.items():
         r.add(pc.greater(pc.utf8_length(col[name]), limit), name, f"longer than {limit} characters")
     pattern("birth_registration_code", r"^\d{3}$", "not a three-digit place code")

@@ -16,14 +16,23 @@ from dinhdanh import places
 from dinhdanh.ids import names, pid as pidfmt
 from dinhdanh.ids.exceptions import ValidationError
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # no control characters (PostgreSQL cannot even store NUL)
+
+
+def _plain_text(value: str) -> str:
+    if CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
 
 
 def _iso_date(value: Any) -> Any:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
+        value = value.isoformat()
     if not isinstance(value, str) or not _ISO_DATE.match(value):
         raise ValueError("must be a date written YYYY-MM-DD")
+    if not "1900" <= value[:4] <= "2399":
+        raise ValueError("must be a date between 1900 and 2399")
     return value
 
 
@@ -51,7 +60,8 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 Pid = Annotated[StrictStr, AfterValidator(_pid)]
 PersonName = Annotated[StrictStr, AfterValidator(_name)]
 CommuneCode = Annotated[StrictStr, AfterValidator(_commune)]
-Text = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+PlainStr = Annotated[StrictStr, AfterValidator(_plain_text)]
+Text = Annotated[PlainStr, Field(min_length=1, max_length=200)]
 Sex = Literal["male", "female"]
 Relation = Literal["head", "spouse", "child", "parent", "grandchild", "sibling", "other"]
 
@@ -77,10 +87,10 @@ class BirthRegistration(Command):
     place_of_birth: Text | None = None
     father_pid: Pid | None = None
     mother_pid: Pid | None = None
-    household_number: Annotated[StrictStr, Field(min_length=1, max_length=20)] | None = None
+    household_number: Annotated[PlainStr, Field(min_length=1, max_length=20)] | None = None
     relation_to_head: Relation | None = None
-    ethnicity: Annotated[StrictStr, Field(min_length=1, max_length=40)] | None = None
-    religion: Annotated[StrictStr, Field(min_length=1, max_length=40)] | None = None
+    ethnicity: Annotated[PlainStr, Field(min_length=1, max_length=40)] | None = None
+    religion: Annotated[PlainStr, Field(min_length=1, max_length=40)] | None = None
     nationality: Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")] = "VNM"
     hometown: Text | None = None
 
@@ -110,10 +120,10 @@ class PermanentResidence(PersonCommand):
 
     commune_code: CommuneCode
     address: Text
-    household_number: Annotated[StrictStr, Field(min_length=1, max_length=20)] | None = None
+    household_number: Annotated[PlainStr, Field(min_length=1, max_length=20)] | None = None
     new_household: StrictBool = False
     relation_to_head: Relation | None = None
-    dossier_number: Annotated[StrictStr, Field(min_length=1, max_length=30)] | None = None
+    dossier_number: Annotated[PlainStr, Field(min_length=1, max_length=30)] | None = None
     date: IsoDate | None = None
 
 

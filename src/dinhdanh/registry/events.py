@@ -445,9 +445,10 @@ def _reassign_pid(conn, row, values: dict, event_id: int, reason: str) -> tuple[
     """Give a new PID consistent with the new sex / birth year; the old one is retired, never reused."""
     sex = values.get("sex", row.sex)
     year = values.get("date_of_birth", row.date_of_birth).year
-    number = allocate_pid(conn, row.pid[:3] if row.pid[:3] in places.OLD_PROVINCES or
-                          int(row.pid[:3]) in pidfmt.FOREIGN_CODES else "0" + (row.province_code or "01"),
-                          sex, year)
+    place = row.pid[:3]
+    if place not in places.OLD_PROVINCES and int(place) not in pidfmt.FOREIGN_CODES:
+        place = "0" + (row.province_code or "01")  # a number from before the structure was enforced
+    number = allocate_pid(conn, place, sex, year)
     conn.execute(former_pids.insert().values(pid=row.pid, person_id=row.person_id, retired_at=utcnow(),
                                              retired_reason=reason))
     diff = _update(conn, row, {**values, "pid": number}, event_id)
@@ -479,12 +480,16 @@ def _corrected(field: str, value: Any) -> Any:
         return None
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be text.", field=where)
+    if cmd.CONTROL.search(value):
+        raise InvalidInput(f"{field} contains a control character.", field=where)
     try:
         if field == "full_name":
             return names.validate(value)
         if field == "date_of_birth":
             day = dt.date.fromisoformat(cmd._iso_date(value))
             _not_future(day, where)
+            if day.year < 1900:
+                raise InvalidInput("date_of_birth is before 1900.", field=where)
             return day
     except (ValueError, ValidationError) as exc:
         raise InvalidInput(f"{field}: {exc}", field=where) from None
@@ -502,6 +507,19 @@ def _corrected(field: str, value: Any) -> Any:
     return value.strip()
 
 
+def _check_generations(conn, row, born: dt.date) -> None:
+    """A corrected date of birth must keep parents older, and children younger, by MIN_PARENT_AGE."""
+    for kin_id in (row.father_id, row.mother_id):
+        if kin_id is not None and _age_on(_reload(conn, kin_id).date_of_birth, born) < MIN_PARENT_AGE:
+            raise RuleViolation("A child cannot be born before a parent (or to a parent under "
+                                f"{MIN_PARENT_AGE}).", code="child_before_parent", field="fields.date_of_birth")
+    eldest = conn.execute(sa.select(sa.func.min(persons.c.date_of_birth)).where(
+        sa.or_(persons.c.father_id == row.person_id, persons.c.mother_id == row.person_id))).scalar()
+    if eldest is not None and _age_on(born, eldest) < MIN_PARENT_AGE:
+        raise RuleViolation(f"The person would be younger than {MIN_PARENT_AGE} at the birth of a child.",
+                            code="child_before_parent", field="fields.date_of_birth")
+
+
 def correct_record(conn, actor: Actor, c: cmd.Correction) -> EventResult:
     row = _person_for(conn, actor, c.pid)
     values = {field: _corrected(field, value) for field, value in c.fields.items()}
@@ -509,10 +527,7 @@ def correct_record(conn, actor: Actor, c: cmd.Correction) -> EventResult:
         raise RuleViolation("The corrected values are the values already recorded.", code="no_change",
                             field="fields")
     if "date_of_birth" in values:
-        for kin_id in (row.father_id, row.mother_id):
-            if kin_id is not None and _reload(conn, kin_id).date_of_birth >= values["date_of_birth"]:
-                raise RuleViolation("A child cannot be born before a parent.", code="child_before_parent",
-                                    field="fields.date_of_birth")
+        _check_generations(conn, row, values["date_of_birth"])
     event_id = _new_event(conn, "correction", row.person_id, actor, c, None)
     if "date_of_birth" in values and values["date_of_birth"].year != row.date_of_birth.year:
         number, diff = _reassign_pid(conn, row, values, event_id, "correction of the year of birth")

@@ -59,6 +59,7 @@ def _checks() -> dict[str, tuple[str, sa.Select]]:
         "dead_without_date": ("inconsistent", rows(p.c.status == "dead", p.c.date_of_death.is_(None))),
         "death_before_birth": ("inconsistent", rows(p.c.date_of_death < p.c.date_of_birth)),
         "spouse_not_reciprocal": ("inconsistent", rows(
+            p.c.status == "alive", s.c.status == "alive",
             sa.or_(s.c.spouse_id.is_(None), s.c.spouse_id != p.c.person_id),
             froms=p.join(s, s.c.person_id == p.c.spouse_id))),
         "married_without_spouse": ("inconsistent", rows(p.c.marital_status == "married", p.c.spouse_id.is_(None),

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dinhdanh import places
+from dinhdanh.ids import names
 from dinhdanh.registry.area import NATIONAL, Area
 from dinhdanh.registry.errors import NotFound
 from dinhdanh.registry.tables import changes, events, former_pids, households, persons
@@ -78,7 +79,11 @@ def _rollback(record: dict, conn: sa.Connection, person_id: int, after: dt.datet
 
 def read_record(conn: sa.Connection, pid: str, area: Area = NATIONAL, as_of: dt.date | None = None) -> dict:
     """The full record (art. 9 of the 2023 Law), optionally as it stood at the end of ``as_of`` (UTC)."""
-    row = find_person(conn, pid, area)
+    return record_of(conn, find_person(conn, pid, area), as_of)
+
+
+def record_of(conn: sa.Connection, row, as_of: dt.date | None = None) -> dict:
+    """The full record of a person's row (from ``find_person``)."""
     flat = {name: to_json(getattr(row, name)) for name in RECORD_FIELDS}
     for name in ("father_id", "mother_id", "spouse_id", "representative_id", "household_id"):
         flat[name] = getattr(row, name)
@@ -118,10 +123,11 @@ def read_record(conn: sa.Connection, pid: str, area: Area = NATIONAL, as_of: dt.
     permanent = _place(flat["province_code"], flat["commune_code"], flat["address"])
     if permanent is not None:
         permanent["dossier_number"] = flat["residence_dossier"]
+    parts = names.split(flat["full_name"])  # follow the name as it stood (they are derived from it)
     return {
         "pid": flat["pid"],
         "full_name": flat["full_name"],
-        "surname": flat["surname"], "middle_name": flat["middle_name"], "given_name": flat["given_name"],
+        "surname": parts.surname, "middle_name": parts.middle, "given_name": parts.given,
         "other_names": flat["other_names"],
         "date_of_birth": flat["date_of_birth"],
         "sex": flat["sex"],
@@ -159,7 +165,10 @@ def read_record(conn: sa.Connection, pid: str, area: Area = NATIONAL, as_of: dt.
 
 def history(conn: sa.Connection, pid: str, area: Area = NATIONAL) -> list[dict]:
     """Every event that changed the record, oldest first, with each field's old and new value."""
-    row = find_person(conn, pid, area)
+    return history_of(conn, find_person(conn, pid, area))
+
+
+def history_of(conn: sa.Connection, row) -> list[dict]:
     evs = conn.execute(
         sa.select(events).where(
             events.c.event_id.in_(sa.select(changes.c.event_id).where(changes.c.person_id == row.person_id))

@@ -12,6 +12,7 @@ from dinhdanh.registry import records
 from dinhdanh.registry.search import MAX_PAGE_SIZE, SearchQuery, search
 from dinhdanh.web.api.schemas import CitizenRecord, ErrorBody, HistoryEntry, SearchPage
 from dinhdanh.web.deps import DEFAULT, Conn, CurrentOfficer, Purpose
+from dinhdanh.web.metrics import READS
 
 router = APIRouter(prefix="/api/v1/citizens", tags=["citizens"],
                    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
@@ -25,16 +26,19 @@ CommuneCode = Annotated[str | None, Query(pattern=r"^[0-9]{5}$", description="20
 def read_citizen(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT,
                  as_of: Annotated[dt.date | None, Query(description="Read the record as it stood at the end of "
                                                         "this day (UTC), YYYY-MM-DD")] = None):
-    record = records.read_record(conn, pid, officer.area, as_of)
     person = records.find_person(conn, pid, officer.area)
+    record = records.record_of(conn, person, as_of)
     record_access(conn, officer.label, [person.person_id], "read", purpose)
+    READS.labels("read").inc()
     return record
 
 
 @router.get("/{pid}/history", response_model=list[HistoryEntry], responses={404: {"model": ErrorBody}})
 def read_history(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT):
-    entries = records.history(conn, pid, officer.area)
-    record_access(conn, officer.label, [records.find_person(conn, pid, officer.area).person_id], "history", purpose)
+    person = records.find_person(conn, pid, officer.area)
+    entries = records.history_of(conn, person)
+    record_access(conn, officer.label, [person.person_id], "history", purpose)
+    READS.labels("history").inc()
     return entries
 
 
@@ -54,5 +58,6 @@ def search_citizens(
                                       province=province, commune=commune, page=page, page_size=page_size),
                     officer.area)
     record_access(conn, officer.label, result.person_ids, "search", purpose)
+    READS.labels("search").inc(len(result.person_ids))
     return {"items": result.items, "page": result.page, "page_size": result.page_size,
             "next_page": result.next_page}

@@ -7,6 +7,7 @@ from dinhdanh.registry.commands import EVENT_KINDS, Command
 from dinhdanh.registry.events import Actor, record_event
 from dinhdanh.web.api.schemas import ErrorBody, EventOutcome
 from dinhdanh.web.deps import Conn, CurrentOfficer
+from dinhdanh.web.metrics import EVENTS
 
 router = APIRouter(prefix="/api/v1/events", tags=["life events"],
                    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
@@ -15,7 +16,9 @@ router = APIRouter(prefix="/api/v1/events", tags=["life events"],
 
 def _route(kind: str, model: type[Command]):
     def record(body: model, conn: Conn, officer: CurrentOfficer):  # type: ignore[valid-type]
-        return record_event(conn, Actor(officer.label, officer.area), kind, body).as_dict()
+        outcome = record_event(conn, Actor(officer.label, officer.area), kind, body).as_dict()
+        EVENTS.labels(kind).inc()
+        return outcome
 
     record.__name__ = "record_" + kind.replace("-", "_")
     record.__doc__ = (model.__doc__ or kind).strip()

@@ -1,0 +1,39 @@
+"""The landing page (Vietnamese first, English available) and the operational metrics."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from dinhdanh.officers.service import add_officer
+from dinhdanh.web.app import create_app
+
+
+def test_landing_page_is_vietnamese_with_english(sqlite_engine):
+    client = TestClient(create_app(sqlite_engine))
+    vi = client.get("/")
+    assert vi.status_code == 200 and 'lang="vi"' in vi.text and "Cơ sở dữ liệu quốc gia về dân cư" in vi.text
+    en = client.get("/?lang=en")
+    assert 'lang="en"' in en.text and "national population register" in en.text
+    assert client.get("/?lang=xx").text == vi.text
+
+
+def test_metrics_count_reads_without_personal_data(family, tmp_path):
+    engine = family
+    with engine.begin() as conn:
+        _, token = add_officer(conn, "Cán bộ", "national", None)
+    client = TestClient(create_app(engine))
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def reads() -> float:
+        text = client.get("/metrics/").text
+        line = next((ln for ln in text.splitlines() if ln.startswith('dinhdanh_record_reads_total{action="read"}')),
+                    None)
+        return float(line.split()[-1]) if line else 0.0
+
+    before = reads()
+    assert client.get("/api/v1/citizens/001085000001", headers=headers).status_code == 200
+    assert reads() == before + 1
+    assert "001085000001" not in client.get("/metrics/").text
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM access_log")).scalar_one() == 1
