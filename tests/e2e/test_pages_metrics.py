@@ -37,3 +37,20 @@ def test_metrics_count_reads_without_personal_data(family, tmp_path):
     assert "001085000001" not in client.get("/metrics/").text
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM access_log")).scalar_one() == 1
+
+
+def test_refusals_are_in_vietnamese_unless_english_is_asked_for(family):
+    with family.begin() as conn:
+        _, token = add_officer(conn, "Cán bộ", "national", None)
+    client = TestClient(create_app(family))
+    body = {"pid": "001212000003", "spouse_pid": "079193000006", "date": "2024-01-01"}
+    vi = client.post("/api/v1/events/marriage", json=body, headers={"Authorization": f"Bearer {token}"})
+    en = client.post("/api/v1/events/marriage", json=body,
+                     headers={"Authorization": f"Bearer {token}", "Accept-Language": "en-GB,en;q=0.9"})
+    assert vi.status_code == en.status_code == 409
+    assert vi.json()["error"]["code"] == en.json()["error"]["code"] == "under_marriage_age"
+    assert vi.json()["error"]["message"].startswith("Chưa đủ tuổi kết hôn")
+    assert "marriage age" in en.json()["error"]["message"]
+    missing = client.get("/api/v1/citizens/001099999999", headers={"Authorization": f"Bearer {token}"})
+    assert missing.json()["error"]["message"] == "Không tìm thấy người có số định danh cá nhân này."
+    assert client.get("/api/v1/citizens/001099999999").json()["error"]["title"] == "Chưa xác thực"

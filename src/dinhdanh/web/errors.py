@@ -18,6 +18,45 @@ TITLES = {
 }
 
 
+# Vietnamese messages for the register's refusals, by stable code (and field where it matters).
+VI = {
+    "already_married": "Người này đang có vợ hoặc chồng.",
+    "child_before_parent": "Con không thể sinh trước cha hoặc mẹ.",
+    "close_kin": "Cấm kết hôn giữa những người cùng dòng máu về trực hệ hoặc anh chị em ruột.",
+    "date_in_future": "Ngày tháng không được ở tương lai.",
+    "death_before_birth": "Ngày chết trước ngày sinh.",
+    "household_required": "Cần ghi số hộ: cha, mẹ chưa có hộ để nhập.",
+    "no_change": "Thông tin mới trùng với thông tin đã ghi.",
+    "not_married": "Hai người không phải là vợ chồng của nhau.",
+    "parent_dead": "Cha hoặc mẹ đã chết trước ngày sinh.",
+    "parent_sex": "Giới tính của cha hoặc mẹ không đúng với dữ liệu đã ghi.",
+    "parent_too_young": "Cha hoặc mẹ chưa đủ 12 tuổi vào ngày sinh của con.",
+    "person_dead": "Người này đã được ghi nhận là đã chết.",
+    "person_missing": "Người này đã bị tuyên bố mất tích.",
+    "pid_exhausted": "Không còn số định danh cá nhân trống cho nhóm này.",
+    "same_commune": "Người này đã đăng ký thường trú tại xã, phường này.",
+    "same_household": "Người này đã ở trong hộ này.",
+    "same_sex": "Việc kết hôn chỉ được đăng ký giữa nam và nữ (Luật Hôn nhân và gia đình 2014).",
+    "under_marriage_age": "Chưa đủ tuổi kết hôn (nam từ đủ 20 tuổi, nữ từ đủ 18 tuổi).",
+    ("not_found", "pid"): "Không tìm thấy người có số định danh cá nhân này.",
+    ("not_found", "as_of"): "Người này chưa có trong Cơ sở dữ liệu vào ngày đó.",
+    "forbidden": "Cán bộ chỉ được thực hiện việc này trong địa bàn được giao.",
+    "conflict": "Hồ sơ vừa được người khác cập nhật; hãy tải lại và thử lại.",
+    "unauthenticated": "Cần mã truy cập hợp lệ của cán bộ (Authorization: Bearer ...).",
+}
+
+
+def _english(request: Request) -> bool:
+    first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
+    return first.startswith("en")
+
+
+def _message(request: Request, code: str, field: str | None, english: str) -> str:
+    if _english(request):
+        return english
+    return VI.get((code, field)) or VI.get(code) or english
+
+
 def error_body(status: int, code: str, message: str, field: str | None = None, **extra) -> JSONResponse:
     body = {"code": code, "title": TITLES.get(status, "Lỗi"), "message": message, "field": field, **extra}
     return JSONResponse({"error": body}, status_code=status)
@@ -30,8 +69,9 @@ def _loc(loc: tuple) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
-    async def registry_error(_: Request, exc: RegistryError):
-        return error_body(STATUS.get(type(exc), 422), exc.code, exc.message, exc.field)
+    async def registry_error(request: Request, exc: RegistryError):
+        message = _message(request, exc.code, exc.field, exc.message)
+        return error_body(STATUS.get(type(exc), 422), exc.code, message, exc.field)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):
@@ -41,14 +81,16 @@ def install(app: FastAPI) -> None:
         return error_body(422, "invalid_input", message, first["field"], problems=problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 400:
             # FastAPI's "There was an error parsing the body" (e.g. bytes that are not UTF-8): a
             # malformed body is bad input like malformed JSON, 422 as documented, not an odd 400.
             return error_body(422, "invalid_input", "The request body cannot be read as JSON text (UTF-8).",
                               "body")
         codes = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
-        response = error_body(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+        code = codes.get(exc.status_code, "http_error")
+        message = _message(request, code, None, str(exc.detail)) if code == "unauthenticated" else str(exc.detail)
+        response = error_body(exc.status_code, code, message)
         for k, v in (exc.headers or {}).items():
             response.headers[k] = v
         return response
