@@ -71,7 +71,8 @@ persons = sa.Table(
     sa.CheckConstraint(one_of("marital_status", "single", "married", "divorced", "widowed"), name="marital"),
     sa.Index("ix_persons_name_key_birth_year", "name_key", "birth_year"),
     sa.Index("ix_persons_commune_code", "commune_code"),
-    sa.Index("ix_persons_province_code_birth_year", "province_code", "birth_year"),
+    # answers "name + year of birth + province" wholly, in the order search returns it
+    sa.Index("ix_persons_province_code_birth_year_name_key", "province_code", "birth_year", "name_key"),
     sa.Index("ix_persons_temp_commune_code", "temp_commune_code"),
     sa.Index("ix_persons_father_id", "father_id"),
     sa.Index("ix_persons_mother_id", "mother_id"),

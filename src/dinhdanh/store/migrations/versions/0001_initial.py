@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 19:36:51.964668
+Create Date: 2026-11-26 20:10:01.403145
 """
 from alembic import op
 import sqlalchemy as sa
@@ -137,7 +137,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_persons_household_id', ['household_id'], unique=False)
         batch_op.create_index('ix_persons_mother_id', ['mother_id'], unique=False)
         batch_op.create_index('ix_persons_name_key_birth_year', ['name_key', 'birth_year'], unique=False)
-        batch_op.create_index('ix_persons_province_code_birth_year', ['province_code', 'birth_year'], unique=False)
+        batch_op.create_index('ix_persons_province_code_birth_year_name_key', ['province_code', 'birth_year', 'name_key'], unique=False)
         batch_op.create_index('ix_persons_representative_id', ['representative_id'], unique=False)
         batch_op.create_index('ix_persons_spouse_id', ['spouse_id'], unique=False)
         batch_op.create_index('ix_persons_temp_commune_code', ['temp_commune_code'], unique=False)
@@ -221,7 +221,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_persons_temp_commune_code')
         batch_op.drop_index('ix_persons_spouse_id')
         batch_op.drop_index('ix_persons_representative_id')
-        batch_op.drop_index('ix_persons_province_code_birth_year')
+        batch_op.drop_index('ix_persons_province_code_birth_year_name_key')
         batch_op.drop_index('ix_persons_name_key_birth_year')
         batch_op.drop_index('ix_persons_mother_id')
         batch_op.drop_index('ix_persons_household_id')
