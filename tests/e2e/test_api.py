@@ -1048,3 +1048,11 @@ def test_healthz_landing_and_openapi(api):
     spec = api.client.get("/openapi.json").json()
     kinds = {path.rsplit("/", 1)[1] for path in spec["paths"] if path.startswith("/api/v1/events/")}
     assert kinds == set(KINDS)
+
+
+def test_search_by_pid_respects_the_area_and_logs_the_read(api):
+    r = api.search(pid="001085000001")
+    assert r.status_code == 200 and [p["full_name"] for p in r.json()["items"]] == ["Nguyễn Văn An"]
+    assert api.access_rows()[-1].action == "search"
+    assert api.search("province", pid="001085000001").json()["items"] == []
+    assert_error(api.search(pid="00108500000A"), 422, "invalid_input", "pid")

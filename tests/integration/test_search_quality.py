@@ -89,3 +89,16 @@ def test_quality_finds_incomplete_duplicate_and_inconsistent_records(engine, tmp
     assert [p["province_code"] for p in commune["provinces"]] == ["79"]
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(persons)).scalar_one() == 6
+
+
+def test_search_by_current_or_former_pid(family):
+    from dinhdanh.registry import commands as cmd
+    from dinhdanh.registry import events as ev
+
+    assert [p["full_name"] for p in find(family, pid="079193000006").items] == ["Phạm Thị Hoa"]
+    with family.begin() as conn:
+        out = ev.record_event(conn, ev.Actor("officer:1"), "sex-change",
+                              cmd.SexChange(pid="079095000007", sex="female", reason="Quyết định"))
+    assert [p["pid"] for p in find(family, pid="079095000007").items] == [out.pid]
+    assert find(family, Area(province="01"), pid="079193000006").items == []
+    assert find(family, pid="001099999999").items == []

@@ -1,4 +1,5 @@
-"""Finding people: by PID, or by name typed with or without diacritics, narrowed and paged.
+"""Finding people: by PID (current or former), or by name typed with or without diacritics,
+narrowed by date or year of birth, province and commune, and paged.
 
 A name query is folded like the stored key (``names.fold``) and matched as a prefix of the whole
 name, so "nguyen van" finds every Nguyễn Văn ..., and "NGUYỄN  văn AN" finds Nguyễn Văn An. The
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from dinhdanh.ids import names
 from dinhdanh.registry.area import NATIONAL, Area
 from dinhdanh.registry.errors import InvalidInput
-from dinhdanh.registry.tables import persons
+from dinhdanh.registry.tables import former_pids, persons
 
 MAX_PAGE_SIZE = 100
 
@@ -26,6 +27,7 @@ _COLUMNS = (persons.c.person_id, persons.c.pid, persons.c.full_name, persons.c.d
 
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
+    pid: str | None = None  # current or former number
     name: str | None = None
     birth_year: int | None = None
     date_of_birth: dt.date | None = None
@@ -50,6 +52,9 @@ def search(conn: sa.Connection, q: SearchQuery, area: Area = NATIONAL) -> Page:
     if not 1 <= q.page_size <= MAX_PAGE_SIZE:
         raise InvalidInput(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
     stmt = sa.select(*_COLUMNS).where(area.clause())
+    if q.pid is not None:
+        former = sa.select(former_pids.c.person_id).where(former_pids.c.pid == q.pid)
+        stmt = stmt.where(sa.or_(persons.c.pid == q.pid, persons.c.person_id.in_(former)))
     if q.name is not None:
         key = names.fold(q.name)
         if not key:
@@ -65,8 +70,8 @@ def search(conn: sa.Connection, q: SearchQuery, area: Area = NATIONAL) -> Page:
         stmt = stmt.where(persons.c.province_code == q.province)
     if q.commune is not None:
         stmt = stmt.where(persons.c.commune_code == q.commune)
-    if q.name is None and q.date_of_birth is None and q.commune is None:
-        raise InvalidInput("Search needs a name, a date of birth or a commune.", field="name")
+    if q.pid is None and q.name is None and q.date_of_birth is None and q.commune is None:
+        raise InvalidInput("Search needs a PID, a name, a date of birth or a commune.", field="name")
     stmt = (stmt.order_by(persons.c.name_key, persons.c.birth_year, persons.c.person_id)
             .limit(q.page_size + 1).offset((q.page - 1) * q.page_size))
     rows = conn.execute(stmt).all()

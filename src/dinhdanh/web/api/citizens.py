@@ -45,6 +45,7 @@ def read_history(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Pur
 @router.get("", response_model=SearchPage)
 def search_citizens(
     conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT,
+    pid: Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="Personal ID number (current or former)")] = None,
     name: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$",  # PostgreSQL refuses NUL
                                       description="Name, with or without diacritics; matches from the start")] = None,
     birth_year: Annotated[int | None, Query(ge=1900, le=2399)] = None,
@@ -54,7 +55,7 @@ def search_citizens(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
 ):
-    result = search(conn, SearchQuery(name=name, birth_year=birth_year, date_of_birth=date_of_birth,
+    result = search(conn, SearchQuery(pid=pid, name=name, birth_year=birth_year, date_of_birth=date_of_birth,
                                       province=province, commune=commune, page=page, page_size=page_size),
                     officer.area)
     record_access(conn, officer.label, result.person_ids, "search", purpose)
