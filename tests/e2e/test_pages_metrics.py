@@ -54,3 +54,28 @@ def test_refusals_are_in_vietnamese_unless_english_is_asked_for(family):
     missing = client.get("/api/v1/citizens/001099999999", headers={"Authorization": f"Bearer {token}"})
     assert missing.json()["error"]["message"] == "Không tìm thấy người có số định danh cá nhân này."
     assert client.get("/api/v1/citizens/001099999999").json()["error"]["title"] == "Chưa xác thực"
+
+
+def test_an_unexpected_error_answers_without_personal_data(sqlite_engine, caplog, monkeypatch):
+    from dinhdanh.web.api import citizens
+
+    with sqlite_engine.begin() as conn:
+        _, token = add_officer(conn, "Cán bộ", "national", None)
+
+    def broken(conn, pid, area):
+        conn.execute(sa.text("SELECT * FROM no_such_table WHERE pid = :pid"), {"pid": pid})
+
+    monkeypatch.setattr(citizens.records, "find_person", broken)
+    client = TestClient(create_app(sqlite_engine), raise_server_exceptions=False)
+    r = client.get("/api/v1/citizens/001085000001", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert "001085000001" not in r.text and "001085000001" not in caplog.text
+
+
+def test_database_errors_do_not_carry_bound_values(sqlite_engine):
+    import pytest
+
+    with pytest.raises(sa.exc.OperationalError) as err:
+        with sqlite_engine.connect() as conn:
+            conn.execute(sa.text("SELECT * FROM no_such_table WHERE pid = :pid"), {"pid": "001085000001"})
+    assert "001085000001" not in str(err.value) and "hidden" in str(err.value)

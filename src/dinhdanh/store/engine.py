@@ -26,6 +26,8 @@ def make_engine(url: str | None = None, **kwargs) -> sa.Engine:
     """An engine for ``url`` (see ``config.database_url``); SQLite files get WAL and foreign keys."""
     url = database_url(url)
     parsed = make_url(url)
+    # errors and logs must not carry PIDs or names: keep bound values out of exception messages
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

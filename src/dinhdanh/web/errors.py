@@ -3,6 +3,8 @@ for bad input. ``title`` is the Vietnamese heading shown to officers."""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -10,11 +12,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError, RuleViolation
 
+log = logging.getLogger("dinhdanh.web")
 STATUS = {NotFound: 404, InvalidInput: 422, RuleViolation: 409, Conflict: 409, Forbidden: 403}
 TITLES = {
     400: "Yêu cầu không hợp lệ", 401: "Chưa xác thực", 403: "Không có quyền", 404: "Không tìm thấy",
     405: "Phương thức không được hỗ trợ", 409: "Không thực hiện được theo quy định",
-    413: "Dữ liệu quá lớn", 422: "Dữ liệu không hợp lệ",
+    413: "Dữ liệu quá lớn", 422: "Dữ liệu không hợp lệ", 500: "Lỗi hệ thống",
 }
 
 
@@ -79,6 +82,12 @@ def install(app: FastAPI) -> None:
         first = problems[0] if problems else {"field": None, "message": "invalid request"}
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
         return error_body(422, "invalid_input", message, first["field"], problems=problems)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception):
+        # nothing of the request or the data in the answer (nor in the log line uvicorn writes)
+        log.error("unexpected %s in a request", type(exc).__name__)
+        return error_body(500, "internal_error", "An unexpected error; it has been logged.")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
