@@ -42,9 +42,10 @@ OPTIONAL = (
     "household_number", "relation_to_head", "address", "current_address", "marital_status", "status",
     "date_of_death", "phone", "email",
 )
-# Present in generated files; derived again from full_name here, so that they always agree.
+FIELDS = REQUIRED + OPTIONAL
+# Present in generated files, and not read: derived again from full_name, so they always agree.
 DERIVED = ("surname", "middle_name", "given_name")
-KNOWN = REQUIRED + OPTIONAL + DERIVED
+KNOWN = FIELDS + DERIVED
 BATCH_ROWS = 50_000
 
 _RELATIONS = ("head", "spouse", "child", "parent", "grandchild", "sibling", "other")
@@ -118,7 +119,7 @@ class _Source:
         dupes = sorted({c for c in self.columns if self.columns.count(c) > 1})
         if dupes:
             raise InvalidInput(f"The file repeats the column(s): {', '.join(dupes)}.", field="file")
-        self.used = [c for c in self.columns if c in KNOWN]
+        self.used = [c for c in self.columns if c in FIELDS]
         self.ignored = [c for c in self.columns if c not in KNOWN]
 
     def _csv_reader(self):
@@ -127,7 +128,7 @@ class _Source:
             read_options=pacsv.ReadOptions(block_size=8 << 20, column_names=self.columns, skip_rows=1),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in self.columns}, strings_can_be_null=True,
-                null_values=[""], include_columns=[c for c in self.columns if c in KNOWN],
+                null_values=[""], include_columns=[c for c in self.columns if c in FIELDS],
             ),
         )
 
@@ -266,7 +267,7 @@ def _validate(t: pa.Table, retired: set[str], today: dt.date):
     """Normalised columns of the batch and the rejects; nothing here touches the database."""
     n = t.num_rows
     r = _Rejects(n)
-    col = {name: _string(t, name) for name in KNOWN}
+    col = {name: _string(t, name) for name in FIELDS}
 
     def required(name: str) -> None:
         r.add(pc.is_null(col[name]), name, "missing")
@@ -313,7 +314,7 @@ def _validate(t: pa.Table, retired: set[str], today: dt.date):
     r.add(pc.not_equal(province_of_commune, col["province_code"]), "commune_code",
           "the commune is not in the province given")
 
-    for name in KNOWN:
+    for name in FIELDS:
         r.add(pc.match_substring(col[name], "\x00"), name, "contains a NUL character")
     for name, limit in _TEXT_LIMITS.items():
         r.add(pc.greater(pc.utf8_length(col[name]), limit), name, f"longer than {limit} characters")
