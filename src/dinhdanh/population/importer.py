@@ -43,7 +43,7 @@ OPTIONAL = (
     "date_of_death", "phone", "email",
 )
 FIELDS = REQUIRED + OPTIONAL
-# Present in generated files, and not read: derived again from full_name, so they always agree.
+# Present in generated files, and not read: the register derives them from full_name.
 DERIVED = ("surname", "middle_name", "given_name")
 KNOWN = FIELDS + DERIVED
 BATCH_ROWS = 50_000
@@ -216,24 +216,6 @@ def _fold(full_names: pa.Array) -> pa.Array:
             values[i] = names.fold(full_names[i].as_py())
         key = pa.array(values, pa.string())
     return key
-
-
-def _split(full_names: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
-    """Surname, middle, given as ``names.split`` gives them (compound surnames by the Python path)."""
-    parts = pc.extract_regex(full_names, r"^(?P<surname>\S+)(?: (?P<middle>.*))? (?P<given>\S+)$")
-    single = pc.is_null(parts)
-    surname = pc.if_else(single, "", pc.struct_field(parts, "surname"))
-    middle = pc.if_else(single, "", pc.fill_null(pc.struct_field(parts, "middle"), ""))
-    given = pc.if_else(single, full_names, pc.struct_field(parts, "given"))
-    first_two = pc.struct_field(pc.extract_regex(full_names, r"^(?P<two>\S+ \S+) \S"), "two")
-    compound = pc.fill_null(pc.is_in(pc.utf8_lower(first_two), pa.array(sorted(names.COMPOUND_SURNAMES))), False)
-    if pc.any(compound).as_py():
-        s, m, g = surname.to_pylist(), middle.to_pylist(), given.to_pylist()
-        for i in np.flatnonzero(compound.to_numpy(zero_copy_only=False)):
-            p = names.split(full_names[i].as_py())
-            s[i], m[i], g[i] = p.surname, p.middle, p.given
-        surname, middle, given = (pa.array(x, pa.string()) for x in (s, m, g))
-    return surname, middle, given
 
 
 class _Rejects:
@@ -466,7 +448,6 @@ def _load_batch(conn: sa.Connection, job_id: int, start: int, t: pa.Table, retir
                   for i, (v, got) in enumerate(zip(values, resolved)) if v and got is None]
         kin_ids[relation] = pa.array(resolved, pa.int64())
 
-    surname, middle, given = _split(col["full_name"])
     dob = col["date_of_birth"]
     pid_place = pc.utf8_slice_codeunits(col["pid"], 0, 3)
     out = pa.table({
@@ -474,7 +455,6 @@ def _load_batch(conn: sa.Connection, job_id: int, start: int, t: pa.Table, retir
         "pid": col["pid"],
         "full_name": col["full_name"],
         "name_key": _fold(col["full_name"]),
-        "surname": surname, "middle_name": middle, "given_name": given,
         "other_names": col["other_names"],
         "date_of_birth": pc.strftime(dob, format="%Y-%m-%d"),
         "birth_year": pc.year(dob),

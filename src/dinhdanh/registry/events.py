@@ -85,9 +85,7 @@ def _derived(values: dict) -> dict:
     """Search columns that follow from the record's fields."""
     out = dict(values)
     if "full_name" in values:
-        parts = names.split(values["full_name"])
-        out.update(name_key=names.fold(values["full_name"]), surname=parts.surname,
-                   middle_name=parts.middle, given_name=parts.given)
+        out["name_key"] = names.fold(values["full_name"])
     if "date_of_birth" in values:
         out["birth_year"] = values["date_of_birth"].year
     return out
@@ -99,7 +97,7 @@ def _update(conn, row, values: dict, event_id: int) -> list[dict]:
     diff = []
     for field, new in values.items():
         old = getattr(row, field)
-        if old != new and field not in INTERNAL and field not in ("surname", "middle_name", "given_name"):
+        if old != new and field not in INTERNAL:
             diff.append({"field": field, "old": to_json(old), "new": to_json(new)})
     if diff:
         conn.execute(changes.insert(), [
@@ -262,12 +260,8 @@ def register_birth(conn, actor: Actor, c: cmd.BirthRegistration) -> EventResult:
     return EventResult(event_id, "birth", number, diff)
 
 
-def _person_for(conn, actor: Actor, number: str):
-    return find_person(conn, number, actor.area)
-
-
 def register_death(conn, actor: Actor, c: cmd.DeathRegistration) -> EventResult:
-    row = _person_for(conn, actor, c.pid)
+    row = find_person(conn, c.pid, actor.area)
     if row.status == "dead":
         raise RuleViolation("The person's death is already registered.", code="person_dead", field="pid")
     _not_future(c.date_of_death, "date_of_death")
@@ -291,7 +285,7 @@ def register_death(conn, actor: Actor, c: cmd.DeathRegistration) -> EventResult:
 
 
 def declare_missing(conn, actor: Actor, c: cmd.MissingDeclaration) -> EventResult:
-    row = _person_for(conn, actor, c.pid)
+    row = find_person(conn, c.pid, actor.area)
     _alive(row)
     _not_future(c.date_missing, "date_missing")
     event_id = _new_event(conn, "missing", row.person_id, actor, c, c.date_missing)
@@ -313,7 +307,7 @@ def _close_kin(conn, a, b) -> bool:
 
 
 def register_marriage(conn, actor: Actor, c: cmd.MarriageRegistration) -> EventResult:
-    a = _person_for(conn, actor, c.pid)
+    a = find_person(conn, c.pid, actor.area)
     b = find_person(conn, c.spouse_pid)  # the spouse may live in another area
     if a.person_id == b.person_id:
         raise InvalidInput("A person cannot marry themselves.", field="spouse_pid")
@@ -343,7 +337,7 @@ def register_marriage(conn, actor: Actor, c: cmd.MarriageRegistration) -> EventR
 
 
 def register_divorce(conn, actor: Actor, c: cmd.DivorceRegistration) -> EventResult:
-    a = _person_for(conn, actor, c.pid)
+    a = find_person(conn, c.pid, actor.area)
     b = find_person(conn, c.spouse_pid)
     if a.spouse_id != b.person_id or a.marital_status != "married":
         raise RuleViolation("The two persons are not married to each other.", code="not_married",
@@ -418,7 +412,7 @@ def register_temporary_residence(conn, actor: Actor, c: cmd.TemporaryResidence) 
 
 
 def declare_temporary_absence(conn, actor: Actor, c: cmd.TemporaryAbsence) -> EventResult:
-    row = _person_for(conn, actor, c.pid)
+    row = find_person(conn, c.pid, actor.area)
     _alive(row)
     if c.until < c.from_date:
         raise InvalidInput("The absence must end on or after its start.", field="until")
@@ -429,7 +423,7 @@ def declare_temporary_absence(conn, actor: Actor, c: cmd.TemporaryAbsence) -> Ev
 
 
 def change_name(conn, actor: Actor, c: cmd.NameChange) -> EventResult:
-    row = _person_for(conn, actor, c.pid)
+    row = find_person(conn, c.pid, actor.area)
     if row.status == "dead":
         raise RuleViolation("The name of a dead person is not changed; correct the record instead.",
                             code="person_dead", field="pid")
@@ -457,7 +451,7 @@ def _reassign_pid(conn, row, values: dict, event_id: int, reason: str) -> tuple[
 
 
 def change_sex(conn, actor: Actor, c: cmd.SexChange) -> EventResult:
-    row = _person_for(conn, actor, c.pid)
+    row = find_person(conn, c.pid, actor.area)
     _alive(row)
     if c.sex == row.sex:
         raise RuleViolation(f"The person is already recorded as {c.sex}.", code="no_change", field="sex")
@@ -521,7 +515,7 @@ def _check_generations(conn, row, born: dt.date) -> None:
 
 
 def correct_record(conn, actor: Actor, c: cmd.Correction) -> EventResult:
-    row = _person_for(conn, actor, c.pid)
+    row = find_person(conn, c.pid, actor.area)
     values = {field: _corrected(field, value) for field, value in c.fields.items()}
     if all(getattr(row, f) == v for f, v in values.items()):
         raise RuleViolation("The corrected values are the values already recorded.", code="no_change",

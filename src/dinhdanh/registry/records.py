@@ -123,7 +123,7 @@ def record_of(conn: sa.Connection, row, as_of: dt.date | None = None) -> dict:
     permanent = _place(flat["province_code"], flat["commune_code"], flat["address"])
     if permanent is not None:
         permanent["dossier_number"] = flat["residence_dossier"]
-    parts = names.split(flat["full_name"])  # follow the name as it stood (they are derived from it)
+    parts = names.split(flat["full_name"])  # derived, so they follow the name as it stood
     return {
         "pid": flat["pid"],
         "full_name": flat["full_name"],

@@ -19,9 +19,6 @@ persons = sa.Table(
     sa.Column("pid", Key(12), nullable=False, unique=True),
     sa.Column("full_name", sa.String(100), nullable=False),
     sa.Column("name_key", Key(100), nullable=False),  # names.fold(full_name)
-    sa.Column("surname", sa.String(100), nullable=False),
-    sa.Column("middle_name", sa.String(100), nullable=False),
-    sa.Column("given_name", sa.String(100), nullable=False),
     sa.Column("other_names", sa.String(200)),
     sa.Column("date_of_birth", sa.Date, nullable=False),
     sa.Column("birth_year", sa.SmallInteger, nullable=False),  # search column (index with name_key)

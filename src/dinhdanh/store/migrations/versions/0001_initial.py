@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 20:10:01.403145
+Create Date: 2026-11-26 20:45:56.428804
 """
 from alembic import op
 import sqlalchemy as sa
@@ -78,9 +78,6 @@ def upgrade() -> None:
     sa.Column('pid', sa.String(length=12).with_variant(sa.String(length=12, collation='C'), 'postgresql'), nullable=False),
     sa.Column('full_name', sa.String(length=100), nullable=False),
     sa.Column('name_key', sa.String(length=100).with_variant(sa.String(length=100, collation='C'), 'postgresql'), nullable=False),
-    sa.Column('surname', sa.String(length=100), nullable=False),
-    sa.Column('middle_name', sa.String(length=100), nullable=False),
-    sa.Column('given_name', sa.String(length=100), nullable=False),
     sa.Column('other_names', sa.String(length=200), nullable=True),
     sa.Column('date_of_birth', sa.Date(), nullable=False),
     sa.Column('birth_year', sa.SmallInteger(), nullable=False),
