@@ -1,6 +1,7 @@
 """Import every area's tables so that ``metadata`` is complete (for migrations and tests)."""
 
 import dinhdanh.audit.tables  # noqa: F401
+import dinhdanh.cards.tables  # noqa: F401
 import dinhdanh.officers.tables  # noqa: F401
 import dinhdanh.population.tables  # noqa: F401
 import dinhdanh.registry.tables  # noqa: F401
