@@ -18,6 +18,7 @@ PURPOSES = {
     "investigation": "Điều tra, xử lý vi phạm pháp luật",
     "public_service": "Giải quyết thủ tục hành chính",
     "data_quality": "Làm sạch dữ liệu (đúng, đủ, sạch, sống)",
+    "identity_check": "Xác thực thẻ căn cước gắn chip",
 }
 DEFAULT_PURPOSE = "administration"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dinhdanh.cli import formats, register, serve
+from dinhdanh.cli import cards, formats, register, serve
 
 app = typer.Typer(
     name="dinhdanh",
@@ -14,6 +14,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(formats.pid_app, name="pid")
+app.add_typer(cards.mrz_app, name="mrz")
+app.add_typer(cards.qr_app, name="qr")
+app.add_typer(cards.pki_app, name="pki")
+app.add_typer(cards.card_app, name="card")
 app.add_typer(register.db_app, name="db")
 app.add_typer(register.population_app, name="population")
 app.add_typer(register.officer_app, name="officer")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -547,10 +548,18 @@ RECORDERS = {
 }
 
 
+# Other areas follow life events in the same transaction (the card area revokes the card of a
+# person who died or whose printed data changed): ``hook(conn, actor, kind, result)``.
+AFTER_EVENT: list[Callable[[sa.Connection, Actor, str, EventResult], None]] = []
+
+
 def record_event(conn, actor: Actor, kind: str, command: cmd.Command) -> EventResult:
     """Record a life event of ``kind`` (see ``commands.EVENT_KINDS``)."""
     try:
         recorder = RECORDERS[kind]
     except KeyError:
         raise NotFound(f"No life event is called {kind!r}.", field="kind") from None
-    return recorder(conn, actor, command)
+    result = recorder(conn, actor, command)
+    for hook in AFTER_EVENT:
+        hook(conn, actor, kind, result)
+    return result

@@ -9,7 +9,7 @@ from prometheus_client import make_asgi_app
 
 from dinhdanh import __version__
 from dinhdanh.web import errors
-from dinhdanh.web.api import citizens, events, places, quality
+from dinhdanh.web.api import cards, citizens, events, places, quality
 from dinhdanh.web.pages import landing
 
 
@@ -21,7 +21,7 @@ def create_app(engine: sa.Engine) -> FastAPI:
     )
     app.state.engine = engine
     errors.install(app)
-    for module in (citizens, events, quality, places):
+    for module in (citizens, events, quality, places, cards):
         app.include_router(module.router)
     app.mount("/metrics", make_asgi_app())
 

@@ -1,0 +1,1 @@
+"""Identity cards (thẻ căn cước): card data, artwork and chip contents."""

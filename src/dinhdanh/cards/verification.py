@@ -1,0 +1,136 @@
+"""Chip verification for banks and other relying parties: the chip, then the register.
+
+``dinhdanh.ids.lds.passive`` says whether the chip is genuine and unaltered (any country's);
+this module adds what only the register knows: whether this very card is current, revoked or
+expired, whether its holder is alive, and whether the chip's data agree with the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+
+import sqlalchemy as sa
+
+from dinhdanh.cards import pki
+from dinhdanh.cards.lifecycle import effective_status
+from dinhdanh.cards.tables import cards, pki_crls, pki_keys, trust_anchors
+from dinhdanh.ids.exceptions import InvalidFormat
+from dinhdanh.ids.lds import dg13, passive
+from dinhdanh.ids.lds.certs import TrustStore
+from dinhdanh.registry.errors import InvalidInput
+from dinhdanh.registry.records import find_person
+from dinhdanh.registry.errors import NotFound
+from dinhdanh.registry.tables import persons
+
+__all__ = ["verify_card", "chip_files", "trust_store_for"]
+
+_stores: dict[tuple, TrustStore] = {}
+
+
+def trust_store_for(conn: sa.Connection) -> TrustStore:
+    """The trust store, rebuilt only when a key, CRL or trust anchor was added since."""
+    version = (
+        str(conn.engine.url),
+        conn.execute(sa.select(sa.func.max(pki_keys.c.key_id), sa.func.count(pki_keys.c.revoked_at))).one()[:],
+        conn.execute(sa.select(sa.func.max(pki_crls.c.crl_id))).scalar(),
+        conn.execute(sa.select(sa.func.max(trust_anchors.c.anchor_id))).scalar(),
+    )
+    store = _stores.get(version)
+    if store is None:
+        store = pki.trust_store(conn)
+        _stores.clear()
+        _stores[version] = store
+    return store
+
+
+def chip_files(named: Mapping[str, bytes]) -> dict[int, bytes]:
+    """{"DG1": bytes, "EF.SOD": bytes, ...} -> {1: ..., -1: ...}; InvalidInput naming a bad name."""
+    out: dict[int, bytes] = {}
+    for name, raw in named.items():
+        try:
+            out[passive.dg_number(name)] = raw
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field=name) from None
+    if -1 not in out:
+        raise InvalidInput("EF.SOD is required: passive authentication checks every file against it.",
+                           field="EF.SOD")
+    return out
+
+
+def verify_card(conn: sa.Connection, files: Mapping[int, bytes], *, challenge: bytes | None = None,
+                response: bytes | None = None, at: dt.datetime | None = None) -> tuple[dict, int | None]:
+    """(the report, the person_id the register matched, for the access log)."""
+    try:
+        report = passive.verify_chip(files, trust_store_for(conn), at=at, challenge=challenge,
+                                     response=response)
+    except InvalidFormat as exc:
+        raise InvalidInput(f"The chip data are not readable: {exc}", field="EF.SOD") from None
+    register, person_id = _register_check(conn, files)
+    out = report.as_dict()
+    out["register"] = register
+    if register["card"] in ("revoked", "expired"):
+        report.fail("register", f"the card is {register['card']}"
+                    + (f" ({register['reason']})" if register.get("reason") else ""))
+    if register["person"] in ("dead", "missing"):
+        report.fail("register", f"the holder is recorded as {register['person']}")
+    if register["data"] == "differs":
+        report.fail("register", "the chip's data differ from the register: "
+                    + ", ".join(d["field"] for d in register["differences"]))
+    out["failures"] = report.failures
+    out["verdict"] = report.verdict
+    return out, person_id
+
+
+def _register_check(conn, files) -> tuple[dict, int | None]:
+    digest = hashlib.sha256(files[-1]).hexdigest()
+    card = conn.execute(sa.select(cards).where(cards.c.sod_digest == digest)).first()
+    personal = None
+    if 13 in files:
+        try:
+            personal = dg13.decode(files[13])
+        except InvalidFormat:
+            personal = None
+    if card is not None:
+        row = conn.execute(sa.select(persons).where(persons.c.person_id == card.person_id)).one()
+        status = effective_status(card)
+        out = {"card": "current" if status == "issued" else status, "card_number": card.card_number,
+               "reason": card.revocation_reason}
+    else:
+        pid = personal.pid if personal and personal.pid else None
+        row = None
+        if pid:
+            try:
+                row = find_person(conn, pid)
+            except NotFound:
+                row = None
+        out = {"card": "unknown", "card_number": None, "reason": "no card issued here has this EF.SOD"}
+    if row is None:
+        out.update(person="unknown", data="not_checked", differences=[])
+        return out, None
+    out["person"] = row.status
+    if personal is None:
+        out.update(data="not_checked", differences=[])
+    else:
+        differences = _differences(row, personal)
+        out.update(data="differs" if differences else "agrees", differences=differences)
+    return out, row.person_id
+
+
+def _differences(row, personal: dg13.VnPersonalData) -> list[dict]:
+    from dinhdanh.ids import names
+
+    found = []
+    if personal.pid and personal.pid != row.pid:
+        found.append({"field": "pid", "chip": personal.pid, "register": "(changed)"})
+    if personal.full_name and names.match_key(personal.full_name) != names.match_key(row.full_name):
+        found.append({"field": "full_name", "chip": personal.full_name, "register": row.full_name})
+    if personal.date_of_birth and personal.date_of_birth != row.date_of_birth.strftime("%d/%m/%Y"):
+        found.append({"field": "date_of_birth", "chip": personal.date_of_birth,
+                      "register": row.date_of_birth.strftime("%d/%m/%Y")})
+    if personal.sex:
+        sex = {"nam": "male", "nữ": "female"}.get(names.normalize(personal.sex).lower())
+        if sex and sex != row.sex:
+            found.append({"field": "sex", "chip": personal.sex, "register": row.sex})
+    return found
