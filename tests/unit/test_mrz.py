@@ -124,7 +124,8 @@ def test_td3_specimen():
     m = mrz.parse(TD3_SPECIMEN)
     assert m.format == "TD3"
     assert (m.document_code, m.issuing_state, m.document_number) == ("P", "UTO", "L898902C3")
-    assert (m.date_of_birth, m.sex, m.expiry_date, m.nationality) == ("740812", "F", "120415", "UTO")
+    assert (m.date_of_birth, m.sex, m.expiry_date, m.nationality) == (
+        "740812", "F", "120415", "UTO")
     assert (m.surname, m.given_names) == ("ERIKSSON", "ANNA MARIA")
     assert m.optional_data == "ZE184226B"
     assert m.optional_data_2 == ""
@@ -363,7 +364,8 @@ def test_validate_and_is_valid():
     assert mrz.is_valid(TD1_SPECIMEN) and mrz.is_valid(TD3_SPECIMEN)
     lines = list(TD1_SPECIMEN)
     lines[0] = replace(lines[0], 14, "8")
-    with pytest.raises(InvalidChecksum, match="document number check digit is '8'; it should be '7'"):
+    message = "document number check digit is '8'; it should be '7'"
+    with pytest.raises(InvalidChecksum, match=message):
         mrz.validate(lines)
     assert not mrz.is_valid(lines)
     assert not mrz.is_valid("garbage")
@@ -463,7 +465,8 @@ def test_longest_number_fills_the_optional_data():
 
 def test_td2_long_number():
     lines = mrz.build_td2(
-        document_code="AC", issuing_state="D", document_number="T220001293456", date_of_birth="640812",
+        document_code="AC", issuing_state="D", document_number="T220001293456",
+        date_of_birth="640812",
         sex="M", expiry_date="241031", nationality="D", surname="Mustermann", given_names="Erika",
         optional_data="",
     )

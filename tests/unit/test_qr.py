@@ -370,8 +370,11 @@ names = st.lists(name_words, min_size=1, max_size=4).map(" ".join)
 digits = st.from_regex(r"[0-9]{12}", fullmatch=True)
 
 
+old_ids = st.one_of(st.none(), st.from_regex(r"[0-9]{9}|[0-9]{12}", fullmatch=True))
+
+
 @FAST
-@given(pid=digits, old_id=st.one_of(st.none(), st.from_regex(r"[0-9]{9}|[0-9]{12}", fullmatch=True)),
+@given(pid=digits, old_id=old_ids,
        full_name=names, address=st.lists(st.one_of(names, st.just(",")), min_size=1, max_size=6)
        .map(" ".join), sex=st.sampled_from(["Nam", "Nữ"]),
        dob=st.dates(dt.date(1900, 1, 1), dt.date(2020, 12, 31)),

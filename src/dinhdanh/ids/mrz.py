@@ -87,9 +87,7 @@ FILLER = "<"
 _ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<")
 _VALUES = {c: (int(c) if c.isdigit() else 0 if c == FILLER else ord(c) - 55) for c in _ALPHABET}
 _WEIGHTS = (7, 3, 1)
-_SIZES = {"TD1": (3, 30), "TD2": (2, 36), "TD3": (2, 44)}
 _FIRST_LETTERS = {"TD1": "ACI", "TD2": "ACI", "TD3": "P"}
-_NAME_WIDTH = {"TD1": 30, "TD2": 31, "TD3": 39}
 _LABELS = {
     "document_number": "document number",
     "date_of_birth": "date of birth",
@@ -494,17 +492,21 @@ def build_td1(
 
     A document number longer than 9 characters goes on in the optional data (9303 Part 5).
 
-    >>> build_td1(document_code="I", issuing_state="UTO", document_number="D23145890",
-    ...           date_of_birth="740812", sex="F", expiry_date="120415", nationality="UTO",
-    ...           surname="Eriksson", given_names="Anna María")
-    ('I<UTOD231458907<<<<<<<<<<<<<<<', '7408122F1204159UTO<<<<<<<<<<<6', 'ERIKSSON<<ANNA<MARIA<<<<<<<<<<')
+    >>> for line in build_td1(document_code="I", issuing_state="UTO", document_number="D23145890",
+    ...                       date_of_birth="740812", sex="F", expiry_date="120415",
+    ...                       nationality="UTO", surname="Eriksson", given_names="Anna María"):
+    ...     print(line)
+    I<UTOD231458907<<<<<<<<<<<<<<<
+    7408122F1204159UTO<<<<<<<<<<<6
+    ERIKSSON<<ANNA<MARIA<<<<<<<<<<
     """
     code = _b_code(document_code, "TD1")
     state = _b_state(issuing_state, "issuing state")
     number = _b_number(document_number, 9 + 14)
     optional = _chars(optional_data, "optional data", _ALPHABET, 15, required=False)
     if len(number) <= 9:
-        line1 = code + state + _pad(number, 9) + calc_check_digit(_pad(number, 9)) + _pad(optional, 15)
+        field = _pad(number, 9)
+        line1 = code + state + field + calc_check_digit(field) + _pad(optional, 15)
     else:
         tail = number[9:] + calc_check_digit(number)
         if optional:
@@ -534,7 +536,9 @@ def _filler_check(data: str) -> str:
     return FILLER if not data.strip(FILLER) else calc_check_digit(data)
 
 
-def _line2_two_line(number_part: str, nationality, date_of_birth, sex, expiry_date, rest: str) -> str:
+def _line2_two_line(
+    number_part: str, nationality, date_of_birth, sex, expiry_date, rest: str
+) -> str:
     dob = _b_date(date_of_birth, "date of birth")
     exp = _b_date(expiry_date, "expiry date", optional=True)
     line2 = (

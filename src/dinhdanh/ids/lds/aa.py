@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from dinhdanh.ids.lds.tlv import LdsError
 
-__all__ = ["verify", "sign", "HASH_IDS", "DEFAULT_HASH"]
+__all__ = ["verify", "sign", "HASH_IDS", "DEFAULT_HASH", "MAX_KEY_BITS", "MAX_CURVE_BITS"]
 
 DEFAULT_HASH = "sha256"
 HASH_IDS = {0x33: "sha1", 0x34: "sha256", 0x35: "sha512", 0x36: "sha384", 0x38: "sha224"}
@@ -49,6 +49,9 @@ HASH_IDS = {0x33: "sha1", 0x34: "sha256", 0x35: "sha512", 0x36: "sha384", 0x38: 
 _TRAILER_IDS = {name: code for code, name in HASH_IDS.items()}
 _IMPLICIT_TRAILER = 0xBC
 _EXPLICIT_TRAILER = 0xCC
+# Larger keys would let a hostile chip make verification slow (pure-Python arithmetic).
+MAX_KEY_BITS = 8192  # RSA modulus
+MAX_CURVE_BITS = 1024  # EC field and order, explicit parameters
 _CRYPTO_HASHES = {"sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
                   "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
@@ -58,7 +61,9 @@ def _hash_name(name: str | None) -> str:
         return DEFAULT_HASH
     norm = name.lower().replace("-", "").replace("_", "")
     if norm not in _CRYPTO_HASHES:
-        raise ValueError(f"Unsupported hash {name!r} for Active Authentication (use one of {', '.join(_CRYPTO_HASHES)}).")
+        raise ValueError(
+            f"Unsupported hash {name!r} for Active Authentication (use one of {', '.join(_CRYPTO_HASHES)})."
+        )
     return norm
 
 
@@ -96,6 +101,9 @@ def _verify_ec(spki_der: bytes, challenge: bytes, response: bytes, hash_name: st
         vk = ecdsa.VerifyingKey.from_der(spki_der, valid_curve_encodings=("named_curve", "explicit"))
     except Exception as exc:  # ecdsa raises several unrelated types for bad keys
         raise LdsError(f"Active Authentication EC key cannot be loaded: {exc}.") from None
+    if vk.curve.order is None or vk.curve.order.bit_length() > MAX_CURVE_BITS \
+            or vk.curve.curve.p().bit_length() > MAX_CURVE_BITS:
+        raise LdsError(f"Active Authentication EC key: curve larger than {MAX_CURVE_BITS} bits.")
     if len(response) != 2 * vk.curve.baselen:
         return False
     try:
@@ -114,7 +122,7 @@ def _rsa_numbers(info) -> tuple[int, int]:
         n, e = pub["modulus"].native, pub["public_exponent"].native
     except (ValueError, TypeError, KeyError) as exc:
         raise LdsError(f"Active Authentication RSA key cannot be read: {exc}.") from None
-    if not isinstance(n, int) or not isinstance(e, int) or n < 3 or e < 2 or n.bit_length() < 512:
+    if not isinstance(n, int) or not isinstance(e, int) or e < 2 or not 512 <= n.bit_length() <= MAX_KEY_BITS:
         raise LdsError("Active Authentication RSA key has an unusable modulus or exponent.")
     return n, e
 

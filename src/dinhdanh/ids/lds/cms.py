@@ -57,39 +57,75 @@ def _set_of(encodings: Sequence[bytes]) -> bytes:
     return b"\x31" + _der_length(len(body)) + body
 
 
+def _tlv(tag: bytes, body: bytes) -> bytes:
+    return tag + _der_length(len(body)) + body
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """The parts of a SignedData that depend only on the signer and the content type, DER-encoded."""
+
+    content_type_attr: bytes
+    content_type_oid: bytes
+    signer_prefix: bytes  # version, sid, digestAlgorithm
+    signature_algorithm: bytes
+    digest_algorithms: bytes
+    certificates: bytes
+
+
+_TEMPLATES: dict[tuple, _Template] = {}
+_MESSAGE_DIGEST = core.ObjectIdentifier("1.2.840.113549.1.9.4").dump()
+_SIGNING_TIME = core.ObjectIdentifier("1.2.840.113549.1.9.5").dump()
+_SIGNED_DATA = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
+
+
+def _template(content_type: str, certificate: bytes, signature_algorithm: dict, digest_algorithm: str) -> _Template:
+    key = (content_type, certificate, repr(signature_algorithm), digest_algorithm)
+    found = _TEMPLATES.get(key)
+    if found is None:
+        cert = x509.Certificate.load(certificate)
+        sid = cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber({
+            "issuer": cert.issuer, "serial_number": cert.serial_number})}).dump()
+        digest_alg = algos.DigestAlgorithm({"algorithm": digest_algorithm}).dump()
+        found = _Template(
+            content_type_attr=cms.CMSAttribute({"type": "content_type", "values": [content_type]}).dump(),
+            content_type_oid=core.ObjectIdentifier(content_type).dump(),
+            signer_prefix=core.Integer(1).dump() + sid + digest_alg,
+            signature_algorithm=algos.SignedDigestAlgorithm(signature_algorithm).dump(),
+            digest_algorithms=_tlv(b"\x31", digest_alg),
+            certificates=_tlv(b"\xa0", certificate),
+        )
+        if len(_TEMPLATES) > 64:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = found
+    return found
+
+
 def build(*, content_type: str, content: bytes, certificate: bytes, sign: Callable[[bytes], bytes],
           signature_algorithm: dict, digest_algorithm: str = "sha256",
           signing_time: _dt.datetime | None = None) -> bytes:
-    """A DER ContentInfo holding a SignedData over ``content``, signed by ``sign``."""
-    cert = x509.Certificate.load(certificate)
+    """A DER ContentInfo holding a SignedData over ``content``, signed by ``sign``.
+
+    The signer-dependent parts are encoded once by ``asn1crypto`` and kept; each call only
+    encodes the digest, the signing time and the signature (card production signs thousands).
+    """
+    t = _template(content_type, certificate, signature_algorithm, digest_algorithm)
     digest = hash_function(digest_algorithm)(content).digest()
-    when = signing_time or _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    when = signing_time or _dt.datetime.now(_dt.timezone.utc)
+    utc_time = _tlv(b"\x17", when.astimezone(_dt.timezone.utc).strftime("%y%m%d%H%M%SZ").encode())
     attributes = [
-        cms.CMSAttribute({"type": "content_type", "values": [content_type]}).dump(),
-        cms.CMSAttribute({"type": "message_digest", "values": [digest]}).dump(),
-        cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": when})]}).dump(),
+        t.content_type_attr,
+        _tlv(b"\x30", _MESSAGE_DIGEST + _tlv(b"\x31", _tlv(b"\x04", digest))),
+        _tlv(b"\x30", _SIGNING_TIME + _tlv(b"\x31", utc_time)),
     ]
-    signed_attrs_der = _set_of(attributes)
-    signature = sign(signed_attrs_der)
-    signed_attrs = cms.CMSAttributes.load(signed_attrs_der)
-    signer_info = cms.SignerInfo({
-        "version": "v1",
-        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber({
-            "issuer": cert.issuer, "serial_number": cert.serial_number})}),
-        "digest_algorithm": algos.DigestAlgorithm({"algorithm": digest_algorithm}),
-        "signed_attrs": signed_attrs,
-        "signature_algorithm": algos.SignedDigestAlgorithm(signature_algorithm),
-        "signature": signature,
-    })
-    signed_data = cms.SignedData({
-        "version": "v3",
-        "digest_algorithms": [algos.DigestAlgorithm({"algorithm": digest_algorithm})],
-        "encap_content_info": cms.EncapsulatedContentInfo({
-            "content_type": content_type, "content": core.ParsableOctetString(content)}),
-        "certificates": [cert],
-        "signer_infos": [signer_info],
-    })
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+    signed_attrs = _set_of(attributes)
+    signature = sign(signed_attrs)
+    signer_info = _tlv(b"\x30", t.signer_prefix + b"\xa0" + signed_attrs[1:] + t.signature_algorithm
+                       + _tlv(b"\x04", signature))
+    encap = _tlv(b"\x30", t.content_type_oid + _tlv(b"\xa0", _tlv(b"\x04", content)))
+    signed_data = _tlv(b"\x30", core.Integer(3).dump() + t.digest_algorithms + encap + t.certificates
+                       + _tlv(b"\x31", signer_info))
+    return _tlv(b"\x30", _SIGNED_DATA + _tlv(b"\xa0", signed_data))
 
 
 def parse(der: bytes) -> SignedData:

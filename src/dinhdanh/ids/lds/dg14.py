@@ -89,6 +89,8 @@ PACE_PARAMETER_IDS: dict[int, str] = {
 }
 """Standardized domain parameters (ICAO Doc 9303 Part 11, table 6): 12 is NIST P-256, 13 brainpoolP256r1."""
 
+_ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
+
 _HASHES = {
     # ECDSA (X9.62) and BSI TR-03111 plain ECDSA
     "1.2.840.10045.4.1": "sha1", "1.2.840.10045.4.3.1": "sha224", "1.2.840.10045.4.3.2": "sha256",
@@ -212,21 +214,21 @@ def _check_spki(der, protocol: str) -> None:
         info = keys.PublicKeyInfo.load(bytes(der), strict=True)
         info["algorithm"]["algorithm"].dotted  # noqa: B018 - forces parsing
         info["public_key"].native  # noqa: B018
-    except (ValueError, TypeError, KeyError) as exc:
+    except _ASN1_ERRORS as exc:
         raise LdsError(f"DG14 {protocol}: the public key is not a SubjectPublicKeyInfo ({exc}).") from None
 
 
 def _int(der: bytes, what: str) -> int:
     try:
         return core.Integer.load(der, strict=True).native
-    except (ValueError, TypeError):
+    except _ASN1_ERRORS:
         raise LdsError(f"DG14 {what} is not an INTEGER.") from None
 
 
 def _oid(der: bytes, what: str) -> str:
     try:
         return core.ObjectIdentifier.load(der, strict=True).dotted
-    except (ValueError, TypeError):
+    except _ASN1_ERRORS:
         raise LdsError(f"DG14 {what} is not an OBJECT IDENTIFIER.") from None
 
 

@@ -19,6 +19,7 @@ Each hash is over the whole DG file as read from the chip, tag and length includ
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -82,14 +83,18 @@ def security_object_der(dg_files: Mapping[int, bytes], hash_algorithm: str = "sh
                         lds_version: tuple[str, str] | None = None) -> bytes:
     """DER LDSSecurityObject with the hash of every DG file (v1 when ``lds_version`` is given)."""
     digest = hash_function(hash_algorithm)
-    values = [{"data_group_number": n, "data_group_hash_value": digest(raw).digest()}
-              for n, raw in sorted(dg_files.items())]
-    obj = {"version": 1 if lds_version else 0,
-           "hash_algorithm": {"algorithm": hash_algorithm},
-           "data_group_hash_values": values}
+    values = b"".join(
+        _tlv(0x30, core.Integer(n).dump() + _tlv(0x04, digest(raw).digest()))
+        for n, raw in sorted(dg_files.items()))
+    body = core.Integer(1 if lds_version else 0).dump() + _digest_algorithm(hash_algorithm) + _tlv(0x30, values)
     if lds_version:
-        obj["lds_version_info"] = {"lds_version": lds_version[0], "unicode_version": lds_version[1]}
-    return _LDSSecurityObject(obj).dump()
+        body += _LDSVersionInfo({"lds_version": lds_version[0], "unicode_version": lds_version[1]}).dump()
+    return _tlv(0x30, body)
+
+
+@functools.lru_cache(maxsize=16)
+def _digest_algorithm(name: str) -> bytes:
+    return algos.DigestAlgorithm({"algorithm": name}).dump()
 
 
 def parse_security_object(der: bytes) -> SecurityObject:

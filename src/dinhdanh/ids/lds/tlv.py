@@ -180,6 +180,18 @@ def iter_decode(data: bytes) -> Iterator[tuple[int, bytes]]:
 
 def encode_tag(tag: int) -> bytes:
     """Bytes of a tag given as an integer (``0x5F1F`` -> ``5F 1F``), checked for well-formedness."""
+    if type(tag) is int and tag in _TAG_BYTES:
+        return _TAG_BYTES[tag]
+    raw = _encode_tag(tag)
+    if len(_TAG_BYTES) < 1024:  # an LDS uses a few dozen tags: remember them
+        _TAG_BYTES[tag] = raw
+    return raw
+
+
+_TAG_BYTES: dict[int, bytes] = {}
+
+
+def _encode_tag(tag: int) -> bytes:
     if not isinstance(tag, int) or isinstance(tag, bool) or tag < 0:
         raise TLVError(f"Invalid tag {tag!r}: not a non-negative integer.")
     size = max(1, (tag.bit_length() + 7) // 8)
