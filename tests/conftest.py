@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from pathlib import Path
@@ -14,6 +15,9 @@ from dinhdanh.store.engine import make_engine, upgrade
 from tests.support import FAMILY, write_people
 
 POSTGRES_URL = os.environ.get("DINHDANH_TEST_POSTGRES_URL")
+# The vault's master key for server databases (SQLite files would get a key file of their own);
+# one random key per test session, inherited by the CLI subprocesses the tests start.
+os.environ.setdefault("DINHDANH_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
 NO_POSTGRES = "DINHDANH_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped (.ci/run sets it)"
 
 

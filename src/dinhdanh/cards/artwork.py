@@ -198,7 +198,7 @@ def synthetic_portrait(
     u = [rng.random() for _ in range(52)]
     image = _draw_portrait(u, female, min(age, 120), width, height)
     buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=85, optimize=True, progressive=False, subsampling="4:2:0")
+    image.save(buf, format="JPEG", quality=85, optimize=False, progressive=False, subsampling="4:2:0")
     return buf.getvalue()
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import sqlalchemy as sa
 
 from dinhdanh.cards import pki
-from dinhdanh.cards.lifecycle import effective_status
+from dinhdanh.cards.validity import is_expired
 from dinhdanh.cards.tables import cards, pki_crls, pki_keys, trust_anchors
 from dinhdanh.ids.exceptions import InvalidFormat
 from dinhdanh.ids.lds import dg13, passive
@@ -29,14 +29,17 @@ __all__ = ["verify_card", "chip_files", "trust_store_for"]
 _stores: dict[tuple, TrustStore] = {}
 
 
+_VERSION = sa.select(
+    sa.select(sa.func.max(pki_keys.c.key_id)).scalar_subquery(),
+    sa.select(sa.func.count(pki_keys.c.revoked_at)).scalar_subquery(),
+    sa.select(sa.func.max(pki_crls.c.crl_id)).scalar_subquery(),
+    sa.select(sa.func.max(trust_anchors.c.anchor_id)).scalar_subquery(),
+)
+
+
 def trust_store_for(conn: sa.Connection) -> TrustStore:
-    """The trust store, rebuilt only when a key, CRL or trust anchor was added since."""
-    version = (
-        str(conn.engine.url),
-        conn.execute(sa.select(sa.func.max(pki_keys.c.key_id), sa.func.count(pki_keys.c.revoked_at))).one()[:],
-        conn.execute(sa.select(sa.func.max(pki_crls.c.crl_id))).scalar(),
-        conn.execute(sa.select(sa.func.max(trust_anchors.c.anchor_id))).scalar(),
-    )
+    """The trust store, rebuilt only when a key, revocation, CRL or trust anchor was added since."""
+    version = (str(conn.engine.url), *conn.execute(_VERSION).one())
     store = _stores.get(version)
     if store is None:
         store = pki.trust_store(conn)
@@ -83,18 +86,25 @@ def verify_card(conn: sa.Connection, files: Mapping[int, bytes], *, challenge: b
     return out, person_id
 
 
+_HOLDER_AND_CARD = (sa.select(persons, cards.c.card_number, cards.c.status.label("card_status"),
+                              cards.c.expiry_date.label("card_expiry"), cards.c.revocation_reason)
+                    .join(cards, cards.c.person_id == persons.c.person_id))
+
+
 def _register_check(conn, files) -> tuple[dict, int | None]:
     digest = hashlib.sha256(files[-1]).hexdigest()
-    card = conn.execute(sa.select(cards).where(cards.c.sod_digest == digest)).first()
+    card = conn.execute(_HOLDER_AND_CARD.where(cards.c.sod_digest == digest)).first()
     personal = None
     if 13 in files:
         try:
-            personal = dg13.decode(files[13])
+            personal = passive.personal_data(files[13])
         except InvalidFormat:
             personal = None
     if card is not None:
-        row = conn.execute(sa.select(persons).where(persons.c.person_id == card.person_id)).one()
-        status = effective_status(card)
+        row = card
+        status = card.card_status
+        if status == "issued" and is_expired(card.card_expiry, dt.datetime.now(dt.UTC).date()):
+            status = "expired"
         out = {"card": "current" if status == "issued" else status, "card_number": card.card_number,
                "reason": card.revocation_reason}
     else:

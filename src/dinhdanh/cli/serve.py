@@ -32,9 +32,10 @@ def serve(
 def demo(
     population: Annotated[int, typer.Option(min=100, max=5_000_000, help="People in the synthetic register")] = 50_000,
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    cards: Annotated[int, typer.Option(min=0, max=100_000, help="Chip cards to issue to the demo population")] = 500,
     db: DbOption = None,
 ) -> None:
-    """Create the database if missing, load a synthetic population, make an officer, and serve."""
+    """Create the database if missing, load a synthetic population, issue chip cards, make an officer, serve."""
     import sqlalchemy as sa
 
     from dinhdanh.cli.register import run_import
@@ -59,6 +60,7 @@ def demo(
     with engine.begin() as conn:
         token = ensure_demo_officer(conn)
         sample = conn.execute(sa.select(persons.c.pid, persons.c.full_name).order_by(persons.c.person_id).limit(1)).first()
+    holder = _demo_cards(engine, cards)
     base = f"http://127.0.0.1:{port}"
     typer.echo(f"""
 dinhdanh demo
@@ -67,5 +69,40 @@ dinhdanh demo
   national officer token:  {token}
   try:  curl -H "Authorization: Bearer {token}" {base}/api/v1/citizens/{sample.pid if sample else 'PID'}
         curl -H "Authorization: Bearer {token}" "{base}/api/v1/citizens?name=nguyen%20van&birth_year=1990"
+  chip cards: {base}/api/v1/citizens/{holder or 'PID'}/cards  (CSCA: {base}/api/v1/pki/csca.pem)
+        dinhdanh card export {holder or 'PID'} --out card && dinhdanh card verify card --active-authentication
 """)
     _run(engine, "127.0.0.1", port)
+
+
+def _demo_cards(engine, count: int) -> str | None:
+    """Set up the national PKI and issue cards to the first ``count`` living people aged 14 or more."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from dinhdanh.cards import lifecycle, pki
+    from dinhdanh.cards.tables import cards, pki_keys
+    from dinhdanh.registry.events import Actor
+    from dinhdanh.registry.tables import persons
+    from dinhdanh.store.vault import for_database
+
+    vault = for_database(engine.url.render_as_string(hide_password=False))
+    actor = Actor("demo")
+    with engine.begin() as conn:
+        if conn.execute(sa.select(pki_keys.c.key_id).limit(1)).first() is None:
+            pki.init_pki(conn, vault)
+        have = conn.execute(sa.select(sa.func.count()).select_from(cards)).scalar_one()
+        adult = dt.date.today().replace(year=dt.date.today().year - 14, day=1)
+        todo = conn.execute(
+            sa.select(persons.c.pid).where(persons.c.status == "alive", persons.c.date_of_birth < adult,
+                                           ~sa.exists().where(cards.c.person_id == persons.c.person_id))
+            .order_by(persons.c.person_id).limit(max(0, count - have))).scalars().all()
+    if todo:
+        typer.echo(f"issuing {len(todo)} chip cards ...", err=True)
+        with engine.begin() as conn:
+            for pid in todo:
+                lifecycle.issue_card(conn, vault, actor, pid)
+    with engine.connect() as conn:
+        return conn.execute(sa.select(cards.c.card_number).where(cards.c.status == "issued")
+                            .order_by(cards.c.card_id).limit(1)).scalar()

@@ -73,7 +73,7 @@ def for_database(url: str) -> Vault:
         raise VaultError(f"set {ENV} (base64 of 32 random bytes) to use a server database")
     path = url.split("///", 1)[-1] if "///" in url else ""
     if not path or path == ":memory:" or path.startswith("file::memory:"):
-        raise VaultError(f"set {ENV} to use an in-memory database")
+        return Vault(os.urandom(32))  # an in-memory database dies with the process: so may its key
     key_file = Path(path).with_name(Path(path).name + ".master-key")
     if not key_file.exists():
         key_file.parent.mkdir(parents=True, exist_ok=True)

@@ -268,10 +268,16 @@ def signature_scheme(signature_algorithm: algos.SignedDigestAlgorithm,
     raise CertificateError(f"unsupported signature algorithm {oid}")
 
 
+@functools.lru_cache(maxsize=256)
+def _scheme(signature_algorithm, digest_algorithm):
+    # AlgorithmIdentifiers of SODs come from a cache keyed by their bytes: few distinct objects
+    return signature_scheme(signature_algorithm, digest_algorithm)
+
+
 def verify_signature(spki_der: bytes, signature_algorithm: algos.SignedDigestAlgorithm,
                      data: bytes, signature: bytes, digest_algorithm: str | None = None) -> bool:
     """Verify ``signature`` over ``data``; raises CertificateError only for unusable keys/algorithms."""
-    scheme, hash_name, salt, mgf = signature_scheme(signature_algorithm, digest_algorithm)
+    scheme, hash_name, salt, mgf = _scheme(signature_algorithm, digest_algorithm)
     key = load_public_key(spki_der)
     if (key.kind == "rsa") != scheme.startswith("rsa"):
         return False
@@ -301,6 +307,7 @@ class Certificate:
     signature_algorithm: algos.SignedDigestAlgorithm = field(repr=False)
     signature: bytes = field(repr=False)
     country: str | None = None
+    issuer_der: bytes = field(default=b"", repr=False)  # DER of the issuer Name (CMS IssuerAndSerialNumber)
 
     @property
     def fingerprint(self) -> str:
@@ -340,7 +347,7 @@ def _parse_certificate(der: bytes) -> Certificate:
             subject_key_id=ski, authority_key_id=aki, spki=tbs["subject_public_key_info"].dump(),
             is_ca=bool(cert.ca), key_usage=frozenset(usage.native) if usage is not None else None,
             tbs=tbs.dump(), signature_algorithm=cert["signature_algorithm"],
-            signature=bytes(cert["signature_value"]), country=country,
+            signature=bytes(cert["signature_value"]), country=country, issuer_der=tbs["issuer"].dump(),
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise CertificateError(f"not an X.509 certificate: {exc}") from None

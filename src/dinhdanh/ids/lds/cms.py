@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Sequence
+import functools
 from dataclasses import dataclass, field
 
 from asn1crypto import algos, cms, core, x509
 
 from dinhdanh.ids.exceptions import InvalidFormat
+from dinhdanh.ids.lds import tlv
 from dinhdanh.ids.lds.certs import Certificate, hash_function, parse_certificate, signature_scheme, \
     verify_signature
 
@@ -39,7 +41,6 @@ class SignedData:
     signed_attrs: bytes | None = field(repr=False)  # DER, tagged as SET for verification
     attr_content_type: str | None
     attr_message_digest: bytes | None = field(repr=False)
-    signing_time: _dt.datetime | None
     sid_issuer: bytes | None = field(repr=False)  # DER of the issuer Name
     sid_serial: int | None
     sid_key_id: bytes | None
@@ -128,8 +129,125 @@ def build(*, content_type: str, content: bytes, certificate: bytes, sign: Callab
     return _tlv(b"\x30", _SIGNED_DATA + _tlv(b"\xa0", signed_data))
 
 
+_DIGESTS = {"1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224", "2.16.840.1.101.3.4.2.1": "sha256",
+            "2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512"}
+
+
+def _oid(value: bytes) -> str:
+    """Dotted form of an OBJECT IDENTIFIER's content octets."""
+    if not value or value[-1] & 0x80:
+        raise CmsError("an object identifier is truncated")
+    parts, n = [], 0
+    for byte in value:
+        n = (n << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            parts.append(n)
+            n = 0
+    first = parts[0]
+    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
+    return ".".join(map(str, head + parts[1:]))
+
+
+@functools.lru_cache(maxsize=256)
+def _algorithm(raw: bytes) -> algos.SignedDigestAlgorithm:
+    return algos.SignedDigestAlgorithm.load(raw, strict=True)
+
+
+def _children(value: bytes) -> list[tuple[int, bytes, bytes]]:
+    """(tag, value, whole encoding) of each data object inside a constructed value."""
+    out, offset = [], 0
+    while offset < len(value):
+        tag, inner, end = tlv.decode(value, offset)
+        out.append((tag, inner, value[offset:end]))
+        offset = end
+    return out
+
+
+def _parse_der(der: bytes) -> SignedData:
+    """The common case, DER, read with the strict TLV codec: no object tree is built."""
+    (tag, info, _), = _children(der) or [(None, b"", b"")]
+    parts = _children(info) if tag == 0x30 else []
+    if len(parts) != 2 or parts[0][0] != 0x06 or parts[1][0] != 0xA0:
+        raise ValueError("not a ContentInfo")
+    if _oid(parts[0][1]) != "1.2.840.113549.1.7.2":
+        raise CmsError(f"the ContentInfo holds {_oid(parts[0][1])}, not a SignedData")
+    (sd_tag, sd, _), = _children(parts[1][1])
+    fields = _children(sd) if sd_tag == 0x30 else []
+    if len(fields) < 4 or fields[0][0] != 0x02 or fields[1][0] != 0x31 or fields[2][0] != 0x30:
+        raise ValueError("not a SignedData")
+    encap = _children(fields[2][1])
+    if not encap or encap[0][0] != 0x06:
+        raise ValueError("no encapsulated content type")
+    content_type = _oid(encap[0][1])
+    if len(encap) != 2 or encap[1][0] != 0xA0:
+        raise CmsError("the SignedData has no encapsulated content (a detached signature)")
+    (octets_tag, content, _), = _children(encap[1][1])
+    if octets_tag != 0x04:
+        raise ValueError("the encapsulated content is not a primitive OCTET STRING")
+    certificates: tuple[bytes, ...] = ()
+    rest = fields[3:]
+    if rest and rest[0][0] == 0xA0:
+        certificates = tuple(whole for t, _, whole in _children(rest[0][1]) if t == 0x30)
+        rest = rest[1:]
+    if rest and rest[0][0] == 0xA1:
+        rest = rest[1:]
+    if len(rest) != 1 or rest[0][0] != 0x31:
+        raise ValueError("no SignerInfos")
+    signers = _children(rest[0][1])
+    if len(signers) != 1:
+        raise CmsError(f"the SignedData has {len(signers)} signers, expected one")
+    si = _children(signers[0][1])
+    if len(si) < 5 or si[0][0] != 0x02:
+        raise ValueError("a malformed SignerInfo")
+    issuer = serial = key_id = None
+    if si[1][0] == 0x30:
+        sid = _children(si[1][1])
+        if len(sid) != 2 or sid[0][0] != 0x30 or sid[1][0] != 0x02:
+            raise ValueError("a malformed IssuerAndSerialNumber")
+        issuer, serial = sid[0][2], int.from_bytes(sid[1][1], "big", signed=True)
+    elif si[1][0] == 0x80:
+        key_id = si[1][1]
+    else:
+        raise ValueError("an unknown SignerIdentifier")
+    digest_oid = _children(si[2][1])[0][1] if si[2][0] == 0x30 else b""
+    digest_algorithm = _DIGESTS.get(_oid(digest_oid), _oid(digest_oid))
+    index = 3
+    signed_attrs = attr_type = attr_digest = None
+    if si[3][0] == 0xA0:
+        signed_attrs = b"\x31" + si[3][2][1:]
+        for attr_tag, attribute, _ in _children(si[3][1]):
+            items = _children(attribute) if attr_tag == 0x30 else []
+            if len(items) != 2 or items[0][0] != 0x06 or items[1][0] != 0x31:
+                raise ValueError("a malformed signed attribute")
+            kind, values = _oid(items[0][1]), _children(items[1][1])
+            if kind == "1.2.840.113549.1.9.3" and values and values[0][0] == 0x06:
+                attr_type = _oid(values[0][1])
+            elif kind == "1.2.840.113549.1.9.4" and values and values[0][0] == 0x04:
+                attr_digest = values[0][1]
+        index = 4
+    if len(si) < index + 2 or si[index][0] != 0x30 or si[index + 1][0] != 0x04:
+        raise ValueError("a malformed SignerInfo")
+    return SignedData(
+        content_type=content_type, content=content, certificates=certificates,
+        digest_algorithm=digest_algorithm, signature_algorithm=_algorithm(si[index][2]),
+        signature=si[index + 1][1], signed_attrs=signed_attrs, attr_content_type=attr_type,
+        attr_message_digest=attr_digest, sid_issuer=issuer, sid_serial=serial,
+        sid_key_id=key_id,
+    )
+
+
 def parse(der: bytes) -> SignedData:
-    """Read a ContentInfo/SignedData with one signer; CmsError naming what is wrong."""
+    """Read a ContentInfo/SignedData with one signer; CmsError naming what is wrong.
+
+    DER (what issuers are asked to write) is read directly off the bytes; anything else, such
+    as the BER indefinite lengths some older documents carry, goes through ``asn1crypto``.
+    """
+    try:
+        return _parse_der(der)
+    except CmsError:
+        raise
+    except (ValueError, TypeError, InvalidFormat):
+        pass
     try:
         info = cms.ContentInfo.load(der, strict=True)
         if info["content_type"].dotted != "1.2.840.113549.1.7.2":
@@ -147,7 +265,7 @@ def parse(der: bytes) -> SignedData:
         certificates = tuple(c.chosen.dump() for c in sd["certificates"]
                              if c.name == "certificate") if sd["certificates"] else ()
         attrs = si["signed_attrs"]
-        signed_attrs = attr_type = attr_digest = signing_time = None
+        signed_attrs = attr_type = attr_digest = None
         if attrs:
             signed_attrs = b"\x31" + _der_length(len(attrs.contents)) + attrs.contents
             for attribute in attrs:
@@ -157,8 +275,6 @@ def parse(der: bytes) -> SignedData:
                     attr_type = values[0].dotted
                 elif kind == "1.2.840.113549.1.9.4" and len(values):
                     attr_digest = bytes(values[0].native)
-                elif kind == "1.2.840.113549.1.9.5" and len(values):
-                    signing_time = values[0].native
         sid = si["sid"]
         issuer = serial = key_id = None
         if sid.name == "issuer_and_serial_number":
@@ -171,7 +287,7 @@ def parse(der: bytes) -> SignedData:
             certificates=certificates, digest_algorithm=si["digest_algorithm"]["algorithm"].native,
             signature_algorithm=si["signature_algorithm"], signature=bytes(si["signature"].native),
             signed_attrs=signed_attrs, attr_content_type=attr_type, attr_message_digest=attr_digest,
-            signing_time=signing_time, sid_issuer=issuer, sid_serial=serial, sid_key_id=key_id,
+            sid_issuer=issuer, sid_serial=serial, sid_key_id=key_id,
         )
     except CmsError:
         raise
@@ -189,13 +305,9 @@ def signer_certificate(sd: SignedData) -> Certificate | None:
         if sd.sid_key_id is not None:
             if cert.subject_key_id == sd.sid_key_id:
                 return cert
-        elif cert.serial == sd.sid_serial and _issuer_der(der) == sd.sid_issuer:
+        elif cert.serial == sd.sid_serial and cert.issuer_der == sd.sid_issuer:
             return cert
     return None
-
-
-def _issuer_der(der: bytes) -> bytes:
-    return x509.Certificate.load(der)["tbs_certificate"]["issuer"].dump()
 
 
 def verify_signer(sd: SignedData, cert: Certificate) -> tuple[bool, str]:

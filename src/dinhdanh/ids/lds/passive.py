@@ -19,6 +19,7 @@ says exactly where it failed:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -26,7 +27,7 @@ from dinhdanh.ids.exceptions import InvalidFormat
 from dinhdanh.ids.lds import cms, sod as sodfmt
 from dinhdanh.ids.lds.certs import TrustStore, hash_function
 
-__all__ = ["ChipReport", "verify_chip", "FILE_NAMES", "dg_number"]
+__all__ = ["ChipReport", "verify_chip", "passive_authentication", "consistency", "FILE_NAMES", "dg_number"]
 
 FILE_NAMES = {"EF.COM": 0, "EF.SOD": -1, **{f"DG{n}": n for n in range(1, 17)}}
 
@@ -88,6 +89,26 @@ def verify_chip(files: Mapping[int, bytes], trust: TrustStore, *, at: _dt.dateti
     Raises ``InvalidFormat`` only when EF.SOD is missing or is not a SignedData at all (input that
     is not chip data); every other fault is a failed check in the report.
     """
+    report = passive_authentication(files, trust, at=at)
+
+    # 5. Active Authentication
+    if challenge is not None or response is not None:
+        report.active_authentication = _active_authentication(files, report, challenge, response)
+        if report.active_authentication["status"] == "failed":
+            report.fail("active_authentication", report.active_authentication["reason"])
+
+    # 6. DG1 against DG13
+    if 1 in files and 13 in files:
+        report.consistency = consistency(files[1], files[13])
+        if report.consistency["status"] == "inconsistent":
+            fields = ", ".join(m["field"] for m in report.consistency["mismatches"])
+            report.fail("consistency", f"DG1 and DG13 disagree on {fields}")
+    return report
+
+
+def passive_authentication(files: Mapping[int, bytes], trust: TrustStore, *,
+                           at: _dt.datetime | None = None) -> ChipReport:
+    """Steps 1 to 4: the SOD, its signature, the chain to a trusted CSCA, every DG's hash."""
     at = at or _dt.datetime.now(_dt.timezone.utc)
     if -1 not in files:
         raise sodfmt.SodError("EF.SOD is missing: passive authentication needs it")
@@ -144,18 +165,6 @@ def verify_chip(files: Mapping[int, bytes], trust: TrustStore, *, at: _dt.dateti
                     report.fail("data_groups", f"the hash of {name} differs from the SOD's")
         report.not_read = [f"DG{n}" for n in sorted(hashes) if n not in files]
 
-    # 5. Active Authentication
-    if challenge is not None or response is not None:
-        report.active_authentication = _active_authentication(files, report, challenge, response)
-        if report.active_authentication["status"] == "failed":
-            report.fail("active_authentication", report.active_authentication["reason"])
-
-    # 6. DG1 against DG13
-    if 1 in files and 13 in files:
-        report.consistency = consistency(files[1], files[13])
-        if report.consistency["status"] == "inconsistent":
-            fields = ", ".join(m["field"] for m in report.consistency["mismatches"])
-            report.fail("consistency", f"DG1 and DG13 disagree on {fields}")
     return report
 
 
@@ -184,6 +193,14 @@ def _active_authentication(files, report: ChipReport, challenge, response) -> di
     return {"status": "failed", "reason": "the response is not the chip's signature of the challenge"}
 
 
+@functools.lru_cache(maxsize=64)
+def personal_data(dg13_raw: bytes):
+    """DG13 decoded (kept for the next check of the same read: the register check needs it too)."""
+    from dinhdanh.ids.lds import dg13
+
+    return dg13.decode(dg13_raw)
+
+
 def consistency(dg1_raw: bytes, dg13_raw: bytes) -> dict:
     """Compare the MRZ in DG1 with the Vietnamese personal data in DG13, field by field."""
     from dinhdanh.ids import mrz as mrzfmt, names
@@ -194,7 +211,7 @@ def consistency(dg1_raw: bytes, dg13_raw: bytes) -> dict:
     except InvalidFormat as exc:
         return {"status": "inconsistent", "mismatches": [{"field": "DG1", "reason": str(exc)}]}
     try:
-        personal = dg13.decode(dg13_raw)
+        personal = personal_data(bytes(dg13_raw))
     except InvalidFormat as exc:
         return {"status": "inconsistent", "mismatches": [{"field": "DG13", "reason": str(exc)}]}
     mismatches: list[dict] = []

@@ -97,7 +97,42 @@ def _digest_algorithm(name: str) -> bytes:
     return algos.DigestAlgorithm({"algorithm": name}).dump()
 
 
+_DIGEST_OIDS = {"1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224", "2.16.840.1.101.3.4.2.1": "sha256",
+                "2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512"}
+
+
+def _parse_v0_der(der: bytes) -> SecurityObject | None:
+    """The usual v0 DER object read straight off the bytes; None sends anything else to asn1crypto."""
+    from dinhdanh.ids.lds import tlv
+    from dinhdanh.ids.lds.cms import _children, _oid
+
+    try:
+        (tag, body, _), = _children(der)
+        fields = _children(body) if tag == 0x30 else []
+        if len(fields) != 3 or fields[0][:2] != (0x02, b"\x00") or fields[1][0] != 0x30 or fields[2][0] != 0x30:
+            return None
+        algorithm = _children(fields[1][1])
+        name = _DIGEST_OIDS.get(_oid(algorithm[0][1])) if algorithm and algorithm[0][0] == 0x06 else None
+        if name is None:
+            return None
+        hashes: dict[int, bytes] = {}
+        for item_tag, item, _ in _children(fields[2][1]):
+            parts = _children(item) if item_tag == 0x30 else []
+            if len(parts) != 2 or parts[0][0] != 0x02 or parts[1][0] != 0x04 or len(parts[0][1]) != 1:
+                return None
+            number = parts[0][1][0]
+            if not 1 <= number <= 16 or number in hashes:
+                return None
+            hashes[number] = parts[1][1]
+        return SecurityObject(0, name, hashes)
+    except (ValueError, tlv.TLVError):
+        return None
+
+
 def parse_security_object(der: bytes) -> SecurityObject:
+    fast = _parse_v0_der(der)
+    if fast is not None:
+        return fast
     try:
         obj = _LDSSecurityObject.load(der, strict=True)
         hashes: dict[int, bytes] = {}

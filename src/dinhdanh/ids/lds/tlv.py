@@ -60,7 +60,7 @@ class LdsError(InvalidFormat):
 
 
 def _bytes(data) -> bytes:
-    if isinstance(data, bytes):
+    if type(data) is bytes:
         return data
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
@@ -144,10 +144,15 @@ def total_length(data: bytes, offset: int = 0) -> int:
 def decode(data: bytes, offset: int = 0) -> tuple[int, bytes, int]:
     """Decode the data object at ``offset``; return ``(tag, value, offset after it)``."""
     data = _bytes(data)
-    tag, pos = decode_tag(data, offset)
-    length, pos = decode_length(data, pos, tag)
+    size = len(data)
+    if 0 <= offset < size - 1 and data[offset] & 0x1F != 0x1F and data[offset + 1] < 0x80:
+        # the common case: a one-byte tag and a short length
+        tag, length, pos = data[offset], data[offset + 1], offset + 2
+    else:
+        tag, pos = decode_tag(data, offset)
+        length, pos = decode_length(data, pos, tag)
     end = pos + length
-    if end > len(data):
+    if end > size:
         raise TLVError(
             f"Truncated value for tag 0x{tag:X} at offset {offset}: {length} bytes announced, "
             f"{len(data) - pos} available."
