@@ -356,7 +356,7 @@ def master_list(conn: sa.Connection, vault: Vault) -> bytes:
 
 def add_trust_anchor(conn: sa.Connection, der: bytes, kind: str, label: str | None = None) -> dict:
     """Trust a foreign CSCA certificate, master list or CRL (validated before it is kept)."""
-    from dinhdanh.ids.exceptions import InvalidFormat
+    from dinhdanh.ids.exceptions import ValidationError
 
     probe = TrustStore(csca_certificates_or_empty(conn))
     try:
@@ -375,7 +375,7 @@ def add_trust_anchor(conn: sa.Connection, der: bytes, kind: str, label: str | No
             label = label or "CRL"
         else:
             raise InvalidInput(f"Unknown trust anchor kind {kind!r}: csca, master_list or crl.", field="kind")
-    except InvalidFormat as exc:
+    except ValidationError as exc:
         raise InvalidInput(f"The {kind.replace('_', ' ')} was refused: {exc}", field="file") from None
     digest = hashlib.sha256(der).hexdigest()
     exists = conn.execute(sa.select(trust_anchors.c.anchor_id).where(trust_anchors.c.digest == digest)).first()

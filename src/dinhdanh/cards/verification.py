@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from dinhdanh.cards import pki
 from dinhdanh.cards.validity import is_expired
 from dinhdanh.cards.tables import cards, pki_crls, pki_keys, trust_anchors
-from dinhdanh.ids.exceptions import InvalidFormat
+from dinhdanh.ids.exceptions import ValidationError
 from dinhdanh.ids.lds import dg13, passive
 from dinhdanh.ids.lds.certs import TrustStore
 from dinhdanh.registry.errors import InvalidInput
@@ -68,7 +68,7 @@ def verify_card(conn: sa.Connection, files: Mapping[int, bytes], *, challenge: b
     try:
         report = passive.verify_chip(files, trust_store_for(conn), at=at, challenge=challenge,
                                      response=response)
-    except InvalidFormat as exc:
+    except ValidationError as exc:
         raise InvalidInput(f"The chip data are not readable: {exc}", field="EF.SOD") from None
     register, person_id = _register_check(conn, files)
     out = report.as_dict()
@@ -98,7 +98,7 @@ def _register_check(conn, files) -> tuple[dict, int | None]:
     if 13 in files:
         try:
             personal = passive.personal_data(files[13])
-        except InvalidFormat:
+        except ValidationError:
             personal = None
     if card is not None:
         row = card

@@ -81,7 +81,7 @@ def _demo_cards(engine, count: int) -> str | None:
 
     import sqlalchemy as sa
 
-    from dinhdanh.cards import lifecycle, pki
+    from dinhdanh.cards import batch, pki
     from dinhdanh.cards.tables import cards, pki_keys
     from dinhdanh.registry.events import Actor
     from dinhdanh.registry.tables import persons
@@ -101,8 +101,7 @@ def _demo_cards(engine, count: int) -> str | None:
     if todo:
         typer.echo(f"issuing {len(todo)} chip cards ...", err=True)
         with engine.begin() as conn:
-            for pid in todo:
-                lifecycle.issue_card(conn, vault, actor, pid)
+            batch.issue_first_cards(conn, vault, actor, todo)
     with engine.connect() as conn:
         return conn.execute(sa.select(cards.c.card_number).where(cards.c.status == "issued")
                             .order_by(cards.c.card_id).limit(1)).scalar()

@@ -141,6 +141,14 @@ def _plain_to_der(signature: bytes) -> bytes | None:
 def load_public_key(spki_der: bytes) -> PublicKey:
     """Load a SubjectPublicKeyInfo (RSA, RSA-PSS, EC named or explicit) for verification."""
     try:
+        return _load_public_key(spki_der)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        # asn1crypto parses lazily: a damaged key surfaces as any of these, deep inside
+        raise CertificateError(f"the public key is malformed: {exc!r}") from None
+
+
+def _load_public_key(spki_der: bytes) -> PublicKey:
+    try:
         info = keys.PublicKeyInfo.load(spki_der, strict=True)
         algorithm = info["algorithm"]["algorithm"].dotted
     except (ValueError, TypeError) as exc:
@@ -242,6 +250,13 @@ def signature_scheme(signature_algorithm: algos.SignedDigestAlgorithm,
     algorithm and give the hash as the SignerInfo's digest algorithm: ``digest_algorithm`` fills
     that gap.
     """
+    try:
+        return _signature_scheme(signature_algorithm, digest_algorithm)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise CertificateError(f"the signature algorithm is malformed: {exc}") from None
+
+
+def _signature_scheme(signature_algorithm, digest_algorithm):
     oid = signature_algorithm["algorithm"].dotted
     if oid in _ECDSA_PLAIN:
         return "ecdsa_plain", _ECDSA_PLAIN[oid], None, None
@@ -349,7 +364,7 @@ def _parse_certificate(der: bytes) -> Certificate:
             tbs=tbs.dump(), signature_algorithm=cert["signature_algorithm"],
             signature=bytes(cert["signature_value"]), country=country, issuer_der=tbs["issuer"].dump(),
         )
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise CertificateError(f"not an X.509 certificate: {exc}") from None
 
 

@@ -246,7 +246,7 @@ def parse(der: bytes) -> SignedData:
         return _parse_der(der)
     except CmsError:
         raise
-    except (ValueError, TypeError, InvalidFormat):
+    except (ValueError, TypeError, IndexError, InvalidFormat):
         pass
     try:
         info = cms.ContentInfo.load(der, strict=True)

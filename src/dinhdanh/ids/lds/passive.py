@@ -23,7 +23,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dinhdanh.ids.exceptions import InvalidFormat
+from dinhdanh.ids.exceptions import InvalidFormat, ValidationError
 from dinhdanh.ids.lds import cms, sod as sodfmt
 from dinhdanh.ids.lds.certs import TrustStore, hash_function
 
@@ -150,7 +150,7 @@ def passive_authentication(files: Mapping[int, bytes], trust: TrustStore, *,
         report.hash_algorithm = parsed.security_object.hash_algorithm
         try:
             digest = hash_function(parsed.security_object.hash_algorithm)
-        except InvalidFormat as exc:
+        except ValidationError as exc:
             digest = None
             report.fail("data_groups", str(exc))
         for number in sorted(n for n in files if n > 0):
@@ -181,12 +181,12 @@ def _active_authentication(files, report: ChipReport, challenge, response) -> di
     if 14 in files:
         try:
             hash_name = dg14.active_authentication_hash(dg14.decode(files[14]))
-        except InvalidFormat:
+        except ValidationError:
             hash_name = None
     try:
         spki = dg15.decode(files[15])
         ok = aa.verify(spki, challenge, response, hash_name=hash_name)
-    except InvalidFormat as exc:
+    except ValidationError as exc:
         return {"status": "failed", "reason": f"DG15: {exc}"}
     if ok:
         return {"status": "passed", "reason": "the chip signed the challenge with the DG15 key"}
@@ -208,11 +208,11 @@ def consistency(dg1_raw: bytes, dg13_raw: bytes) -> dict:
 
     try:
         machine = mrzfmt.parse(dg1.decode(dg1_raw))
-    except InvalidFormat as exc:
+    except ValidationError as exc:
         return {"status": "inconsistent", "mismatches": [{"field": "DG1", "reason": str(exc)}]}
     try:
         personal = personal_data(bytes(dg13_raw))
-    except InvalidFormat as exc:
+    except ValidationError as exc:
         return {"status": "inconsistent", "mismatches": [{"field": "DG13", "reason": str(exc)}]}
     mismatches: list[dict] = []
 
