@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from dinhdanh.cards import pki, production
+from dinhdanh.cards.lifecycle import OPEN
 from dinhdanh.cards.tables import card_applications, cards, pki_key_uses
 from dinhdanh.registry.events import Actor
 from dinhdanh.registry.tables import changes, events, persons
@@ -44,7 +45,7 @@ def _with_cards_or_open(conn, person_ids: list[int]) -> set[int]:
         chunk = person_ids[i:i + CHUNK]
         taken.update(conn.execute(sa.select(cards.c.person_id).where(cards.c.person_id.in_(chunk))).scalars())
         taken.update(conn.execute(sa.select(card_applications.c.person_id).where(
-            card_applications.c.person_id.in_(chunk))).scalars())
+            card_applications.c.person_id.in_(chunk), card_applications.c.status.in_(OPEN))).scalars())
     return taken
 
 
@@ -52,8 +53,8 @@ def _names(conn, person_ids: set[int]) -> dict[int, str]:
     ids = sorted(person_ids)
     out: dict[int, str] = {}
     for i in range(0, len(ids), CHUNK):
-        out.update(conn.execute(sa.select(persons.c.person_id, persons.c.full_name)
-                                .where(persons.c.person_id.in_(ids[i:i + CHUNK]))).tuples().all())
+        out.update((r.person_id, r.full_name) for r in conn.execute(
+            sa.select(persons.c.person_id, persons.c.full_name).where(persons.c.person_id.in_(ids[i:i + CHUNK]))))
     return out
 
 
@@ -61,7 +62,7 @@ def issue_first_cards(conn: sa.Connection, vault: Vault, actor: Actor, pids: Seq
                       now: dt.datetime | None = None) -> dict:
     """Issue a first card to each of ``pids``; returns ``{"issued": [...], "skipped": [...]}``."""
     now = now or utcnow()
-    today = now.date()
+    today = production.local_date(now)
     pids = list(dict.fromkeys(pids))
     found = _persons(conn, pids)
     skipped = []
@@ -101,7 +102,7 @@ def issue_first_cards(conn: sa.Connection, vault: Vault, actor: Actor, pids: Seq
             return signer.raw_sign(data)
 
         made = production.produce(
-            row, issue_date=today, father=relatives.get(row.father_id), mother=relatives.get(row.mother_id),
+            row, issue_date=today, signed_at=now, father=relatives.get(row.father_id), mother=relatives.get(row.mother_id),
             spouse=relatives.get(row.spouse_id), sign=sign, signer_certificate=signer.certificate,
             signature_algorithm=signer.signature_algorithm, hash_algorithm=signer.hash_algorithm)
         files = made.files

@@ -112,7 +112,7 @@ def submit_application(conn, actor: Actor, pid: str, kind: str | None = None,
         raise Conflict("The person already has a card application in progress.", code="application_open")
     current = current_card(conn, row.person_id)
     ever = conn.execute(sa.select(cards.c.card_id).where(cards.c.person_id == row.person_id).limit(1)).first()
-    kind = kind or _default_kind(row, current, ever)
+    kind = kind or _default_kind(conn, row, current, ever)
     if kind not in APPLICATION_KINDS:
         raise InvalidInput(f"Unknown application kind {kind!r}; one of {', '.join(APPLICATION_KINDS)}.",
                            field="kind")
@@ -146,15 +146,28 @@ def submit_application(conn, actor: Actor, pid: str, kind: str | None = None,
     return application_view(app)
 
 
-def _default_kind(row, current, ever) -> str:
+def _default_kind(conn, row, current, ever) -> str:
     if ever is None:
         return "first"
     if current is None:
-        return "renewal"  # every earlier card was revoked or has expired
-    printed = current.printed or {}
-    if (printed.get("pid"), printed.get("full_name")) != (row.pid, row.full_name):
+        latest = conn.execute(sa.select(cards.c.status, cards.c.revocation_reason)
+                              .where(cards.c.person_id == row.person_id)
+                              .order_by(cards.c.card_id.desc()).limit(1)).first()
+        if latest is not None and latest.status == "revoked" and latest.revocation_reason in (
+                "data_changed", "lost", "damaged"):
+            return {"data_changed": "reissue_changed", "lost": "reissue_lost",
+                    "damaged": "reissue_damaged"}[latest.revocation_reason]
+        return "renewal"  # every earlier card expired or was replaced
+    if _outdated(current.printed or {}, row):
         return "reissue_changed"
     return "renewal"
+
+
+def _outdated(printed: dict, row) -> list[str]:
+    """The printed identity fields that no longer agree with the record."""
+    now = {"pid": row.pid, "full_name": row.full_name, "date_of_birth": production.ddmmyyyy(row.date_of_birth),
+           "sex": "Nam" if row.sex == "male" else "Nữ"}
+    return [field for field, value in now.items() if printed.get(field) != value]
 
 
 def approve_application(conn, actor: Actor, application_id: int) -> dict:
@@ -198,7 +211,7 @@ def produce_card(conn, vault: Vault, actor: Actor, application_id: int, *, now: 
     signer = pki.document_signer(conn, vault, now)
     reference = f"application:{application_id}"
     made = production.produce(
-        row, issue_date=now.date(), father=_relative_name(conn, row.father_id),
+        row, issue_date=production.local_date(now), signed_at=now, father=_relative_name(conn, row.father_id),
         mother=_relative_name(conn, row.mother_id), spouse=_relative_name(conn, row.spouse_id),
         sign=lambda data: signer.sign(conn, data, purpose="sign_sod", reference=reference),
         signer_certificate=signer.certificate, signature_algorithm=signer.signature_algorithm,
@@ -230,6 +243,13 @@ def hand_over(conn, actor: Actor, card_id: int) -> dict:
     if card.status != "produced":
         raise Conflict(f"The card is {card.status}; only a produced card can be handed over.",
                        code="not_produced")
+    if person.status != "alive":
+        raise RuleViolation(f"The holder is recorded as {person.status}: the card is not handed over.",
+                            code=f"person_{person.status}", field="card_id")
+    outdated = _outdated(card.printed or {}, person)
+    if outdated:
+        raise RuleViolation("The record changed since production (" + ", ".join(outdated) + "): the card "
+                            "must be produced again.", code="card_outdated", field="card_id")
     previous = current_card(conn, card.person_id)
     if previous is not None:
         _revoke(conn, actor, previous, "replaced")

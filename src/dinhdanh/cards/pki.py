@@ -33,7 +33,7 @@ from dinhdanh.store.vault import Vault
 
 __all__ = [
     "ALGORITHMS", "Signer", "SoftwareSigner", "init_pki", "issue_document_signer", "document_signer",
-    "revoke_key", "issue_crl", "csca_certificates", "master_list", "trust_store", "pki_status",
+    "revoke_key", "issue_crl", "rollover_csca", "csca_certificates", "master_list", "trust_store", "pki_status",
     "add_trust_anchor", "key_uses",
 ]
 
@@ -120,16 +120,20 @@ def log_use(conn: sa.Connection, key_id: int, purpose: str, reference: str, data
         digest=hashlib.sha256(data).hexdigest()))
 
 
-_signers: dict[tuple[int, int], SoftwareSigner] = {}
+_signers: dict[tuple[int, bytes], SoftwareSigner] = {}
 
 
 def _signer(row, vault: Vault) -> SoftwareSigner:
-    cache_key = (id(vault), row.key_id)
+    # keyed by the sealed key itself (a fresh nonce each time a key is sealed): a rolled-back
+    # key or another database's key with the same key_id can never come back from the cache
+    cache_key = (id(vault), row.private_key)
     signer = _signers.get(cache_key)
     if signer is None:
         der = vault.open(row.private_key, f"pki-key:{row.key_id}")
         key = serialization.load_der_private_key(der, password=None)
         signer = SoftwareSigner(row.key_id, row.algorithm, row.certificate, key)
+        if len(_signers) > 256:
+            _signers.clear()
         _signers[cache_key] = signer
     return signer
 
@@ -176,19 +180,19 @@ def _active(conn, role: str):
                         .order_by(pki_keys.c.key_id.desc())).first()
 
 
-def _csca_signer(conn, vault: Vault) -> SoftwareSigner:
+def _csca_signer(conn, vault: Vault, now: dt.datetime | None = None) -> SoftwareSigner:
     row = _active(conn, "csca")
     if row is None:
         raise NotFound("There is no Country Signing CA yet: run `dinhdanh pki init`.", field="pki")
+    if (now or utcnow()) > row.usage_ends:
+        raise Conflict(f"The CSCA's private key usage period ended on {row.usage_ends:%Y-%m-%d}: a CSCA "
+                       "rollover (new CSCA and link certificate) is needed before it signs again.",
+                       code="csca_usage_ended")
     return _signer(row, vault)
 
 
-def init_pki(conn: sa.Connection, vault: Vault, *, algorithm: str = "ecdsa-p256", country: str = "VN",
-             organization: str = "Bo Cong An", now: dt.datetime | None = None) -> dict:
-    """Create the CSCA, a first Document Signer and the Master List Signer (once)."""
-    if _active(conn, "csca") is not None:
-        raise Conflict("The national PKI already exists; rotate Document Signers instead.", code="pki_exists")
-    now = now or utcnow()
+def _new_csca(conn, vault: Vault, *, algorithm: str, country: str, organization: str,
+              now: dt.datetime) -> tuple[int, x509.Certificate]:
     key = generate_key(algorithm)
     subject = _name(country, organization, f"CSCA {country}")
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
@@ -208,6 +212,17 @@ def init_pki(conn: sa.Connection, vault: Vault, *, algorithm: str = "ecdsa-p256"
     csca_id = _store_key(conn, vault, role="csca", algorithm=algorithm, cert=cert, key=key, issuer_id=None,
                          usage_ends=now + CSCA_USAGE)
     log_use(conn, csca_id, "sign_certificate", f"csca:{cert.serial_number:x}", cert.tbs_certificate_bytes)
+    return csca_id, cert
+
+
+def init_pki(conn: sa.Connection, vault: Vault, *, algorithm: str = "ecdsa-p256", country: str = "VN",
+             organization: str = "Bo Cong An", now: dt.datetime | None = None) -> dict:
+    """Create the CSCA, a first Document Signer and the Master List Signer (once)."""
+    if _active(conn, "csca") is not None:
+        raise Conflict("The national PKI already exists; rotate Document Signers instead.", code="pki_exists")
+    now = now or utcnow()
+    csca_id, cert = _new_csca(conn, vault, algorithm=algorithm, country=country, organization=organization,
+                              now=now)
     dsc_id = issue_document_signer(conn, vault, algorithm=algorithm, now=now)
     mls_id = _issue_master_list_signer(conn, vault, algorithm=algorithm, now=now)
     issue_crl(conn, vault, now=now)
@@ -215,9 +230,37 @@ def init_pki(conn: sa.Connection, vault: Vault, *, algorithm: str = "ecdsa-p256"
             "algorithm": algorithm, "subject": cert.subject.rfc4514_string()}
 
 
+def rollover_csca(conn: sa.Connection, vault: Vault, *, algorithm: str | None = None,
+                  now: dt.datetime | None = None) -> dict:
+    """A new CSCA key and certificate; the old CSCA retires (its certificate still anchors the
+    cards signed under it) and a new Document Signer and Master List Signer follow.
+
+    ICAO also asks for a link certificate (the new CSCA key certified by the old one) for
+    verifiers that hold only the old CSCA; it is not produced yet: the master list carries both.
+    """
+    old = _active(conn, "csca")
+    if old is None:
+        raise NotFound("There is no Country Signing CA yet: run `dinhdanh pki init`.", field="pki")
+    now = now or utcnow()
+    old_cert = x509.load_der_x509_certificate(old.certificate)
+    country = old_cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value
+    organization = old_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
+    issue_crl(conn, vault, now=now)  # a last CRL from the old CSCA
+    conn.execute(pki_keys.update().where(pki_keys.c.role.in_(("csca", "mls")), pki_keys.c.status == "active")
+                 .values(status="retired"))
+    algorithm = algorithm or old.algorithm
+    csca_id, cert = _new_csca(conn, vault, algorithm=algorithm, country=country, organization=organization,
+                              now=now)
+    dsc_id = issue_document_signer(conn, vault, algorithm=algorithm, now=now)
+    mls_id = _issue_master_list_signer(conn, vault, algorithm=algorithm, now=now)
+    issue_crl(conn, vault, now=now)
+    return {"csca": csca_id, "document_signer": dsc_id, "master_list_signer": mls_id,
+            "retired_csca": old.key_id, "subject": cert.subject.rfc4514_string()}
+
+
 def _issue_under_csca(conn, vault: Vault, *, role: str, algorithm: str, common_name: str,
                       usage: dt.timedelta, validity: dt.timedelta, now: dt.datetime, extra=()) -> int:
-    csca = _csca_signer(conn, vault)
+    csca = _csca_signer(conn, vault, now)
     csca_cert = x509.load_der_x509_certificate(csca.certificate)
     key = generate_key(algorithm)
     country = csca_cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value
@@ -247,7 +290,7 @@ def issue_document_signer(conn: sa.Connection, vault: Vault, *, algorithm: str |
                           now: dt.datetime | None = None) -> int:
     """A new Document Signer; the previous one retires (its certificate still verifies old cards)."""
     now = now or utcnow()
-    algorithm = algorithm or _csca_signer(conn, vault).algorithm
+    algorithm = algorithm or _csca_signer(conn, vault, now).algorithm
     conn.execute(pki_keys.update().where(pki_keys.c.role == "dsc", pki_keys.c.status == "active")
                  .values(status="retired"))
     number = conn.execute(sa.select(sa.func.count()).select_from(pki_keys)
@@ -286,7 +329,7 @@ def revoke_key(conn: sa.Connection, vault: Vault, key_id: int, reason: str = "ke
     conn.execute(pki_keys.update().where(pki_keys.c.key_id == key_id)
                  .values(status="revoked", revoked_at=now, revocation_reason=reason))
     _signers.clear()
-    crl = issue_crl(conn, vault, now=now)
+    crl = issue_crl(conn, vault, now=now, issuer_id=row.issuer_id)
     return {"key_id": key_id, "revoked_at": now.isoformat(), "crl_number": crl["number"]}
 
 
@@ -295,9 +338,18 @@ _REASONS = {"key_compromise": x509.ReasonFlags.key_compromise, "superseded": x50
             "affiliation_changed": x509.ReasonFlags.affiliation_changed}
 
 
-def issue_crl(conn: sa.Connection, vault: Vault, now: dt.datetime | None = None) -> dict:
+def issue_crl(conn: sa.Connection, vault: Vault, now: dt.datetime | None = None,
+              issuer_id: int | None = None) -> dict:
+    """A CRL of the active CSCA, or of an older one (``issuer_id``) for the signers it certified."""
     now = now or utcnow()
-    csca = _csca_signer(conn, vault)
+    if issuer_id is None:
+        csca = _active(conn, "csca")
+    else:
+        csca = conn.execute(sa.select(pki_keys).where(pki_keys.c.key_id == issuer_id,
+                                                      pki_keys.c.role == "csca")).first()
+    if csca is None:
+        raise NotFound("There is no Country Signing CA yet: run `dinhdanh pki init`.", field="pki")
+    csca = _signer(csca, vault)  # CRLs go on being signed after the usage period, until the rollover
     csca_cert = x509.load_der_x509_certificate(csca.certificate)
     number = (conn.execute(sa.select(sa.func.max(pki_crls.c.number))
                            .where(pki_crls.c.issuer_id == csca.key_id)).scalar() or 0) + 1
@@ -337,14 +389,31 @@ def csca_certificates(conn: sa.Connection) -> list[bytes]:
 
 
 def latest_crl(conn: sa.Connection) -> bytes | None:
-    return conn.execute(sa.select(pki_crls.c.der).order_by(pki_crls.c.crl_id.desc()).limit(1)).scalar()
+    """The newest CRL of the active CSCA."""
+    csca = _active(conn, "csca")
+    query = sa.select(pki_crls.c.der).order_by(pki_crls.c.crl_id.desc()).limit(1)
+    if csca is not None:
+        query = query.where(pki_crls.c.issuer_id == csca.key_id)
+    return conn.execute(query).scalar()
+
+
+def latest_crls(conn: sa.Connection) -> list[bytes]:
+    """The newest CRL of every CSCA we have had."""
+    newest = sa.select(sa.func.max(pki_crls.c.crl_id)).group_by(pki_crls.c.issuer_id)
+    return list(conn.execute(sa.select(pki_crls.c.der).where(pki_crls.c.crl_id.in_(newest))).scalars())
 
 
 def master_list(conn: sa.Connection, vault: Vault) -> bytes:
     """Our CSCA certificates and the trusted foreign ones, as a signed CSCA master list (CMS)."""
     row = _active(conn, "mls")
-    if row is None:
-        raise NotFound("There is no Master List Signer yet: run `dinhdanh pki init`.", field="pki")
+    if row is None or row.usage_ends <= utcnow():  # revoked or worn out: the CSCA makes another
+        csca = _active(conn, "csca")
+        if csca is None:
+            raise NotFound("There is no Country Signing CA yet: run `dinhdanh pki init`.", field="pki")
+        if row is not None:
+            conn.execute(pki_keys.update().where(pki_keys.c.key_id == row.key_id).values(status="retired"))
+        _issue_master_list_signer(conn, vault, algorithm=csca.algorithm, now=utcnow())
+        row = _active(conn, "mls")
     signer = _signer(row, vault)
     foreign = conn.execute(sa.select(trust_anchors.c.der).where(trust_anchors.c.kind == "csca")).scalars().all()
     return masterlist.build(csca_certificates(conn) + list(foreign), certificate=signer.certificate,
@@ -401,8 +470,7 @@ def trust_store(conn: sa.Connection) -> TrustStore:
         store.add_csca(der)
     for der in _stored(conn, "master_list"):
         store.add_master_list(der)
-    crl = latest_crl(conn)
-    if crl is not None:
+    for crl in latest_crls(conn):
         store.add_crl(crl)
     for der in _stored(conn, "crl"):
         store.add_crl(der)

@@ -25,6 +25,12 @@ from dinhdanh.ids.lds import dg1, dg2, dg13, dg14, dg15, efcom, sod
 
 ISSUING_AUTHORITY = "Cục Cảnh sát quản lý hành chính về trật tự xã hội"
 NO_EXPIRY = "Không thời hạn"
+VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")  # no daylight saving: a fixed offset is exact
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    """The date in Việt Nam at ``moment``: what is printed on a card produced then."""
+    return moment.astimezone(VIETNAM).date()
 NATIONALITIES = {"VNM": "Việt Nam"}
 CHIP_DGS = (1, 2, 13, 14, 15)
 PORTRAIT_SIZE = (240, 320)
@@ -69,7 +75,7 @@ def portrait(row) -> bytes:
 
 def produce(row, *, issue_date: dt.date, father: str | None, mother: str | None, spouse: str | None,
             sign, signer_certificate: bytes, signature_algorithm: dict, hash_algorithm: str,
-            photo: bytes | None = None) -> ProducedCard:
+            photo: bytes | None = None, signed_at: dt.datetime | None = None) -> ProducedCard:
     """Every artefact of a card for the person ``row`` (a ``persons`` row); ``sign`` signs the SOD."""
     expiry = card_expiry(row.date_of_birth, issue_date)
     sex_vi = "Nam" if row.sex == "male" else "Nữ"
@@ -106,7 +112,8 @@ def produce(row, *, issue_date: dt.date, father: str | None, mother: str | None,
     }
     ef_com = efcom.encode([efcom.DG_TAGS[n] for n in CHIP_DGS])
     ef_sod = sod.build(files_by_dg, certificate=signer_certificate, sign=sign,
-                       signature_algorithm=signature_algorithm, hash_algorithm=hash_algorithm)
+                       signature_algorithm=signature_algorithm, hash_algorithm=hash_algorithm,
+                       signing_time=signed_at)
     files = {"EF.COM": ef_com, **{f"DG{n}": raw for n, raw in files_by_dg.items()}, "EF.SOD": ef_sod}
     key_der = chip_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                      serialization.NoEncryption())

@@ -31,6 +31,8 @@ _stores: dict[tuple, TrustStore] = {}
 
 _VERSION = sa.select(
     sa.select(sa.func.max(pki_keys.c.key_id)).scalar_subquery(),
+    # two registers may share a URL (PostgreSQL schemas): the newest key's identifier tells them apart
+    sa.select(pki_keys.c.key_identifier).order_by(pki_keys.c.key_id.desc()).limit(1).scalar_subquery(),
     sa.select(sa.func.count(pki_keys.c.revoked_at)).scalar_subquery(),
     sa.select(sa.func.max(pki_crls.c.crl_id)).scalar_subquery(),
     sa.select(sa.func.max(trust_anchors.c.anchor_id)).scalar_subquery(),
@@ -43,7 +45,8 @@ def trust_store_for(conn: sa.Connection) -> TrustStore:
     store = _stores.get(version)
     if store is None:
         store = pki.trust_store(conn)
-        _stores.clear()
+        if len(_stores) > 16:
+            _stores.clear()
         _stores[version] = store
     return store
 
@@ -70,7 +73,8 @@ def verify_card(conn: sa.Connection, files: Mapping[int, bytes], *, challenge: b
                                      response=response)
     except ValidationError as exc:
         raise InvalidInput(f"The chip data are not readable: {exc}", field="EF.SOD") from None
-    register, person_id = _register_check(conn, files)
+    authentic = report.signature_valid and report.chain["status"] == "trusted"
+    register, person_id = _register_check(conn, files, authentic)
     out = report.as_dict()
     out["register"] = register
     if register["card"] in ("revoked", "expired"):
@@ -91,7 +95,17 @@ _HOLDER_AND_CARD = (sa.select(persons, cards.c.card_number, cards.c.status.label
                     .join(cards, cards.c.person_id == persons.c.person_id))
 
 
-def _register_check(conn, files) -> tuple[dict, int | None]:
+def _register_check(conn, files, authentic: bool) -> tuple[dict, int | None]:
+    """The register's view of the card and its holder.
+
+    Only a chip whose SOD is authentic (signature valid, chain trusted) is looked up: a forged one
+    learns nothing of the register. The comparison names the fields that differ and
+    what the chip says, never what the register holds.
+    """
+    if not authentic:
+        return {"card": "not_checked", "card_number": None,
+                "reason": "the SOD is not signed by a trusted Document Signer", "person": "not_checked",
+                "data": "not_checked", "differences": []}, None
     digest = hashlib.sha256(files[-1]).hexdigest()
     card = conn.execute(_HOLDER_AND_CARD.where(cards.c.sod_digest == digest)).first()
     personal = None
@@ -133,14 +147,13 @@ def _differences(row, personal: dg13.VnPersonalData) -> list[dict]:
 
     found = []
     if personal.pid and personal.pid != row.pid:
-        found.append({"field": "pid", "chip": personal.pid, "register": "(changed)"})
+        found.append({"field": "pid", "chip": personal.pid})
     if personal.full_name and names.match_key(personal.full_name) != names.match_key(row.full_name):
-        found.append({"field": "full_name", "chip": personal.full_name, "register": row.full_name})
+        found.append({"field": "full_name", "chip": personal.full_name})
     if personal.date_of_birth and personal.date_of_birth != row.date_of_birth.strftime("%d/%m/%Y"):
-        found.append({"field": "date_of_birth", "chip": personal.date_of_birth,
-                      "register": row.date_of_birth.strftime("%d/%m/%Y")})
+        found.append({"field": "date_of_birth", "chip": personal.date_of_birth})
     if personal.sex:
         sex = {"nam": "male", "nữ": "female"}.get(names.normalize(personal.sex).lower())
         if sex and sex != row.sex:
-            found.append({"field": "sex", "chip": personal.sex, "register": row.sex})
+            found.append({"field": "sex", "chip": personal.sex})
     return found

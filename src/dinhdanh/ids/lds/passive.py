@@ -164,6 +164,8 @@ def passive_authentication(files: Mapping[int, bytes], trust: TrustStore, *,
                 if not same:
                     report.fail("data_groups", f"the hash of {name} differs from the SOD's")
         report.not_read = [f"DG{n}" for n in sorted(hashes) if n not in files]
+        if not any(n > 0 for n in files):
+            report.fail("data_groups", "no data group was read: the SOD alone proves nothing about a holder")
 
     return report
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 21:22:00.357328
+Create Date: 2026-11-26 21:45:57.588353
 """
 from alembic import op
 import sqlalchemy as sa
