@@ -81,6 +81,15 @@ def main() -> None:
         key.sign(b"0" * 120, ec.ECDSA(hashes.SHA256()))
     floor_issue = time.perf_counter() - start
 
+    from dinhdanh.cards import production
+
+    with engine.connect() as conn:
+        people = conn.execute(sa.select(persons).where(persons.c.pid.in_(todo[:500]))).all()
+    start = time.perf_counter()
+    for row in people:
+        production.portrait(row)
+    portrait_ms = (time.perf_counter() - start) / len(people) * 1000
+
     # ------------------------------------------------------------------------ verification
     with engine.connect() as conn:
         rows = conn.execute(sa.select(cards).order_by(cards.c.card_id).limit(args.count)).all()
@@ -118,6 +127,8 @@ def main() -> None:
     print(f"issuance: {issued} cards in {issue_seconds:.2f} s = {issued / issue_seconds:,.0f} cards/s; "
           f"floor (key pair + hashes + one ECDSA signature) {issued / floor_issue:,.0f}/s; "
           f"ratio {issue_seconds / floor_issue:.1f}")
+    print(f"  of which drawing the synthetic portrait: {portrait_ms:.2f} ms of {issue_seconds / issued * 1000:.2f} ms "
+          f"per card")
     print(f"passive authentication (SOD, signature, chain, DG hashes): {n / pa_seconds:,.0f}/s; "
           f"floor (bare ECDSA verify) {n / floor_verify:,.0f}/s; ratio {pa_seconds / floor_verify:.2f}")
     print(f"chip verification (+ DG1/DG13 consistency): {n / chip_seconds:,.0f}/s; "
