@@ -46,20 +46,13 @@ class SignedData:
     sid_key_id: bytes | None
 
 
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
 def _set_of(encodings: Sequence[bytes]) -> bytes:
     body = b"".join(sorted(encodings))  # DER: SET OF elements in ascending order of encoding
-    return b"\x31" + _der_length(len(body)) + body
+    return b"\x31" + tlv.encode_length(len(body)) + body
 
 
 def _tlv(tag: bytes, body: bytes) -> bytes:
-    return tag + _der_length(len(body)) + body
+    return tag + tlv.encode_length(len(body)) + body
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +260,7 @@ def parse(der: bytes) -> SignedData:
         attrs = si["signed_attrs"]
         signed_attrs = attr_type = attr_digest = None
         if attrs:
-            signed_attrs = b"\x31" + _der_length(len(attrs.contents)) + attrs.contents
+            signed_attrs = b"\x31" + tlv.encode_length(len(attrs.contents)) + attrs.contents
             for attribute in attrs:
                 kind = attribute["type"].dotted
                 values = attribute["values"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from asn1crypto import algos, core
 
 from dinhdanh.ids.exceptions import InvalidFormat
-from dinhdanh.ids.lds import cms
+from dinhdanh.ids.lds import cms, tlv
 from dinhdanh.ids.lds.certs import hash_function
 
 __all__ = ["LDS_SECURITY_OBJECT", "SOD_TAG", "SecurityObject", "Sod", "build", "parse",
@@ -84,12 +84,12 @@ def security_object_der(dg_files: Mapping[int, bytes], hash_algorithm: str = "sh
     """DER LDSSecurityObject with the hash of every DG file (v1 when ``lds_version`` is given)."""
     digest = hash_function(hash_algorithm)
     values = b"".join(
-        _tlv(0x30, core.Integer(n).dump() + _tlv(0x04, digest(raw).digest()))
+        tlv.encode(0x30, core.Integer(n).dump() + tlv.encode(0x04, digest(raw).digest()))
         for n, raw in sorted(dg_files.items()))
-    body = core.Integer(1 if lds_version else 0).dump() + _digest_algorithm(hash_algorithm) + _tlv(0x30, values)
+    body = core.Integer(1 if lds_version else 0).dump() + _digest_algorithm(hash_algorithm) + tlv.encode(0x30, values)
     if lds_version:
         body += _LDSVersionInfo({"lds_version": lds_version[0], "unicode_version": lds_version[1]}).dump()
-    return _tlv(0x30, body)
+    return tlv.encode(0x30, body)
 
 
 @functools.lru_cache(maxsize=16)
@@ -103,7 +103,6 @@ _DIGEST_OIDS = {"1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224", "2.
 
 def _parse_v0_der(der: bytes) -> SecurityObject | None:
     """The usual v0 DER object read straight off the bytes; None sends anything else to asn1crypto."""
-    from dinhdanh.ids.lds import tlv
     from dinhdanh.ids.lds.cms import _children, _oid
 
     try:
@@ -163,17 +162,7 @@ def build(dg_files: Mapping[int, bytes], *, certificate: bytes, sign: Callable[[
     info = cms.build(content_type=LDS_SECURITY_OBJECT, content=content, certificate=certificate,
                      sign=sign, signature_algorithm=signature_algorithm,
                      digest_algorithm=hash_algorithm, signing_time=signing_time)
-    return _tlv(SOD_TAG, info)
-
-
-def _tlv(tag: int, value: bytes) -> bytes:
-    n = len(value)
-    if n < 0x80:
-        length = bytes([n])
-    else:
-        body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-        length = bytes([0x80 | len(body)]) + body
-    return bytes([tag]) + length + value
+    return tlv.encode(SOD_TAG, info)
 
 
 def parse(raw: bytes) -> Sod:
@@ -182,8 +171,6 @@ def parse(raw: bytes) -> Sod:
     A SignedData of the wrong content type still parses (``security_object`` is None and
     ``problem`` says why), so that a verifier can report exactly which check failed.
     """
-    from dinhdanh.ids.lds import tlv
-
     data = bytes(raw)
     if data[:1] == bytes([SOD_TAG]):
         try:
