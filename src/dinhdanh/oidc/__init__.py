@@ -1,0 +1,1 @@
+"""The OpenID Connect provider: relying parties, keys, grants, tokens, consent."""
