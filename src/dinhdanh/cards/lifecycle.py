@@ -10,6 +10,7 @@ transaction as the life event. Every step is also a register event of the person
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -265,11 +266,18 @@ def hand_over(conn, actor: Actor, card_id: int) -> dict:
     return card_view(issued)
 
 
+# Other areas follow revocations in the same transaction (the e-ID area locks the holder's
+# account): ``hook(conn, card_row, reason)``, with the card row as it was before revocation.
+AFTER_REVOKE: list[Callable[[sa.Connection, sa.Row, str], None]] = []
+
+
 def _revoke(conn, actor: Actor, card, reason: str) -> None:
     conn.execute(cards.update().where(cards.c.card_id == card.card_id)
                  .values(status="revoked", revoked_at=utcnow(), revocation_reason=reason))
     _document_event(conn, card.person_id, actor, "revoked", _brief(card), _brief(card, "revoked"), reason)
     enqueue(conn, "card.revoked", card.person_id, {"card_id": card.card_id, "reason": reason})
+    for hook in AFTER_REVOKE:
+        hook(conn, card, reason)
 
 
 def revoke_card(conn, actor: Actor, pid: str, reason: str) -> dict:

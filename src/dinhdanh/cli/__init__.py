@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dinhdanh.cli import cards, formats, register, serve
+from dinhdanh.cli import cards, clients, eid, formats, register, serve
 
 app = typer.Typer(
     name="dinhdanh",
@@ -22,6 +22,10 @@ app.add_typer(register.db_app, name="db")
 app.add_typer(register.population_app, name="population")
 app.add_typer(register.officer_app, name="officer")
 app.add_typer(register.registry_app, name="registry")
+app.add_typer(eid.eid_app, name="eid")
+app.add_typer(eid.notify_app, name="notify")
+app.add_typer(clients.client_app, name="client")
+app.add_typer(clients.oidc_app, name="oidc")
 app.command("event")(register.event)
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)

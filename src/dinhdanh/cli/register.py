@@ -191,8 +191,12 @@ def event(
     db: DbOption = None,
 ) -> None:
     """Record a life event (the same rules and checks as POST /api/v1/events/KIND)."""
+    import dinhdanh.cards.lifecycle  # noqa: F401  (its hook revokes the card on death or changed identity)
+    import dinhdanh.eid
     from dinhdanh.registry.commands import EVENT_KINDS
     from dinhdanh.registry.events import Actor, record_event
+
+    dinhdanh.eid.hooks()  # and the e-ID account locks: the same rules as the API's
 
     model = EVENT_KINDS.get(kind)
     if model is None:

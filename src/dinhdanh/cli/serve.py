@@ -62,6 +62,7 @@ def demo(
         sample = conn.execute(sa.select(persons.c.pid, persons.c.full_name).order_by(persons.c.person_id).limit(1)).first()
     holder = _demo_cards(engine, cards)
     base = f"http://127.0.0.1:{port}"
+    logins = _demo_eid(engine, base)
     typer.echo(f"""
 dinhdanh demo
   trang chủ / home:        {base}/
@@ -71,7 +72,9 @@ dinhdanh demo
         curl -H "Authorization: Bearer {token}" "{base}/api/v1/citizens?name=nguyen%20van&birth_year=1990"
   chip cards: {base}/api/v1/citizens/{holder or 'PID'}/cards  (CSCA: {base}/api/v1/pki/csca.pem)
         dinhdanh card export {holder or 'PID'} --out card && dinhdanh card verify card --active-authentication
-""")
+  single sign-on: {base}/portal  (Cổng dịch vụ công mẫu, logs in through {base}/.well-known/openid-configuration)
+""" + "".join(f"        e-ID level {a['level']}: username {a['pid']}  passcode {a['passcode']}  ({a['full_name']})\n"
+              for a in logins))
     _run(engine, "127.0.0.1", port)
 
 
@@ -105,3 +108,39 @@ def _demo_cards(engine, count: int) -> str | None:
     with engine.connect() as conn:
         return conn.execute(sa.select(cards.c.card_number).where(cards.c.status == "issued")
                             .order_by(cards.c.card_id).limit(1)).scalar()
+
+
+DEMO_PASSCODE = "246810"
+
+
+def _demo_eid(engine, base: str) -> list[dict]:
+    """Subscriber data and wallet sources for the e-ID checks, two active demo accounts (a card
+    holder at level 2, someone at level 1), and the demo portal as an approved relying party."""
+    import sqlalchemy as sa
+
+    from dinhdanh.cards.tables import cards
+    from dinhdanh.eid import auth
+    from dinhdanh.eid.registration import seed_subscriptions_from_register
+    from dinhdanh.eid.tables import eid_accounts
+    from dinhdanh.eid.wallet import seed_source_documents
+    from dinhdanh.registry.tables import persons
+    from dinhdanh.store.vault import for_database
+    from dinhdanh.web.portal import ensure_demo_client
+
+    vault = for_database(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        seed_subscriptions_from_register(conn)
+        seed_source_documents(conn, limit=5_000)
+        ensure_demo_client(conn, base)
+        holders = conn.execute(
+            sa.select(persons.c.pid, persons.c.full_name).join(cards, cards.c.person_id == persons.c.person_id)
+            .where(cards.c.status == "issued").order_by(cards.c.card_id).limit(2)).all()
+        made = []
+        for (pid, name), level in zip(holders, (2, 1)):
+            exists = conn.execute(sa.select(eid_accounts.c.account_id)
+                                  .join(persons, persons.c.person_id == eid_accounts.c.person_id)
+                                  .where(persons.c.pid == pid)).first()
+            if exists is None:
+                auth.enroll(conn, vault, pid, level=level, passcode=DEMO_PASSCODE, actor="demo")
+            made.append({"pid": pid, "full_name": name, "level": level, "passcode": DEMO_PASSCODE})
+    return made

@@ -7,9 +7,10 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from prometheus_client import make_asgi_app
 
+import dinhdanh.eid
 from dinhdanh import __version__
-from dinhdanh.web import errors
-from dinhdanh.web.api import cards, citizens, events, places, quality
+from dinhdanh.web import errors, oidc, portal
+from dinhdanh.web.api import cards, citizens, eid, events, me, places, quality
 from dinhdanh.web.pages import landing
 
 
@@ -21,8 +22,12 @@ def create_app(engine: sa.Engine) -> FastAPI:
     )
     app.state.engine = engine
     errors.install(app)
-    for module in (citizens, events, quality, places, cards):
+    for module in (citizens, events, quality, places, cards, eid):
         app.include_router(module.router)
+    for module in (oidc, me, portal):  # the OpenID Connect provider, self-service, the demo portal
+        app.include_router(module.router)
+    eid.install(app)
+    dinhdanh.eid.hooks()  # a death or a revoked card locks the e-ID account, in the same transaction
     app.mount("/metrics", make_asgi_app())
 
     @app.get("/healthz", include_in_schema=False)

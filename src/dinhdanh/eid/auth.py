@@ -1,0 +1,607 @@
+"""Credentials and identity of e-ID accounts: the contract the OIDC provider and the app code against.
+
+Who logs in
+    A citizen with their PID (a former PID still finds them), a foreigner with their
+    identification number, an organisation with its e-ID code; always with the 6-digit passcode.
+    ``authenticate`` answers a ``Principal`` or raises ``LoginRefused`` whose ``code`` is one of
+    ``bad_credentials`` (the same for an unknown user and a wrong passcode), ``temporarily_locked``
+    (too many wrong passcodes: ``retry_after`` seconds), ``account_locked`` (an administrative or
+    owner's lock) and ``not_active`` (pending activation, or revoked). The account's state is told
+    only after a right passcode, so a guesser learns nothing of it.
+
+Passcodes
+    Argon2id, m = 7 MiB (7168 KiB), t = 5, p = 1 (argon2-cffi). Five wrong passcodes in a row lock
+    the account for 5 min, then 15 min, 60 min and 24 h at each further run of five; a right passcode
+    resets the count and the back-off.
+
+    **The wrong-passcode counters are written on the connection given.** A caller that lets
+    ``LoginRefused`` roll its transaction back erases them (and with them the lockout): catch it
+    inside the transaction and let the transaction commit, e.g.::
+
+        with engine.begin() as conn:
+            try:
+                who = auth.authenticate(conn, username, passcode)
+            except auth.LoginRefused as refused:
+                auth.record_login(conn, ...outcome=refused.code...)   # committed with the counters
+                return error_page(refused.message)
+
+Second factor (what makes a login level 2)
+    A device key (ES256 public JWK, registered at activation): the app signs the server's
+    challenge (``new_challenge()``, random, kept by the caller, used once) as a compact JWS whose
+    payload is exactly the challenge text; ``verify_second_factor(..., device_proof=jws,
+    challenge=challenge)``. Or a TOTP code (RFC 6238, 30 s, 6 digits, SHA-1, as authenticator apps
+    do), each code accepted once. Only an account at level 2 should be given acr level 2 by the
+    caller: ``Principal.level`` says which level the account holds. Wrong factors are counted
+    (five in a row: the same temporary lock as wrong passcodes), on ``conn`` as well: commit even
+    when it answers False. ``temporarily_locked(conn, account_id)`` gives the refusal to show then.
+
+Claims
+    ``claims(conn, account_id)`` reads the register (citizens), the foreigners table or the
+    organisation. OIDC standard claims plus ``urn:dinhdanh:level`` and ``urn:dinhdanh:kind`` for
+    every kind; ``urn:dinhdanh:pid`` for citizens only (a foreigner has
+    ``urn:dinhdanh:foreigner_number``, an organisation ``urn:dinhdanh:organisation_code``); claims
+    with no value are left out, as OIDC Core s.5.1 asks.
+
+Vault
+    TOTP secrets are sealed. ``enable_totp`` and ``verify_second_factor`` take an optional
+    ``vault``; without one they use the database's (``store.vault.for_database``: the
+    ``DINHDANH_MASTER_KEY`` environment variable, else the key file beside an SQLite database),
+    the same one the web app's ``vault_of(request)`` opens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import math
+import re
+import secrets
+from dataclasses import dataclass
+
+import pyotp
+import sqlalchemy as sa
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from dinhdanh import places
+from dinhdanh.eid import accounts
+from dinhdanh.eid.tables import (eid_accounts, eid_biometrics, eid_devices, eid_logins, eid_registrations, foreigners,
+                                 organisations)
+from dinhdanh.ids import names
+from dinhdanh.registry.errors import InvalidInput, NotFound, RuleViolation
+from dinhdanh.registry.records import find_person
+from dinhdanh.registry.tables import persons
+from dinhdanh.store.base import utcnow
+from dinhdanh.store.vault import Vault, for_database
+
+__all__ = ["Principal", "LoginRefused", "enroll", "authenticate", "new_challenge", "verify_second_factor",
+           "enable_totp", "claims", "record_login", "login_history", "account_view", "lock_by_owner",
+           "principal", "register_device", "hash_passcode", "check_passcode", "database_vault"]
+
+# The benchmark's parameters: Argon2id, 7 MiB, 5 passes, 1 lane.
+HASHER = PasswordHasher(time_cost=5, memory_cost=7168, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
+MAX_FAILURES = 5
+BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(minutes=60), dt.timedelta(hours=24))
+PASSCODE = re.compile(r"^[0-9]{6}$")
+TOTP_ISSUER = "VNeID (dinhdanh)"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    account_id: int
+    subject: str  # stable opaque id of the account (random, stored), the basis for pairwise subs
+    kind: str  # "citizen" | "foreigner" | "organisation"
+    level: int | None  # 1, 2 or None (organisation)
+    person_id: int | None
+    username: str  # the PID (citizen), foreigner id, or organisation code
+
+
+MESSAGES = {
+    "bad_credentials": ("Tên đăng nhập hoặc mật mã không đúng.", "Wrong username or passcode."),
+    "temporarily_locked": ("Tài khoản tạm thời bị khóa do nhập sai mật mã nhiều lần; hãy thử lại sau {minutes} phút.",
+                           "Too many wrong passcodes: the account is locked for {minutes} minutes."),
+    "account_locked": ("Tài khoản định danh điện tử đang bị khóa.", "The e-ID account is locked."),
+    "not_active": ("Tài khoản định danh điện tử chưa được kích hoạt hoặc đã bị thu hồi.",
+                   "The e-ID account is not activated, or has been revoked."),
+}
+
+
+class LoginRefused(Exception):
+    """A login that does not go through; ``code`` for programs, ``message`` (Vietnamese) for people."""
+
+    def __init__(self, code: str, retry_after: int | None = None):
+        vi, en = MESSAGES[code]
+        minutes = math.ceil(retry_after / 60) if retry_after else 0
+        self.code = code
+        self.message = vi.format(minutes=minutes)
+        self.message_en = en.format(minutes=minutes)
+        self.retry_after = retry_after
+        super().__init__(self.message_en)
+
+
+# --------------------------------------------------------------------------------- passcodes
+
+
+def check_passcode(passcode: object) -> str:
+    if not isinstance(passcode, str) or not PASSCODE.match(passcode):
+        raise InvalidInput("The passcode is 6 digits.", code="invalid_passcode", field="passcode")
+    return passcode
+
+
+def hash_passcode(passcode: str) -> str:
+    return HASHER.hash(check_passcode(passcode))
+
+
+_dummy_hash: list[str] = []
+
+
+def _verify(stored: str | None, passcode: str) -> bool:
+    if stored is None:
+        # same cost as a real check, so timing does not tell unknown users apart
+        if not _dummy_hash:
+            _dummy_hash.append(HASHER.hash("000000"))
+        stored = _dummy_hash[0]
+        real = False
+    else:
+        real = True
+    try:
+        return HASHER.verify(stored, passcode) and real
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def set_passcode(conn: sa.Connection, account_id: int, passcode: str, *, now: dt.datetime | None = None) -> None:
+    conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id).values(
+        passcode_hash=hash_passcode(passcode), failed_attempts=0, lockouts=0, locked_until=None,
+        updated_at=now or utcnow()))
+
+
+# ------------------------------------------------------------------------------------ vault
+
+_vaults: dict[str, Vault] = {}
+
+
+def database_vault(conn: sa.Connection) -> Vault:
+    """The vault of the database behind ``conn`` (cached per URL)."""
+    url = conn.engine.url.render_as_string(hide_password=False)
+    vault = _vaults.get(url)
+    if vault is None:
+        vault = _vaults[url] = for_database(url)
+    return vault
+
+
+# ----------------------------------------------------------------------------- the counter
+
+
+def enroll(conn: sa.Connection, vault: Vault, pid: str, *, level: int, passcode: str, actor: str,
+           now: dt.datetime | None = None, guardian: str | None = None, face: bytes | None = None,
+           fingerprint: bytes | None = None) -> dict:
+    """Create (or activate, or raise to level 2) a citizen's ACTIVE account at a police counter.
+
+    The checks are the app's: the person is in the register and alive, the age rules of Decree
+    69/2024 (``guardian`` = the PID of a parent or legal representative holding an active level-2
+    account, required under 6), and for level 2 a valid chip card. The face matcher of the app is
+    replaced by the officer, who sees the person and their card; ``face`` and ``fingerprint``,
+    when captured, are sealed in the vault. Returns ``{account_id, kind, pid, level, state}``.
+    """
+    if level not in (1, 2) or isinstance(level, bool):
+        raise InvalidInput("The level is 1 or 2.", field="level")
+    check_passcode(passcode)
+    now = now or utcnow()
+    today = accounts.vn_today(now)
+    person = find_person(conn, pid)
+    accounts.check_alive(person)
+    guardian_account = None
+    if guardian is not None:
+        guardian_person = find_person(conn, guardian)
+        g = accounts.account_of_person(conn, guardian_person.person_id)
+        if g is None:
+            raise RuleViolation("The guardian has no e-ID account.", code="guardian_not_level2", field="guardian")
+        guardian_account = accounts.guardian_of(conn, person, g.account_id)
+    accounts.check_citizen_age(person.date_of_birth, level, today, by_guardian=guardian_account is not None)
+    if level == 2:
+        accounts.check_current_card(conn, person.person_id, today)
+    existing = accounts.account_of_person(conn, person.person_id)
+    accounts.refuse_existing(existing, level)
+    passcode_hash = hash_passcode(passcode)
+    detail = {"channel": "counter", "face_check": "officer"}
+    if existing is None:
+        account_id = accounts.create_account(
+            conn, kind="citizen", level=level, state="active", source="officer", actor=actor,
+            reason="enrolled at the counter", person_id=person.person_id,
+            guardian_account_id=guardian_account.account_id if guardian_account else None,
+            msisdn=person.phone, email=person.email, detail=detail, now=now)
+        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id)
+                     .values(passcode_hash=passcode_hash))
+    else:
+        account_id = existing.account_id
+        new_level = max(level, existing.level or 0)
+        kind = {"pending": "activated", "revoked": "re_enrolled"}.get(existing.state, f"level_{new_level}")
+        accounts.set_state(conn, existing, "active", kind=kind, source="officer", actor=actor,
+                           reason="enrolled at the counter", detail=detail, now=now, level=new_level,
+                           passcode_hash=passcode_hash, failed_attempts=0, lockouts=0, locked_until=None,
+                           activated_at=existing.activated_at or now)
+    # a code sent earlier (app registration) no longer activates what the counter activated
+    conn.execute(eid_registrations.update().where(eid_registrations.c.account_id == account_id,
+                                                  eid_registrations.c.status == "approved").values(code_hash=None))
+    for what, raw in (("face", face), ("fingerprint", fingerprint)):
+        if raw:
+            conn.execute(eid_biometrics.insert().values(account_id=account_id, kind=what,
+                                                        sealed=vault.seal(raw, f"eid-{what}"),
+                                                        captured_at=now, captured_by=actor))
+    account = accounts.get_account(conn, account_id)
+    return {"account_id": account_id, "kind": "citizen", "pid": person.pid, "level": account.level,
+            "state": account.state}
+
+
+# ------------------------------------------------------------------------------------ login
+
+
+def find_login(conn: sa.Connection, username: str):
+    """The account a username names (PID, former PID, foreigner number, organisation code), or None."""
+    if not isinstance(username, str):
+        return None
+    username = username.strip()
+    if not username or len(username) > 20:
+        return None
+    if re.fullmatch(r"[0-9]{12}", username):
+        try:
+            person = find_person(conn, username)
+        except NotFound:
+            person = None
+        if person is not None:
+            return accounts.account_of_person(conn, person.person_id)
+    row = conn.execute(sa.select(eid_accounts).join(foreigners, foreigners.c.foreigner_id == eid_accounts.c.foreigner_id)
+                       .where(foreigners.c.number == username)).first()
+    if row is None:
+        row = conn.execute(sa.select(eid_accounts)
+                           .join(organisations, organisations.c.organisation_id == eid_accounts.c.organisation_id)
+                           .where(organisations.c.code == username)).first()
+    return row
+
+
+def _principal(conn: sa.Connection, account) -> Principal:
+    return Principal(account_id=account.account_id, subject=account.subject, kind=account.kind,
+                     level=account.level, person_id=account.person_id,
+                     username=accounts.username_of(conn, account))
+
+
+def _usable(account) -> None:
+    if account.state == "locked":
+        raise LoginRefused("account_locked")
+    if account.state != "active":
+        raise LoginRefused("not_active")
+
+
+def count_failure(conn: sa.Connection, account, now: dt.datetime) -> LoginRefused:
+    """Count a wrong passcode; the refusal to raise (a temporary lock at the fifth in a row)."""
+    failures = account.failed_attempts + 1
+    if failures >= MAX_FAILURES:
+        wait = BACKOFF[min(account.lockouts, len(BACKOFF) - 1)]
+        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account.account_id).values(
+            failed_attempts=0, lockouts=account.lockouts + 1, locked_until=now + wait))
+        accounts.log_event(conn, account.account_id, "temporarily_locked", source="system", actor="system",
+                           reason=f"{MAX_FAILURES} wrong passcodes", detail={"seconds": int(wait.total_seconds())},
+                           now=now)
+        return LoginRefused("temporarily_locked", int(wait.total_seconds()))
+    conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account.account_id)
+                 .values(failed_attempts=failures))
+    return LoginRefused("bad_credentials")
+
+
+def check_credentials(conn: sa.Connection, username: str, passcode: str, *, now: dt.datetime | None = None):
+    """The account when the passcode is right (whatever its state), counting failures; else raises."""
+    now = now or utcnow()
+    account = find_login(conn, username)
+    if not isinstance(passcode, str) or not PASSCODE.match(passcode):
+        passcode = ""  # never matches, but costs the same
+    if account is None or account.passcode_hash is None:
+        _verify(None, passcode)
+        raise LoginRefused("bad_credentials")
+    if account.locked_until is not None and account.locked_until > now:
+        raise LoginRefused("temporarily_locked", math.ceil((account.locked_until - now).total_seconds()))
+    if not _verify(account.passcode_hash, passcode):
+        raise count_failure(conn, account, now)
+    values = {}
+    if account.failed_attempts or account.lockouts or account.locked_until is not None:
+        values.update(failed_attempts=0, lockouts=0, locked_until=None)
+    if HASHER.check_needs_rehash(account.passcode_hash):
+        values["passcode_hash"] = HASHER.hash(passcode)
+    if values:
+        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account.account_id).values(**values))
+    return accounts.get_account(conn, account.account_id)
+
+
+def authenticate(conn: sa.Connection, username: str, passcode: str, *, now: dt.datetime | None = None) -> Principal:
+    """The principal for a right username and passcode on a usable account; ``LoginRefused`` otherwise
+    (counters are written on ``conn``: commit even when it raises, see the module's doc)."""
+    account = check_credentials(conn, username, passcode, now=now)
+    _usable(account)
+    return _principal(conn, account)
+
+
+def principal(conn: sa.Connection, account_id: int) -> Principal:
+    """The account as it stands; ``LoginRefused`` (``not_active`` / ``account_locked``) when not usable."""
+    try:
+        account = accounts.get_account(conn, account_id)
+    except NotFound:
+        raise LoginRefused("not_active") from None
+    _usable(account)
+    return _principal(conn, account)
+
+
+# ----------------------------------------------------------------------------- second factor
+
+
+def new_challenge() -> str:
+    """A random challenge (base64url, 256 bits) for a device proof; the caller keeps it and uses it once."""
+    return secrets.token_urlsafe(32)
+
+
+def _device_key(jwk: dict):
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey
+
+    if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or "d" in jwk:
+        raise InvalidInput("The device key must be a public EC P-256 JWK (ES256).", code="invalid_device_key",
+                           field="device_key")
+    public = {k: jwk[k] for k in ("kty", "crv", "x", "y") if k in jwk}
+    try:
+        key = ECKey.import_key(public)
+        thumbprint = key.thumbprint()
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise InvalidInput("The device key is not a valid P-256 public key.", code="invalid_device_key",
+                           field="device_key") from None
+    return key, public, thumbprint
+
+
+def register_device(conn: sa.Connection, account_id: int, jwk: dict, *, actor: str = "owner",
+                    now: dt.datetime | None = None) -> str:
+    """Register a device's ES256 public key (JWK); returns its RFC 7638 thumbprint."""
+    _, public, thumbprint = _device_key(jwk)
+    now = now or utcnow()
+    existing = conn.execute(sa.select(eid_devices).where(eid_devices.c.thumbprint == thumbprint)).first()
+    if existing is not None:
+        if existing.account_id != account_id or existing.revoked_at is not None:
+            raise InvalidInput("This device key is already registered.", code="device_key_taken", field="device_key")
+        return thumbprint
+    conn.execute(eid_devices.insert().values(account_id=account_id, jwk=public, thumbprint=thumbprint,
+                                             registered_at=now))
+    accounts.log_event(conn, account_id, "device_registered", source="owner", actor=actor,
+                       detail={"thumbprint": thumbprint}, now=now)
+    return thumbprint
+
+
+def _check_device_proof(conn, account_id: int, proof: str, challenge: str) -> bool:
+    from joserfc import jws
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey
+
+    if not isinstance(proof, str) or not isinstance(challenge, str) or not challenge or len(proof) > 4096:
+        return False
+    rows = conn.execute(sa.select(eid_devices.c.jwk, eid_devices.c.thumbprint)
+                        .where(eid_devices.c.account_id == account_id, eid_devices.c.revoked_at.is_(None))).all()
+    try:
+        kid = jws.extract_compact(proof.encode()).headers().get("kid")
+    except (JoseError, ValueError, TypeError, UnicodeError):
+        return False
+    for jwk, thumbprint in rows:
+        if kid is not None and kid != thumbprint:
+            continue
+        try:
+            obj = jws.deserialize_compact(proof, ECKey.import_key(jwk), algorithms=["ES256"])
+        except (JoseError, ValueError, TypeError, UnicodeError):
+            continue
+        if hmac.compare_digest(obj.payload, challenge.encode()):
+            return True
+    return False
+
+
+def _check_totp(conn, account, code: str, vault: Vault, now: dt.datetime) -> bool:
+    if account.totp_secret is None or not isinstance(code, str) or not re.fullmatch(r"[0-9]{6}", code):
+        return False
+    secret = vault.open(account.totp_secret, "eid-totp").decode()
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):  # one step of clock drift either way
+        if account.totp_last_step is not None and step <= account.totp_last_step:
+            continue
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account.account_id)
+                         .values(totp_last_step=step))
+            return True
+    return False
+
+
+def verify_second_factor(conn: sa.Connection, account_id: int, *, totp: str | None = None,
+                         device_proof: str | None = None, challenge: str | None = None,
+                         now: dt.datetime | None = None, vault: Vault | None = None) -> bool:
+    """True when the TOTP code is right (and unused) or the device proof signs ``challenge``.
+
+    Wrong factors are counted apart from wrong passcodes (a right passcode does not reset them): the
+    fifth in a row locks the account temporarily, as five wrong passcodes do, and while it is so
+    locked every factor is refused. The counters are written on ``conn``: commit even on False.
+    """
+    now = now or utcnow()
+    try:
+        account = accounts.get_account(conn, account_id)
+    except NotFound:
+        return False
+    if device_proof is None and totp is None:
+        return False
+    if account.locked_until is not None and account.locked_until > now:
+        return False
+    ok = device_proof is not None and challenge is not None and _check_device_proof(conn, account_id, device_proof,
+                                                                                      challenge)
+    if not ok and totp is not None:
+        ok = _check_totp(conn, account, totp, vault or database_vault(conn), now)
+    if ok:
+        if account.factor_failures:
+            conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id)
+                         .values(factor_failures=0))
+        return True
+    failures = account.factor_failures + 1
+    if failures >= MAX_FAILURES:
+        wait = BACKOFF[min(account.lockouts, len(BACKOFF) - 1)]
+        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id).values(
+            factor_failures=0, lockouts=account.lockouts + 1, locked_until=now + wait))
+        accounts.log_event(conn, account_id, "temporarily_locked", source="system", actor="system",
+                           reason=f"{MAX_FAILURES} wrong second factors",
+                           detail={"seconds": int(wait.total_seconds())}, now=now)
+    else:
+        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id)
+                     .values(factor_failures=failures))
+    return False
+
+
+def temporarily_locked(conn: sa.Connection, account_id: int, now: dt.datetime | None = None) -> LoginRefused | None:
+    """The refusal to give while the account waits out a back-off, else None."""
+    now = now or utcnow()
+    until = conn.execute(sa.select(eid_accounts.c.locked_until).where(eid_accounts.c.account_id == account_id)
+                         ).scalar()
+    if until is not None and until > now:
+        return LoginRefused("temporarily_locked", math.ceil((until - now).total_seconds()))
+    return None
+
+
+def enable_totp(conn: sa.Connection, account_id: int, vault: Vault | None = None) -> str:
+    """Give the account a new TOTP secret (sealed at rest); returns the ``otpauth://`` URI for the app."""
+    account = accounts.get_account(conn, account_id)
+    secret = pyotp.random_base32()
+    vault = vault or database_vault(conn)
+    now = utcnow()
+    conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id).values(
+        totp_secret=vault.seal(secret.encode(), "eid-totp"), totp_enabled_at=now, totp_last_step=None,
+        updated_at=now))
+    accounts.log_event(conn, account_id, "totp_enabled", source="owner", actor="owner", now=now)
+    return pyotp.TOTP(secret).provisioning_uri(name=accounts.username_of(conn, account), issuer_name=TOTP_ISSUER)
+
+
+# ------------------------------------------------------------------------------------ claims
+
+
+def e164(msisdn: str | None) -> str | None:
+    """0912345678 -> +84912345678."""
+    if not msisdn:
+        return None
+    digits = re.sub(r"[^0-9]", "", msisdn)
+    if digits.startswith("84"):
+        return "+" + digits
+    if digits.startswith("0"):
+        return "+84" + digits[1:]
+    return "+" + digits
+
+
+def _address(address: str | None, province_code: str | None, commune_code: str | None) -> dict | None:
+    province = places.PROVINCES.get(province_code or "")
+    commune = places.COMMUNES.get(commune_code or "")
+    parts = [p for p in (address, commune.name if commune else None, province.name if province else None) if p]
+    if not parts:
+        return None
+    out = {"formatted": ", ".join(parts), "country": "VN"}
+    if province:
+        out["region"] = province.name
+    if commune:
+        out["locality"] = commune.name
+    if address:
+        out["street_address"] = address
+    return out
+
+
+def _drop_empty(claims_: dict) -> dict:
+    return {k: v for k, v in claims_.items() if v is not None and v != ""}
+
+
+def claims(conn: sa.Connection, account_id: int) -> dict:
+    """OIDC standard claims of the account's holder, plus ``urn:dinhdanh:*`` (see the module's doc)."""
+    account = accounts.get_account(conn, account_id)
+    row = accounts.holder(conn, account)
+    base = {"urn:dinhdanh:level": account.level, "urn:dinhdanh:kind": account.kind}
+    phone = account.msisdn
+    if account.kind == "organisation":
+        representative = conn.execute(sa.select(persons.c.pid).where(persons.c.person_id == row.representative_id)
+                                      ).scalar()
+        return _drop_empty({
+            "name": row.name, "address": {"formatted": row.address, "country": "VN"},
+            "urn:dinhdanh:organisation_code": row.code, "urn:dinhdanh:founding_date": row.founding_date.isoformat(),
+            "urn:dinhdanh:representative_pid": representative, "email": account.email,
+            "phone_number": e164(phone), "phone_number_verified": bool(account.msisdn_verified) if phone else None,
+            **base})
+    if account.kind == "foreigner":
+        return _drop_empty({
+            "name": row.full_name, "birthdate": row.date_of_birth.isoformat(), "gender": row.sex,
+            "nationality": row.nationality, "urn:dinhdanh:foreigner_number": row.number,
+            "phone_number": e164(phone or row.phone),
+            "phone_number_verified": bool(account.msisdn_verified and phone) if (phone or row.phone) else None,
+            "email": account.email or row.email,
+            "address": {"formatted": row.address, "country": "VN"} if row.address else None, **base})
+    parts = names.split(row.full_name)
+    phone = phone or row.phone
+    return _drop_empty({
+        "name": row.full_name, "family_name": parts.surname, "given_name": parts.given,
+        "middle_name": parts.middle or None, "birthdate": row.date_of_birth.isoformat(), "gender": row.sex,
+        "phone_number": e164(phone),
+        "phone_number_verified": bool(account.msisdn_verified and account.msisdn) if phone else None,
+        "email": account.email or row.email,
+        "address": _address(row.address, row.province_code, row.commune_code),
+        "urn:dinhdanh:pid": row.pid, **base})
+
+
+# ------------------------------------------------------------------------------------ history
+
+
+def record_login(conn: sa.Connection, account_id: int, *, client_id: str | None, acr: str | None, outcome: str,
+                 ip: str | None, user_agent: str | None) -> None:
+    """One row of the account's login history (shown to its owner)."""
+
+    def cut(value, size):
+        return value[:size] if isinstance(value, str) else None
+
+    conn.execute(eid_logins.insert().values(account_id=account_id, at=utcnow(), client_id=cut(client_id, 100),
+                                            acr=cut(acr, 60), outcome=cut(outcome, 30) or "unknown",
+                                            ip=cut(ip, 45), user_agent=cut(user_agent, 300)))
+
+
+def login_history(conn: sa.Connection, account_id: int, limit: int = 50) -> list[dict]:
+    rows = conn.execute(sa.select(eid_logins).where(eid_logins.c.account_id == account_id)
+                        .order_by(eid_logins.c.login_id.desc()).limit(max(1, min(limit, 500)))).all()
+    return [{"at": r.at.isoformat(), "client_id": r.client_id, "acr": r.acr, "outcome": r.outcome, "ip": r.ip,
+             "user_agent": r.user_agent} for r in rows]
+
+
+def account_view(conn: sa.Connection, account_id: int) -> dict:
+    """The account as its owner sees it: state, level, open locks, second factors, identity card."""
+    from dinhdanh.eid import wallet
+
+    account = accounts.get_account(conn, account_id)
+    row = accounts.holder(conn, account)
+    locks = accounts.open_locks(conn, account_id)
+    devices = conn.execute(sa.select(sa.func.count()).select_from(eid_devices).where(
+        eid_devices.c.account_id == account_id, eid_devices.c.revoked_at.is_(None))).scalar_one()
+    view = {
+        "account_id": account.account_id, "kind": account.kind, "level": account.level, "state": account.state,
+        "username": accounts.username_of(conn, account, row),
+        "name": row.name if account.kind == "organisation" else row.full_name,
+        "msisdn": accounts.mask_msisdn(account.msisdn), "email": account.email,
+        "created_at": account.created_at.isoformat(),
+        "activated_at": account.activated_at.isoformat() if account.activated_at else None,
+        "locks": [{"cause": lock.cause, "source": lock.source, "reason": lock.reason,
+                   "locked_at": lock.locked_at.isoformat()} for lock in locks],
+        "temporarily_locked_until": account.locked_until.isoformat()
+        if account.locked_until is not None and account.locked_until > utcnow() else None,
+        "totp": account.totp_enabled_at is not None, "devices": devices,
+    }
+    if account.kind == "citizen":
+        view["pid"] = row.pid
+        view["identity_card"] = wallet.identity_card(conn, account) if account.level == 2 else None
+    return view
+
+
+def lock_by_owner(conn: sa.Connection, account_id: int, reason: str) -> dict:
+    """The owner locks their own account (lost phone...); unlocking is in the app or at the police."""
+    from dinhdanh.eid import locks
+
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
+        raise InvalidInput("Give a reason of 1 to 500 characters.", field="reason")
+    locks.lock(conn, account_id, "owner", source="owner", actor="owner", reason=reason.strip())
+    return account_view(conn, account_id)

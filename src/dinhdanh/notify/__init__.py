@@ -1,0 +1,1 @@
+"""Delivering notifications (SMS, e-mail) written to the outbox by the areas that send them."""

@@ -1,0 +1,47 @@
+"""Token introspection (RFC 7662) on Authlib's endpoint.
+
+An authenticated client may introspect the tokens issued to it; any other token, like an
+expired, revoked or unknown one, is ``{"active": false}``.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
+
+from dinhdanh.oidc import tokens
+from dinhdanh.oidc.rfc6749 import CLIENT_AUTH_METHODS
+
+
+class IntrospectionEndpoint(_IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def query_token(self, token_string, token_type_hint):
+        conn, now = self.server.conn, self.server.now
+        kinds = {"access_token": ("access", "refresh"), "refresh_token": ("refresh", "access")}.get(
+            token_type_hint, ("access", "refresh"))
+        for kind in kinds:
+            found = tokens.find(conn, token_string, kind, now)
+            if found is not None:
+                return found
+        return None
+
+    def check_permission(self, token, client, request) -> bool:
+        return token.check_client(client) and client.approved
+
+    def introspect_token(self, token) -> dict:
+        row = token.row
+        body = {"active": True, "client_id": row.client_id, "scope": row.scope, "iss": self.server.issuer,
+                "token_type": "Bearer" if row.kind == "access" else None, "jti": row.jti,
+                "iat": int(row.issued_at.timestamp()), "exp": int(row.expires_at.timestamp())}
+        if row.account_id is None:
+            body["sub"] = row.client_id
+        else:
+            user = self.server.end_user(row.account_id, acr=row.acr, amr=row.amr or [], auth_time=row.auth_time,
+                                        client=self.server.query_client(row.client_id))
+            if user is None:  # the account was locked or revoked since
+                return {"active": False}
+            body.update(sub=self.server.pairwise_sub(user.client, user.subject), acr=row.acr,
+                        auth_time=int(row.auth_time.timestamp()) if row.auth_time else None)
+        if row.kind == "access":
+            body["aud"] = self.server.issuer
+        return {k: v for k, v in body.items() if v is not None}

@@ -1,0 +1,343 @@
+"""The authorization server: Authlib's ``AuthorizationServer`` with our grants, endpoints and storage.
+
+One ``Provider`` is built per HTTP request around that request's database connection (the
+transaction of the request), the vault and the issuer, so there is no state shared between
+requests. It is framework-neutral: it reads an ``HttpRequest`` (method, URI, headers, query and
+form pairs, already read from the wire) and answers ``(status, body, headers)``; the web layer
+subclasses it to turn that into a Starlette response (``web/oidc.py``).
+
+Wiring (``__init__``): grants ``AuthorizationCodeGrant`` + ``S256CodeChallenge`` (RFC 7636) +
+``OpenIDCode`` (ID token), ``RefreshTokenGrant`` (rotation), ``ClientCredentialsGrant``; client
+authentication ``client_secret_basic`` (Authlib's) and ``private_key_jwt`` (RFC 7523); endpoints
+revocation (RFC 7009), introspection (RFC 7662), userinfo (OIDC Core s.5.3) and end-session
+(RP-initiated logout); token generation in ``generate_bearer_token`` (JWT access tokens).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from authlib.oauth2.rfc6749 import (AuthorizationServer, InvalidRequestError, InvalidScopeError, OAuth2Error,
+                                    OAuth2Payload, OAuth2Request, UnauthorizedClientError)
+from authlib.oauth2.rfc6749.requests import JsonPayload, JsonRequest
+
+from dinhdanh.eid import auth as eid
+from dinhdanh.oidc import keys, tokens
+from dinhdanh.oidc.claims import (PARTNER_SCOPES, SCOPES, USER_SCOPES, acr_of, claims_for_scope, pairwise_subject,
+                                  parse_claims_request)
+from dinhdanh.oidc.clients import Client, load_client
+from dinhdanh.oidc.core import OpenIDCode, UserInfoEndpoint
+from dinhdanh.oidc.rfc6749 import (AuthorizationCodeGrant, ClientCredentialsGrant, EndUser, RefreshTokenGrant)
+from dinhdanh.oidc.rfc7009 import RevocationEndpoint
+from dinhdanh.oidc.rfc7523 import PrivateKeyJWT
+from dinhdanh.oidc.rfc7636 import S256CodeChallenge
+from dinhdanh.oidc.rfc7662 import IntrospectionEndpoint
+from dinhdanh.oidc.rpinitiated import EndSessionEndpoint
+from dinhdanh.oidc.tables import oidc_sessions
+from dinhdanh.store.base import utcnow
+from dinhdanh.store.vault import Vault
+
+log = logging.getLogger("dinhdanh.oidc")
+MAX_PARAM = 2048  # characters of any one parameter (a claims request fits; a megabyte does not)
+
+
+def _authorization(value: str) -> str | None:
+    """The Authorization header as Authlib can read it. Authlib 1.9 raises (a 500) on a header of
+    one word or on Basic credentials that are not UTF-8: the first is dropped, the second becomes
+    empty credentials, which are refused like wrong ones (401 invalid_client)."""
+    parts = value.split(None, 1)
+    if len(parts) != 2:
+        return None
+    if parts[0].lower() == "basic":
+        try:
+            decoded = base64.b64decode(parts[1], validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return "Basic Og=="
+        if ":" not in decoded:
+            return "Basic Og=="
+    return value
+
+
+class Headers(dict):
+    """Case-insensitive header lookup (Authlib reads ``Authorization``)."""
+
+    def __init__(self, pairs):
+        super().__init__((k.lower(), v) for k, v in pairs)
+        if "authorization" in self:
+            value = _authorization(self["authorization"])
+            if value is None:
+                del self["authorization"]
+            else:
+                self["authorization"] = value
+
+    def get(self, key, default=None):
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key):
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key):
+        return super().__contains__(key.lower())
+
+
+@dataclass
+class HttpRequest:
+    """An HTTP request as read by the web layer."""
+
+    method: str
+    uri: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    query: list[tuple[str, str]] = field(default_factory=list)
+    form: list[tuple[str, str]] = field(default_factory=list)
+    ip: str | None = None
+
+    @property
+    def user_agent(self) -> str | None:
+        return Headers(self.headers).get("user-agent")
+
+
+class Payload(OAuth2Payload):
+    def __init__(self, pairs):
+        self._datalist = defaultdict(list)
+        for k, v in pairs:
+            self._datalist[k].append(v)
+        self._data = {k: v[0] for k, v in self._datalist.items()}
+
+    @property
+    def data(self):
+        return self._data
+
+    @property
+    def datalist(self):
+        return self._datalist
+
+
+class Request(OAuth2Request):
+    """Authlib's request over an ``HttpRequest``; ``params`` replaces the payload (a stored or
+    pushed authorization request)."""
+
+    def __init__(self, http: HttpRequest, params: dict | None = None):
+        super().__init__(http.method, http.uri, headers=Headers(http.headers))
+        self.http = http
+        if params is not None:
+            pairs = list(params.items())
+        else:
+            pairs = http.form if http.method == "POST" else http.query
+        self.payload = Payload(pairs)
+        self._args = {k: v for k, v in reversed(http.query)}
+        self._form = {k: v for k, v in reversed(http.form)}
+
+    @property
+    def args(self):
+        return self._args
+
+    @property
+    def form(self):
+        return self._form
+
+
+class Provider(AuthorizationServer):
+    def __init__(self, conn: sa.Connection, vault: Vault, issuer: str, now: dt.datetime | None = None):
+        super().__init__(scopes_supported=list(SCOPES))
+        self.conn = conn
+        self.vault = vault
+        self.issuer = issuer
+        self.now = now or utcnow()
+        self._signing_key = None
+        self._claims: dict[int, dict] = {}
+        self._minted: dict[str, tuple[str, dt.datetime]] = {}
+        self.register_token_generator("default", self.generate_bearer_token)
+        self.register_client_auth_method("private_key_jwt", PrivateKeyJWT(conn, self.assertion_audiences()))
+        self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCode(self)])
+        self.register_grant(RefreshTokenGrant)
+        self.register_grant(ClientCredentialsGrant)
+        self.register_endpoint(RevocationEndpoint)
+        self.register_endpoint(IntrospectionEndpoint)
+
+    # -------------------------------------------------------------- what Authlib asks of us
+
+    def query_client(self, client_id) -> Client | None:
+        return load_client(self.conn, client_id)
+
+    def create_oauth2_request(self, request) -> OAuth2Request:
+        if isinstance(request, OAuth2Request):
+            return request
+        return Request(request)
+
+    def create_json_request(self, request) -> JsonRequest:
+        json_request = JsonRequest(request.method, request.uri, Headers(request.headers))
+        json_request.payload = JsonPayload()
+        return json_request
+
+    def handle_response(self, status, body, headers):
+        return status, body, headers
+
+    def send_signal(self, name, *args, **kwargs):
+        log.debug("oidc signal %s", name)
+
+    def validate_requested_scope(self, scope):
+        if scope and len(scope) > MAX_PARAM:
+            raise InvalidScopeError()
+        super().validate_requested_scope(scope)
+
+    def save_token(self, token: dict, request) -> None:
+        user: EndUser | None = request.user
+        client = request.client
+        jti, expires = self._minted[token["access_token"]]
+        source = request.authorization_code or request.refresh_token
+        family = source.row.family_id if source is not None else None
+        common = {"client_id": client.client_id, "scope": token.get("scope", ""), "issued_at": self.now,
+                  "family_id": family}
+        if user is not None:
+            common.update(account_id=user.account_id, session_id=user.session_id, claims=user.claims_request,
+                          acr=user.acr, amr=list(user.amr), auth_time=user.auth_time)
+        tokens.store(self.conn, kind="access", value=token["access_token"], jti=jti, expires_at=expires, **common)
+        if "refresh_token" in token:
+            tokens.store(self.conn, kind="refresh", value=token["refresh_token"], jti=tokens.new_id(),
+                         expires_at=self.now + tokens.REFRESH_TTL, **common)
+
+    def generate_bearer_token(self, grant_type, client: Client, user: EndUser | None = None, scope=None,
+                              expires_in=None, include_refresh_token=True) -> dict:
+        scope = client.get_allowed_scope(scope) or ""
+        if grant_type == "client_credentials":
+            scope = " ".join(s for s in scope.split() if s in PARTNER_SCOPES)
+            if not scope:
+                raise InvalidScopeError("No partner scope was asked for or granted to this client.")
+            subject, extra = client.client_id, {}
+        else:
+            scope = " ".join(s for s in scope.split() if s in USER_SCOPES)
+            subject = self.pairwise_sub(client, user.subject)
+            extra = {"acr": user.acr, "auth_time": int(user.auth_time.timestamp())}
+        value, jti, expires = tokens.mint_access_token(self.conn, self.vault, issuer=self.issuer,
+                                                       client_id=client.client_id, subject=subject, scope=scope,
+                                                       now=self.now, extra=extra)
+        self._minted[value] = (jti, expires)
+        token = {"token_type": "Bearer", "access_token": value, "expires_in": int(tokens.ACCESS_TTL.total_seconds()),
+                 "scope": scope}
+        if include_refresh_token and user is not None:
+            token["refresh_token"] = secrets.token_urlsafe(48)
+        return token
+
+    # -------------------------------------------------------------- the provider's own pieces
+
+    def signing_key(self):
+        if self._signing_key is None:
+            self._signing_key = keys.signing_key(self.conn, self.vault)
+        return self._signing_key
+
+    def assertion_audiences(self) -> list[str]:
+        """What a client assertion's ``aud`` may be: the issuer, or the endpoint it is sent to."""
+        return [self.issuer, *(f"{self.issuer}/{p}" for p in ("token", "par", "revoke", "introspect"))]
+
+    def pairwise_sub(self, client: Client, subject: str) -> str:
+        return pairwise_subject(client.sector, subject, keys.secret(self.conn, self.vault, "pairwise"))
+
+    def person_claims(self, account_id: int) -> dict:
+        if account_id not in self._claims:
+            self._claims[account_id] = eid.claims(self.conn, account_id)
+        return self._claims[account_id]
+
+    def end_user(self, account_id: int | None, *, acr: str | None, amr, auth_time: dt.datetime | None,
+                 session_id: int | None = None, claims_request: dict | None = None, client=None,
+                 sid: str | None = None) -> EndUser | None:
+        """The person behind a grant, if their account is still usable (not locked, not revoked)."""
+        if account_id is None:
+            return None
+        try:
+            who = eid.principal(self.conn, account_id)
+        except eid.LoginRefused:
+            return None
+        if session_id is not None and sid is None:
+            sid = self.conn.execute(sa.select(oidc_sessions.c.sid).where(
+                oidc_sessions.c.session_id == session_id)).scalar()
+        return EndUser(account_id=who.account_id, subject=who.subject, kind=who.kind, level=who.level,
+                       acr=acr or acr_of(1), amr=tuple(amr or ()), auth_time=auth_time or self.now,
+                       session_id=session_id, sid=sid, claims_request=claims_request, client=client)
+
+    def bearer_token(self, value) -> tokens.Token | None:
+        """The access token presented to one of our resources, with its client and person; None
+        when it is not valid (bad signature, expired, revoked, account no longer usable)."""
+        found = tokens.validate_access_token(self.conn, value, self.issuer, self.now)
+        if found is None or found.row.account_id is None:
+            return None
+        client = self.query_client(found.row.client_id)
+        if client is None or not client.approved:
+            return None
+        row = found.row
+        user = self.end_user(row.account_id, acr=row.acr, amr=row.amr, auth_time=row.auth_time,
+                             session_id=row.session_id, claims_request=row.claims, client=client)
+        if user is None:
+            return None
+        found.client, found.user = client, user
+        return found
+
+    def userinfo(self, http: HttpRequest):
+        endpoint = UserInfoEndpoint(self, Request(http))
+        try:
+            return self.handle_response(*endpoint(endpoint.create_endpoint_request(http)))
+        except OAuth2Error as error:
+            return self.handle_error_response(None, error)
+
+    def end_session_endpoint(self, browser_session=None) -> EndSessionEndpoint:
+        endpoint = EndSessionEndpoint(self, browser_session)
+        self._endpoints["end_session"] = [endpoint]
+        return endpoint
+
+    def validate_authorization_params(self, params: dict):
+        """Check an authorization request as /authorize does (used by PAR too): Authlib's checks
+        (client, redirect URI, response type, scope, PKCE S256, nonce) plus ours. Returns the grant;
+        raises ``OAuth2Error`` (with ``redirect_uri`` set when the client may be told)."""
+        for name, value in params.items():
+            if not isinstance(value, str) or len(value) > MAX_PARAM:
+                raise InvalidRequestError(f"'{name}' is too long.")
+        request = Request(HttpRequest("GET", self.issuer + "/authorize"), params=params)
+        grant = self.get_authorization_grant(request)
+        grant.validate_no_multiple_request_parameter(request)
+        redirect_uri = grant.validate_authorization_request()
+        client: Client = request.client
+        try:
+            if not client.approved:
+                raise UnauthorizedClientError("This client has not been approved.")
+            if "openid" not in (request.scope or "").split():
+                raise InvalidScopeError("The 'openid' scope is required.")
+            try:
+                parse_claims_request(params.get("claims"))
+            except ValueError as e:
+                raise InvalidRequestError(f"Invalid 'claims' parameter: {e}.") from None
+            if len(params.get("nonce") or "") > 255:
+                raise InvalidRequestError("'nonce' must be at most 255 characters.")
+            max_age = params.get("max_age")
+            if max_age is not None and (not max_age.isdigit() or len(max_age) > 9):
+                raise InvalidRequestError("'max_age' must be a number of seconds.")
+            prompts = params.get("prompt", "").split()
+            if "none" in prompts and len(prompts) > 1:
+                raise InvalidRequestError("'prompt=none' cannot be combined with other values.")
+            if any(p not in ("none", "login", "consent", "select_account") for p in prompts):
+                raise InvalidRequestError("Unknown 'prompt' value.")
+            for name in ("request", "registration"):
+                if name in params:
+                    raise InvalidRequestError(f"The '{name}' parameter is not supported.")
+        except OAuth2Error as error:
+            error.redirect_uri = redirect_uri
+            raise
+        grant.redirect_uri = redirect_uri
+        return grant, request
+
+
+def consentable_claims(client: Client, scope: str, claims_request: dict | None) -> set[str]:
+    """The claims and permissions a person is asked to release: those of the granted scopes, and
+    those of the ``claims`` parameter that the client's approved scopes allow."""
+    from dinhdanh.oidc.claims import PERMISSION_SCOPES, requested_claim_names
+
+    allowed = claims_for_scope(" ".join(client.scopes))
+    wanted = claims_for_scope(scope) | (requested_claim_names(claims_request) & allowed)
+    wanted |= {s for s in scope.split() if s in PERMISSION_SCOPES}
+    wanted.discard("sub")
+    return wanted

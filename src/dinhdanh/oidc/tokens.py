@@ -1,0 +1,183 @@
+"""Access tokens (JWT, ES256, the RFC 9068 profile) and refresh tokens, kept as SHA-256 rows so
+they can be revoked, rotated and introspected.
+
+Every access token is a JWT any resource server can check against the published JWKS alone
+(``iss``, ``sub``, ``aud``, ``client_id``, ``scope``, ``exp``, ``iat``, ``jti``); the platform's own
+resources (userinfo, the self-service API) also look the row up, so that a revoked token stops at
+once. Tokens of one grant share a ``family_id``: a used code or a rotated refresh token presented
+again revokes the family (RFC 9700 s.4.14: refresh token rotation with reuse detection).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from authlib.oauth2.rfc6749 import TokenMixin
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from dinhdanh.oidc import keys
+from dinhdanh.oidc.tables import oidc_tokens
+from dinhdanh.store.base import utcnow
+from dinhdanh.store.vault import Vault
+
+ACCESS_TTL = dt.timedelta(minutes=10)
+REFRESH_TTL = dt.timedelta(days=30)
+CODE_TTL = dt.timedelta(seconds=60)
+ID_TOKEN_TTL = dt.timedelta(minutes=10)
+assert max(ACCESS_TTL, ID_TOKEN_TTL) < keys.OVERLAP  # a retired key outlives what it signed
+ACCESS_TOKEN_TYPE = "at+jwt"
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(32)[:43]
+
+
+def mint_access_token(conn: sa.Connection, vault: Vault, *, issuer: str, client_id: str, subject: str,
+                      scope: str, now: dt.datetime, extra: dict | None = None) -> tuple[str, str, dt.datetime]:
+    """A signed access token; returns (token, jti, expiry). The caller stores the row."""
+    key = keys.signing_key(conn, vault)
+    jti = new_id()
+    expires = now + ACCESS_TTL
+    claims = {"iss": issuer, "sub": subject, "aud": issuer, "client_id": client_id, "scope": scope,
+              "iat": int(now.timestamp()), "exp": int(expires.timestamp()), "jti": jti, **(extra or {})}
+    header = {"alg": keys.ALG, "kid": key.kid, "typ": ACCESS_TOKEN_TYPE}
+    return jwt.encode(header, claims, key, algorithms=[keys.ALG]), jti, expires
+
+
+def store(conn: sa.Connection, *, kind: str, value: str, jti: str, client_id: str, scope: str,
+          issued_at: dt.datetime, expires_at: dt.datetime, account_id: int | None = None,
+          session_id: int | None = None, family_id: str | None = None, claims: dict | None = None,
+          acr: str | None = None, amr: list | None = None, auth_time: dt.datetime | None = None) -> int:
+    return conn.execute(_INSERT, dict(
+        kind=kind, token_hash=digest(value), jti=jti, client_id=client_id, account_id=account_id,
+        session_id=session_id, family_id=family_id, scope=scope, claims=claims, acr=acr, amr=amr,
+        auth_time=auth_time, issued_at=issued_at, expires_at=expires_at,
+    )).scalar_one()
+
+
+_INSERT = oidc_tokens.insert().returning(oidc_tokens.c.token_id)  # built once: tokens are minted in bulk
+
+
+@dataclass
+class Token(TokenMixin):
+    """A stored token, as Authlib's grants and endpoints see it."""
+
+    row: sa.Row
+    now: dt.datetime
+    client: object = None  # set for a bearer token presented to one of our resources
+    user: object = None
+
+    def get_client(self):
+        return self.client
+
+    def get_user(self):
+        return self.user
+
+    @property
+    def scope(self) -> str:
+        return self.row.scope
+
+    @property
+    def kind(self) -> str:
+        return self.row.kind
+
+    def check_client(self, client) -> bool:
+        return self.row.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.row.expires_at - self.row.issued_at).total_seconds())
+
+    def is_expired(self) -> bool:
+        return self.row.expires_at <= self.now
+
+    def is_revoked(self) -> bool:
+        return self.row.revoked_at is not None or self.row.rotated_at is not None
+
+    def is_active(self) -> bool:
+        return not self.is_expired() and not self.is_revoked()
+
+
+def find(conn: sa.Connection, value, kind: str | None = None, now: dt.datetime | None = None) -> Token | None:
+    """The stored token for ``value`` (any state), or None."""
+    if not isinstance(value, str) or not value or len(value) > 4096:
+        return None
+    row = conn.execute(_BY_HASH, {"hash": digest(value)}).first()
+    if row is None or (kind and row.kind != kind):
+        return None
+    return Token(row, now or utcnow())
+
+
+_BY_HASH = sa.select(oidc_tokens).where(oidc_tokens.c.token_hash == sa.bindparam("hash"))
+
+
+def validate_access_token(conn: sa.Connection, value, issuer: str, now: dt.datetime | None = None) -> Token | None:
+    """The stored row of a valid access token (signed by one of our published keys, issued by
+    ``issuer``, not expired, not revoked), else None. Never raises on malformed input."""
+    now = now or utcnow()
+    if not isinstance(value, str) or not value or len(value) > 4096 or value.count(".") != 2:
+        return None
+    try:
+        token = jwt.decode(value, keys.verification_keys(conn), algorithms=[keys.ALG])
+        if token.header.get("typ") != ACCESS_TOKEN_TYPE:
+            return None
+        jwt.JWTClaimsRegistry(now=int(now.timestamp()), iss={"essential": True, "value": issuer},
+                              exp={"essential": True}, jti={"essential": True}).validate(token.claims)
+    except (JoseError, ValueError, TypeError, KeyError, UnicodeError):
+        return None
+    found = find(conn, value, "access", now)
+    if found is None or not found.is_active() or found.row.jti != token.claims.get("jti"):
+        return None
+    return found
+
+
+def _revoke(conn: sa.Connection, condition, reason: str, now: dt.datetime | None = None) -> int:
+    result = conn.execute(oidc_tokens.update().where(condition, oidc_tokens.c.revoked_at.is_(None))
+                          .values(revoked_at=now or utcnow(), revoke_reason=reason))
+    return result.rowcount
+
+
+def revoke_family(conn: sa.Connection, family_id: str | None, reason: str) -> int:
+    if not family_id:
+        return 0
+    return _revoke(conn, oidc_tokens.c.family_id == family_id, reason)
+
+
+def revoke_one(conn: sa.Connection, token_id: int, reason: str) -> int:
+    return conn.execute(_REVOKE_ONE, {"id": token_id, "at": utcnow(), "reason": reason}).rowcount
+
+
+_REVOKE_ONE = (oidc_tokens.update().where(oidc_tokens.c.token_id == sa.bindparam("id"),
+                                          oidc_tokens.c.revoked_at.is_(None))
+               .values(revoked_at=sa.bindparam("at"), revoke_reason=sa.bindparam("reason")))
+
+
+def revoke_client_tokens(conn: sa.Connection, client_id: str, reason: str) -> int:
+    return _revoke(conn, oidc_tokens.c.client_id == client_id, reason)
+
+
+def revoke_account_tokens(conn: sa.Connection, account_id: int, reason: str, client_id: str | None = None) -> int:
+    condition = oidc_tokens.c.account_id == account_id
+    if client_id is not None:
+        condition = sa.and_(condition, oidc_tokens.c.client_id == client_id)
+    return _revoke(conn, condition, reason)
+
+
+def mark_rotated(conn: sa.Connection, token_id: int, now: dt.datetime) -> bool:
+    """Mark a refresh token as exchanged; False if it was already (a concurrent reuse)."""
+    return conn.execute(_ROTATE, {"id": token_id, "at": now}).rowcount == 1
+
+
+_ROTATE = (oidc_tokens.update().where(oidc_tokens.c.token_id == sa.bindparam("id"), oidc_tokens.c.rotated_at.is_(None))
+           .values(rotated_at=sa.bindparam("at")))

@@ -1,0 +1,108 @@
+"""Citizen self-service: a person's own account, consents, login history and lock, with an access
+token issued by our OpenID provider (scope ``dinhdanh.me``), never an officer token."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from dinhdanh.eid import auth as eid
+from dinhdanh.oidc import consent, sessions, tokens
+from dinhdanh.oidc.server import Provider
+from dinhdanh.web.api.cards import vault_of
+from dinhdanh.web.api.schemas import ErrorBody
+from dinhdanh.web.deps import Conn
+
+SCOPE = "dinhdanh.me"
+bearer = HTTPBearer(auto_error=False, description="An access token from /token with the scope `dinhdanh.me`")
+router = APIRouter(prefix="/api/v1/me", tags=["me"],
+                   responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+
+
+def _unauthenticated(message: str, error: str = "invalid_token") -> HTTPException:
+    return HTTPException(status_code=401, detail=message,
+                         headers={"WWW-Authenticate": f'Bearer error="{error}", scope="{SCOPE}"'})
+
+
+def current_account(request: Request, conn: Conn,
+                    credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> int:
+    """The account behind a valid access token carrying ``dinhdanh.me``."""
+    if credentials is None:
+        raise _unauthenticated("An access token with the scope dinhdanh.me is required (Authorization: Bearer ...).",
+                               "invalid_request")
+    from dinhdanh.web.oidc import issuer_of
+
+    provider = Provider(conn, vault_of(request), issuer_of(request))
+    token = provider.bearer_token(credentials.credentials)
+    if token is None:
+        raise _unauthenticated("The access token is not valid (expired, revoked, or not issued here).")
+    if SCOPE not in token.scope.split():
+        raise HTTPException(status_code=403, detail=f"The access token lacks the scope {SCOPE}.",
+                            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
+    return token.row.account_id
+
+
+Account = Annotated[int, Depends(current_account)]
+
+
+class Login(BaseModel):
+    at: str
+    client_id: str | None
+    acr: str | None
+    outcome: str
+    ip: str | None
+    user_agent: str | None
+
+
+class Consent(BaseModel):
+    client_id: str
+    client_name: str
+    scope: str
+    claims: list[str]
+    granted_at: str
+    expires_at: str
+
+
+PRINTABLE = r"^[^\x00-\x08\x0b-\x1f\x7f]*\S[^\x00-\x08\x0b-\x1f\x7f]*$"  # some text, no control characters
+
+
+class LockBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reason: Annotated[str, Field(min_length=1, max_length=500, pattern=PRINTABLE,
+                                 description="Why you lock your account (lost phone, ...)")]
+
+
+@router.get("", summary="My e-ID account")
+def me(account_id: Account, conn: Conn) -> dict:
+    return eid.account_view(conn, account_id)
+
+
+@router.get("/consents", summary="The services I allowed to receive my data")
+def my_consents(account_id: Account, conn: Conn) -> list[Consent]:
+    return [Consent(**c) for c in consent.list_consents(conn, account_id)]
+
+
+ClientId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~-]+$")]
+
+
+@router.delete("/consents/{client_id}", status_code=204, summary="Withdraw a consent (the service's tokens stop)",
+               responses={404: {"model": ErrorBody}})
+def withdraw_consent(client_id: ClientId, account_id: Account, conn: Conn) -> None:
+    consent.revoke(conn, account_id, client_id)
+
+
+@router.get("/logins", summary="My login history")
+def my_logins(account_id: Account, conn: Conn) -> list[Login]:
+    return [Login(**row) for row in eid.login_history(conn, account_id)]
+
+
+@router.post("/lock", summary="Lock my account (every session and token stops at once)",
+             responses={409: {"model": ErrorBody}})
+def lock_me(body: LockBody, account_id: Account, conn: Conn) -> dict:
+    view = eid.lock_by_owner(conn, account_id, body.reason)
+    tokens.revoke_account_tokens(conn, account_id, "account_locked")
+    sessions.end_all(conn, account_id)
+    return view
