@@ -49,14 +49,13 @@ def _form(page: str) -> tuple[str, dict]:
 
 async def _login(client, rp: dict, pid: str, passcode: str) -> dict:
     """One whole login in a fresh browser: returns the token response."""
-    import httpx
-
     verifier, challenge = _pkce()
     params = {"response_type": "code", "client_id": rp["client_id"], "redirect_uri": REDIRECT,
               "scope": "openid profile", "state": "s", "nonce": secrets.token_urlsafe(12),
               "code_challenge": challenge, "code_challenge_method": "S256", "prompt": "consent"}
-    browser = httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url))
-    async with browser:
+    browser = client  # a fresh browser: no cookies (a new client would also build an SSL context)
+    browser.cookies.clear()
+    if True:
         response = await browser.get("/authorize?" + urlencode(params))
         while response.status_code in (302, 303) and not response.headers["location"].startswith(REDIRECT):
             response = await browser.get(response.headers["location"])
