@@ -262,6 +262,12 @@ def test_a_card_that_does_not_expire_is_not_renewed(reg, vault):
     assert "does not expire" in error.message
 
 
+def conn_kind(engine, application_id: int) -> str:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(card_applications.c.kind)
+                            .where(card_applications.c.application_id == application_id)).scalar_one()
+
+
 def test_reissue_lost_revokes_the_card_at_once(reg, vault):
     lost = chips.issue(reg, vault, HOA)
     app = submit(reg, HOA, "reissue_lost", reason="lost in the market")
@@ -276,12 +282,13 @@ def test_reissue_lost_revokes_the_card_at_once(reg, vault):
     with reg.connect() as conn:
         revoked = conn.execute(sa.select(outbox.c.payload).where(outbox.c.topic == "card.revoked")).scalars().all()
     assert revoked == [{"card_id": lost.card_id, "reason": "lost"}]
-    # a rejected re-issue leaves the lost card revoked; a new application is for another card
+    # a rejected re-issue leaves the lost card revoked; the person may apply again for the lost
+    # card (not for a damaged one: it was lost)
     step(reg, lifecycle.reject_application, NATIONAL, app["application_id"], "no proof of identity")
     assert card_rows(reg, HOA)[0].status == "revoked"
-    refused(reg, RuleViolation, "no_current_card", lifecycle.submit_application, NATIONAL, HOA, "reissue_lost")
     refused(reg, RuleViolation, "no_current_card", lifecycle.submit_application, NATIONAL, HOA, "reissue_damaged")
-    again = chips.issue(reg, vault, HOA, kind="reissue_changed")
+    again = chips.issue(reg, vault, HOA)
+    assert conn_kind(reg, again.application_id) == "reissue_lost"
     assert [(c.status, c.revocation_reason) for c in card_rows(reg, HOA)] == [
         ("revoked", "lost"), ("issued", None)]
     assert again.status == "issued"
@@ -669,3 +676,14 @@ def test_batch_issuance_after_a_rejected_application(reg, vault):
     with reg.begin() as conn:
         out = batch.issue_first_cards(conn, vault, NATIONAL, [BINH])
     assert [c["card_number"] for c in out["issued"]] == [BINH]
+
+
+def test_a_card_revoked_as_damaged_is_reissued_by_default(reg, vault):
+    chips.issue(reg, vault, DUC)
+    with reg.begin() as conn:
+        lifecycle.revoke_card(conn, NATIONAL, DUC, "damaged")
+    app = submit(reg, DUC)
+    assert app["kind"] == "reissue_damaged"
+    with pytest.raises(RuleViolation) as info:
+        submit(reg, HOA, "reissue_lost")  # Hoa never lost a card
+    assert info.value.code in ("no_card_yet", "no_current_card")

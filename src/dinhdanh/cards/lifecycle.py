@@ -131,7 +131,8 @@ def submit_application(conn, actor: Actor, pid: str, kind: str | None = None,
     if kind != "first" and ever is None:
         raise RuleViolation("The person never had a card: apply for a first card.", code="no_card_yet",
                             field="kind")
-    if kind.startswith("reissue") and kind != "reissue_changed" and current is None:
+    if kind in ("reissue_lost", "reissue_damaged") and current is None \
+            and _latest_revocation(conn, row.person_id) != kind.removeprefix("reissue_"):
         raise RuleViolation("There is no issued card to re-issue.", code="no_current_card", field="kind")
     now = utcnow()
     application_id = conn.execute(card_applications.insert().values(
@@ -147,17 +148,21 @@ def submit_application(conn, actor: Actor, pid: str, kind: str | None = None,
     return application_view(app)
 
 
+def _latest_revocation(conn, person_id: int) -> str | None:
+    """Why the person's latest card was revoked (None if it was not)."""
+    latest = conn.execute(sa.select(cards.c.status, cards.c.revocation_reason)
+                          .where(cards.c.person_id == person_id)
+                          .order_by(cards.c.card_id.desc()).limit(1)).first()
+    return latest.revocation_reason if latest is not None and latest.status == "revoked" else None
+
+
 def _default_kind(conn, row, current, ever) -> str:
     if ever is None:
         return "first"
     if current is None:
-        latest = conn.execute(sa.select(cards.c.status, cards.c.revocation_reason)
-                              .where(cards.c.person_id == row.person_id)
-                              .order_by(cards.c.card_id.desc()).limit(1)).first()
-        if latest is not None and latest.status == "revoked" and latest.revocation_reason in (
-                "data_changed", "lost", "damaged"):
-            return {"data_changed": "reissue_changed", "lost": "reissue_lost",
-                    "damaged": "reissue_damaged"}[latest.revocation_reason]
+        reason = _latest_revocation(conn, row.person_id)
+        if reason in ("data_changed", "lost", "damaged"):
+            return {"data_changed": "reissue_changed", "lost": "reissue_lost", "damaged": "reissue_damaged"}[reason]
         return "renewal"  # every earlier card expired or was replaced
     if _outdated(current.printed or {}, row):
         return "reissue_changed"
