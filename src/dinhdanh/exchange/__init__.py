@@ -1,0 +1,1 @@
+"""Data exchange with connected partners: verification, batch matching, change notifications."""
