@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dinhdanh.cli import cards, clients, eid, formats, register, serve
+from dinhdanh.cli import audit, cards, clients, eid, exchange, formats, register, serve
 
 app = typer.Typer(
     name="dinhdanh",
@@ -26,7 +26,9 @@ app.add_typer(eid.eid_app, name="eid")
 app.add_typer(eid.notify_app, name="notify")
 app.add_typer(clients.client_app, name="client")
 app.add_typer(clients.oidc_app, name="oidc")
+app.add_typer(audit.audit_app, name="audit")
 app.command("event")(register.event)
+app.command("match")(exchange.match)
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
 

@@ -3,6 +3,7 @@
 import dinhdanh.audit.tables  # noqa: F401
 import dinhdanh.cards.tables  # noqa: F401
 import dinhdanh.eid.tables  # noqa: F401
+import dinhdanh.exchange.tables  # noqa: F401
 import dinhdanh.oidc.tables  # noqa: F401
 import dinhdanh.officers.tables  # noqa: F401
 import dinhdanh.population.tables  # noqa: F401

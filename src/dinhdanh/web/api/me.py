@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+from dinhdanh.audit import service as audit
 from dinhdanh.eid import auth as eid
 from dinhdanh.oidc import consent, sessions, tokens
 from dinhdanh.oidc.server import Provider
@@ -97,6 +99,46 @@ def withdraw_consent(client_id: ClientId, account_id: Account, conn: Conn) -> No
 @router.get("/logins", summary="My login history")
 def my_logins(account_id: Account, conn: Conn) -> list[Login]:
     return [Login(**row) for row in eid.login_history(conn, account_id)]
+
+
+class Actor(BaseModel):
+    kind: str = Field(description="officer / partner / other")
+    label: str = Field(description="officer:<id>, cli:<user> or partner:<client id>")
+    name: str | None = Field(description="The partner's name (officers are named by label)")
+
+
+class Purpose(BaseModel):
+    code: str
+    text: str | None = Field(description="The purpose in Vietnamese")
+
+
+class AccessEntry(BaseModel):
+    access_id: int
+    at: str
+    who: Actor
+    action: str
+    purpose: Purpose
+    fields: list[str] | None = Field(description="The fields read; null: the record as a whole / not stated")
+    outcome: str
+
+
+class AccessLogPage(BaseModel):
+    items: list[AccessEntry]
+    next_before: int | None = Field(description="Pass as ?before= for the next (older) page; null at the end")
+
+
+@router.get("/access-log", summary="Who read my data, when, why (newest first)")
+def my_access_log(account_id: Account, conn: Conn,
+                  limit: Annotated[int, Query(ge=1, le=audit.MAX_LOG_PAGE)] = 20,
+                  before: Annotated[int | None, Query(ge=1, description="Entries older than this access_id")] = None,
+                  ) -> AccessLogPage:
+    from dinhdanh.eid.tables import eid_accounts
+
+    person_id = conn.execute(sa.select(eid_accounts.c.person_id)
+                             .where(eid_accounts.c.account_id == account_id)).scalar_one_or_none()
+    if person_id is None:
+        return AccessLogPage(items=[], next_before=None)
+    return AccessLogPage(**audit.access_log_of(conn, person_id, limit=limit, before=before))
 
 
 @router.post("/lock", summary="Lock my account (every session and token stops at once)",
