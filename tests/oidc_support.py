@@ -72,6 +72,24 @@ def add_client(engine: sa.Engine, *, approve: bool = True, name: str = "Dịch v
     return made
 
 
+def add_partner(engine: sa.Engine, *, approve: bool = True, name: str = "Nhà mạng thử nghiệm", kind: str = "telco",
+                operations=("verify", "batch"), fields=("full_name", "date_of_birth", "sex"), purposes=None,
+                rate: int = 600) -> dict:
+    """A partner of the data exchange (its client: client_secret_basic, client_credentials,
+    dinhdanh.verify), approved and active unless ``approve`` is false."""
+    import datetime as dt
+
+    from dinhdanh.exchange import partners
+
+    with engine.begin() as conn:
+        made = partners.add_partner(conn, name=name, kind=kind, operations=list(operations), fields=list(fields),
+                                    purposes=purposes, rate_per_minute=rate, actor="test")
+        if approve:
+            partners.approve_partner(conn, made["client_id"], agreement="TT-02/2025", legal_basis="Nghị định 69/2024",
+                                     expires=dt.date.today() + dt.timedelta(days=365), security_level=3, actor="test")
+    return made
+
+
 def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()

@@ -10,7 +10,7 @@ import pytest
 from dinhdanh.store.engine import make_engine
 from tests.e2e.test_cli import Cli, assert_refused
 from tests.integration.test_match import CASES, RESULT_COLUMNS, write_input
-from tests.oidc_support import add_client
+from tests.oidc_support import add_client, add_partner
 from tests.support import FAMILY, write_people
 
 
@@ -20,8 +20,7 @@ def setup(tmp_path):
     db = f"sqlite:///{tmp_path / 'cli.sqlite'}"
     cli.ok("population", "import", str(write_people(tmp_path / "family.csv", FAMILY)), "--db", db)
     engine = make_engine(db)
-    partner = add_client(engine, name="Nhà mạng", redirect_uris=(), scopes="dinhdanh.verify",
-                         grant_types=["client_credentials"])["client_id"]
+    partner = add_partner(engine, name="Nhà mạng")["client_id"]
     rp = add_client(engine)["client_id"]
     engine.dispose()
     return cli, db, partner, rp

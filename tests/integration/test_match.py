@@ -17,7 +17,8 @@ from dinhdanh.exchange.tables import match_jobs
 from dinhdanh.registry.errors import Forbidden, InvalidInput
 from dinhdanh.registry.tables import events, former_pids, persons
 from dinhdanh.store.base import utcnow
-from tests.oidc_support import add_client
+from dinhdanh.exchange import partners
+from tests.oidc_support import add_client, add_partner
 from tests.support import FAMILY
 
 AN, BINH, CHAU, DUNG, DUC, HOA, GIANG = (row[0] for row in FAMILY)
@@ -61,8 +62,7 @@ def register(family, tmp_path):
         giang = conn.execute(sa.select(persons.c.person_id).where(persons.c.pid == GIANG)).scalar_one()
         conn.execute(former_pids.insert().values(pid=OLD_GIANG, person_id=giang, retired_at=utcnow(),
                                                  retired_reason="test"))
-    partner = add_client(family, name="Nhà mạng thử nghiệm", redirect_uris=(), scopes="dinhdanh.verify",
-                         grant_types=["client_credentials"])["client_id"]
+    partner = add_partner(family)["client_id"]
     return family, partner
 
 
@@ -149,10 +149,16 @@ def test_resume_after_a_crash(register, tmp_path, monkeypatch):
 def test_refuses_partners_that_are_not(register, tmp_path):
     engine, _ = register
     src = write_input(tmp_path / "in.csv")
-    pending = add_client(engine, approve=False, name="Chưa duyệt", redirect_uris=(), scopes="dinhdanh.verify",
-                         grant_types=["client_credentials"])["client_id"]
+    pending = add_partner(engine, approve=False, name="Chưa duyệt")["client_id"]
+    verify_only = add_partner(engine, name="Chỉ xác thực", operations=("verify",))["client_id"]
+    suspended = add_partner(engine, name="Tạm dừng")["client_id"]
+    with engine.begin() as conn:
+        partners.suspend_partner(conn, suspended, actor="test")
+    # a client approved with the partner scope but not registered as a partner
+    bare = add_client(engine, name="Không phải đối tác", redirect_uris=(), scopes="dinhdanh.verify",
+                      grant_types=["client_credentials"])["client_id"]
     login_rp = add_client(engine)["client_id"]
-    for client_id in (pending, login_rp, "no-such-client"):
+    for client_id in (pending, verify_only, suspended, bare, login_rp, "no-such-client"):
         with pytest.raises(Forbidden):
             matching.match_file(engine, src, tmp_path / "out.csv", client_id, cache_dir=tmp_path / "cache")
     assert not (tmp_path / "out.csv").exists()

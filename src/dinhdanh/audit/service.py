@@ -23,6 +23,13 @@ PURPOSES = {
     "identity_check": "Xác thực thẻ căn cước gắn chip",
 }
 DEFAULT_PURPOSE = "administration"
+# Why a partner (exchange.partners) checks a person's data; a partner is registered with some of these.
+PARTNER_PURPOSES = {
+    "subscriber_standardisation": "Chuẩn hóa thông tin thuê bao di động",
+    "customer_verification": "Xác minh thông tin khách hàng (ngân hàng)",
+    "public_service": "Giải quyết thủ tục hành chính",
+    "identity_verification": "Xác thực thông tin công dân",
+}
 
 
 def record_access(conn: sa.Connection, actor: str, person_ids: Iterable[int], action: str, purpose: str, *,
@@ -67,6 +74,6 @@ def access_log_of(conn: sa.Connection, person_id: int, *, limit: int = 20, befor
     partners = dict(conn.execute(sa.select(oidc_clients.c.client_id, oidc_clients.c.name)
                                  .where(oidc_clients.c.client_id.in_(partner_ids))).all()) if partner_ids else {}
     items = [{"access_id": r.access_id, "at": r.at.isoformat(), "who": _who(r.actor, partners), "action": r.action,
-              "purpose": {"code": r.purpose, "text": PURPOSES.get(r.purpose)},
+              "purpose": {"code": r.purpose, "text": PURPOSES.get(r.purpose) or PARTNER_PURPOSES.get(r.purpose)},
               "fields": None if r.fields is None else json.loads(r.fields), "outcome": r.outcome} for r in rows]
     return {"items": items, "next_before": rows[-1].access_id if more else None}

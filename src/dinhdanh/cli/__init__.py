@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dinhdanh.cli import audit, cards, clients, eid, exchange, formats, register, serve
+from dinhdanh.cli import audit, cards, clients, eid, exchange, formats, partners, register, serve
 
 app = typer.Typer(
     name="dinhdanh",
@@ -27,6 +27,7 @@ app.add_typer(eid.notify_app, name="notify")
 app.add_typer(clients.client_app, name="client")
 app.add_typer(clients.oidc_app, name="oidc")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(partners.partner_app, name="partner")
 app.command("event")(register.event)
 app.command("match")(exchange.match)
 app.command("serve")(serve.serve)

@@ -67,20 +67,16 @@ _KEYS_VERSION = "keys-1"  # bump when the snapshot's columns or key functions ch
 def authorised_partner(conn: sa.Connection, client_id: str):
     """The partner's OAuth client, if it may send batches; raises ``Forbidden`` otherwise.
 
-    Today: an approved client of the OpenID provider with the client-credentials grant and the
-    partner scope. The partner registry with a per-operation policy replaces this one function.
+    The client must be an active partner (``exchange.partners``) whose policy includes the
+    ``batch`` operation, under an agreement not yet expired, with its client approved.
     """
+    from dinhdanh.exchange.partners import active_partner
     from dinhdanh.oidc.clients import load_client
 
-    client = load_client(conn, client_id)
-    if client is None:
-        raise Forbidden(f"No client {client_id!r} is registered with the OpenID provider.", field="partner")
-    if not client.approved:
-        raise Forbidden(f"Client {client_id!r} is not approved ({client.status}).", field="partner")
-    if "client_credentials" not in client.grant_types or PARTNER_SCOPE not in client.scopes:
-        raise Forbidden(f"Client {client_id!r} is not a partner: it needs the client_credentials grant "
-                        f"and the {PARTNER_SCOPE} scope.", field="partner")
-    return client
+    if not isinstance(client_id, str) or not client_id:
+        raise Forbidden("No partner given.", field="partner")
+    active_partner(conn, client_id, "batch")
+    return load_client(conn, client_id)
 
 
 # ------------------------------------------------------------------------------------ the snapshot

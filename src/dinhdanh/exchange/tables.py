@@ -36,3 +36,33 @@ match_jobs = sa.Table(
     sa.Index("ix_match_jobs_partner_started_at", "partner", "started_at"),
     sa.Index("ix_match_jobs_input_sha256", "input_sha256"),
 )
+
+# The partner registry: who may use which exchange operation, on which fields, for which purposes,
+# under which agreement (domain s.7). One partner per OAuth client of the OpenID provider.
+PARTNER_KINDS = ("ministry", "state_enterprise", "locality", "bank", "telco")
+PARTNER_STATES = ("pending", "active", "suspended")
+
+partners = sa.Table(
+    "partners", metadata,
+    sa.Column("partner_id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("client_id", Key(64), sa.ForeignKey("oidc_clients.client_id"), nullable=False, unique=True),
+    sa.Column("operations", sa.JSON, nullable=False),  # subset of verify, kyc, batch, subscribe
+    sa.Column("fields", sa.JSON, nullable=False),  # the register fields it may check
+    sa.Column("purposes", sa.JSON, nullable=False),  # purpose codes; the first is the default
+    sa.Column("agreement", sa.String(100)),
+    sa.Column("legal_basis", sa.String(500)),
+    sa.Column("agreement_expires", sa.Date),
+    sa.Column("security_level", sa.SmallInteger),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("rate_per_minute", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(60), nullable=False),
+    sa.Column("approved_at", UTCDateTime),
+    sa.Column("approved_by", sa.String(60)),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(one_of("kind", *PARTNER_KINDS), name="kind"),
+    sa.CheckConstraint(one_of("state", *PARTNER_STATES), name="state"),
+    sa.CheckConstraint("rate_per_minute > 0", name="rate"),
+)

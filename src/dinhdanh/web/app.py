@@ -10,7 +10,8 @@ from prometheus_client import make_asgi_app
 import dinhdanh.eid
 from dinhdanh import __version__
 from dinhdanh.web import errors, oidc, portal
-from dinhdanh.web.api import cards, citizens, eid, events, me, places, quality
+from dinhdanh.exchange.limits import MemoryLimiter
+from dinhdanh.web.api import cards, citizens, eid, events, me, places, quality, verify
 from dinhdanh.web.pages import landing
 
 
@@ -22,7 +23,8 @@ def create_app(engine: sa.Engine) -> FastAPI:
     )
     app.state.engine = engine
     errors.install(app)
-    for module in (citizens, events, quality, places, cards, eid):
+    app.state.limiter = MemoryLimiter()  # per-partner rate limits (exchange.limits), in this process
+    for module in (citizens, events, quality, places, cards, eid, verify):
         app.include_router(module.router)
     for module in (oidc, me, portal):  # the OpenID Connect provider, self-service, the demo portal
         app.include_router(module.router)

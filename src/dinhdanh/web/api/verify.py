@@ -1,0 +1,193 @@
+"""``POST /api/v1/verify``: a partner checks what a person told it against the register (domain s.7).
+
+The partner authenticates with an access token from the client-credentials grant (scope
+``dinhdanh.verify``); it must be an active partner whose policy includes ``verify`` and every
+field it sends. The answer says, per field sent, ``match``, ``mismatch`` or ``match_folded`` (a
+name or address equal only without diacritics: not a match), and never a value of the register.
+Every call about a known person is written to the access log (outcome ``match``, ``mismatch``
+or ``refused``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dinhdanh.audit import service as audit
+from dinhdanh.cards import lifecycle
+from dinhdanh.cards.tables import cards
+from dinhdanh.exchange import limits, partners
+from dinhdanh.ids import names
+from dinhdanh.oidc import tokens
+from dinhdanh.registry.errors import NotFound
+from dinhdanh.registry.records import find_person
+from dinhdanh.web.api.schemas import ErrorBody
+from dinhdanh.web.deps import Conn
+from dinhdanh.web.errors import error_body
+
+SCOPE = partners.SCOPE
+CHECKED = ("full_name", "date_of_birth", "sex", "phone", "address")
+bearer = HTTPBearer(auto_error=False, description="An access token from /token (client_credentials, scope "
+                                                  "`dinhdanh.verify`) of an active partner")
+router = APIRouter(prefix="/api/v1", tags=["exchange"],
+                   responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody},
+                              429: {"model": ErrorBody}})
+_fallback = limits.MemoryLimiter()
+
+TEXT = r"^[^\x00-\x1f\x7f]*$"
+
+
+class VerifyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    pid: Annotated[str, Field(pattern=r"^[0-9]{12}$", description="The personal ID number (12 digits)")]
+    full_name: Annotated[str | None, Field(min_length=1, max_length=100, pattern=TEXT)] = None
+    date_of_birth: Annotated[str | None, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                                               description="YYYY-MM-DD")] = None
+    sex: Literal["male", "female"] | None = None
+    phone: Annotated[str | None, Field(pattern=r"^\+?[0-9 .-]{6,20}$")] = None
+    address: Annotated[str | None, Field(min_length=1, max_length=200, pattern=TEXT)] = None
+    purpose: Annotated[str | None, Field(pattern=r"^[a-z_]{1,40}$",
+                                         description="One of the partner's purpose codes (default: its first)")] = None
+
+    @model_validator(mode="after")
+    def _something_to_check(self):
+        if not self.sent():
+            raise ValueError(f"send at least one of {', '.join(CHECKED)}")
+        if self.date_of_birth is not None:
+            try:
+                dt.date.fromisoformat(self.date_of_birth)
+            except ValueError:
+                raise ValueError("date_of_birth is not a date (YYYY-MM-DD)") from None
+        return self
+
+    def sent(self) -> list[str]:
+        return [f for f in CHECKED if getattr(self, f) is not None]
+
+
+class VerifyAnswer(BaseModel):
+    found: bool
+    match: bool = Field(description="True only when every field sent matches exactly")
+    fields: dict[str, Literal["match", "mismatch", "match_folded"]] = Field(default_factory=dict)
+    status: Literal["alive", "dead", "missing"] | None = Field(
+        default=None, description="Only for partners whose policy includes `status`")
+    card: Literal["current", "expired", "revoked", "none"] | None = Field(
+        default=None, description="Only for partners whose policy includes `card`")
+
+
+def _unauthenticated(message: str, error: str = "invalid_token") -> HTTPException:
+    return HTTPException(status_code=401, detail=message,
+                         headers={"WWW-Authenticate": f'Bearer error="{error}", scope="{SCOPE}"'})
+
+
+def current_partner(request: Request, conn: Conn,
+                    credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> sa.Row:
+    """The active partner behind a valid client-credentials token with ``dinhdanh.verify`` and the
+    ``verify`` operation; 401 without a valid token, 403 for anyone else, 429 over its rate."""
+    from dinhdanh.web.oidc import issuer_of
+
+    if credentials is None:
+        raise _unauthenticated("An access token with the scope dinhdanh.verify is required "
+                               "(Authorization: Bearer ...).", "invalid_request")
+    token = tokens.validate_access_token(conn, credentials.credentials, issuer_of(request))
+    if token is None or token.row.account_id is not None:
+        raise _unauthenticated("The access token is not valid (expired, revoked, not issued here, "
+                               "or not a client-credentials token).")
+    if SCOPE not in (token.row.scope or "").split():
+        raise HTTPException(status_code=403, detail=f"The access token lacks the scope {SCOPE}.",
+                            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
+    partner = partners.active_partner(conn, token.row.client_id, "verify")  # Forbidden -> 403
+    limiter: limits.RateLimiter = getattr(request.app.state, "limiter", None) or _fallback
+    wait = limiter.take(f"partner:{partner.client_id}", partner.rate_per_minute)
+    if wait > 0:
+        raise HTTPException(status_code=429, detail=f"Over the rate limit of {partner.rate_per_minute} "
+                            "requests per minute.", headers={"Retry-After": limits.retry_after(wait)})
+    return partner
+
+
+Partner = Annotated[sa.Row, Depends(current_partner)]
+
+
+def _text_result(sent: str, held: str | None) -> str:
+    if held is None:
+        return "mismatch"
+    if names.match_key(sent) == names.match_key(held):
+        return "match"
+    if names.fold(sent) == names.fold(held):
+        return "match_folded"
+    return "mismatch"
+
+
+def _phone_digits(value: str) -> str:
+    digits = re.sub(r"[^0-9]", "", value)
+    return "0" + digits[2:] if value.strip().startswith("+84") or (digits.startswith("84") and len(digits) == 11) \
+        else digits
+
+
+def compare(body: VerifyBody, person) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for f in body.sent():
+        sent = getattr(body, f)
+        if f in ("full_name", "address"):
+            out[f] = _text_result(sent, getattr(person, f))
+        elif f == "date_of_birth":
+            out[f] = "match" if dt.date.fromisoformat(sent) == person.date_of_birth else "mismatch"
+        elif f == "sex":
+            out[f] = "match" if sent == person.sex else "mismatch"
+        elif f == "phone":
+            out[f] = "match" if person.phone and _phone_digits(sent) == _phone_digits(person.phone) else "mismatch"
+    return out
+
+
+def card_state(conn: sa.Connection, person_id: int) -> str:
+    card = lifecycle.current_card(conn, person_id)
+    if card is not None:
+        return "expired" if lifecycle.effective_status(card) == "expired" else "current"
+    latest = conn.execute(sa.select(cards.c.status).where(cards.c.person_id == person_id)
+                          .order_by(cards.c.card_id.desc()).limit(1)).scalar()
+    return "revoked" if latest == "revoked" else "none"
+
+
+@router.post("/verify", summary="Check a person's data against the register (partners)",
+             response_model=VerifyAnswer, response_model_exclude_none=True)
+def verify(body: VerifyBody, partner: Partner, conn: Conn):
+    actor = f"partner:{partner.client_id}"
+    sent = body.sent()
+    try:
+        person = find_person(conn, body.pid)
+    except NotFound:
+        person = None
+
+    def refuse(message: str, field: str, code: str):
+        if person is not None:  # committed with the transaction: the answer is not an exception
+            audit.record_access(conn, actor, [person.person_id], "verify", body.purpose or partner.purposes[0],
+                                fields=sent, outcome="refused")
+        return error_body(403, code, message, field)
+
+    purpose = body.purpose or partner.purposes[0]
+    if purpose not in partner.purposes:
+        return refuse(f"The purpose {purpose!r} is not among this partner's purposes "
+                      f"({', '.join(partner.purposes)}).", "purpose", "purpose_not_allowed")
+    outside = [f for f in sent if f not in partner.fields]
+    if outside:
+        return refuse(f"This partner may not check the field(s): {', '.join(outside)}.", outside[0],
+                      "field_not_allowed")
+    if person is None:
+        return VerifyAnswer(found=False, match=False)
+    results = compare(body, person)
+    matched = all(r == "match" for r in results.values())
+    answer = VerifyAnswer(found=True, match=matched, fields=results)
+    if "status" in partner.fields:
+        answer.status = person.status
+    if "card" in partner.fields:
+        answer.card = card_state(conn, person.person_id)
+    audit.record_access(conn, actor, [person.person_id], "verify", purpose, fields=sent,
+                        outcome="match" if matched else "mismatch")
+    return answer
+
