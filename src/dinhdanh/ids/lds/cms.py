@@ -122,8 +122,9 @@ def build(*, content_type: str, content: bytes, certificate: bytes, sign: Callab
     return _tlv(b"\x30", _SIGNED_DATA + _tlv(b"\xa0", signed_data))
 
 
-_DIGESTS = {"1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224", "2.16.840.1.101.3.4.2.1": "sha256",
-            "2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512"}
+DIGEST_ALGORITHMS = {  # digest OIDs -> hash names (hashlib / cryptography)
+    "1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224", "2.16.840.1.101.3.4.2.1": "sha256",
+    "2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512"}
 
 
 def _oid(value: bytes) -> str:
@@ -203,7 +204,7 @@ def _parse_der(der: bytes) -> SignedData:
     else:
         raise ValueError("an unknown SignerIdentifier")
     digest_oid = _children(si[2][1])[0][1] if si[2][0] == 0x30 else b""
-    digest_algorithm = _DIGESTS.get(_oid(digest_oid), _oid(digest_oid))
+    digest_algorithm = DIGEST_ALGORITHMS.get(_oid(digest_oid), _oid(digest_oid))
     index = 3
     signed_attrs = attr_type = attr_digest = None
     if si[3][0] == 0xA0:

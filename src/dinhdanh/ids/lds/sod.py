@@ -97,13 +97,9 @@ def _digest_algorithm(name: str) -> bytes:
     return algos.DigestAlgorithm({"algorithm": name}).dump()
 
 
-_DIGEST_OIDS = {"1.3.14.3.2.26": "sha1", "2.16.840.1.101.3.4.2.4": "sha224", "2.16.840.1.101.3.4.2.1": "sha256",
-                "2.16.840.1.101.3.4.2.2": "sha384", "2.16.840.1.101.3.4.2.3": "sha512"}
-
-
 def _parse_v0_der(der: bytes) -> SecurityObject | None:
     """The usual v0 DER object read straight off the bytes; None sends anything else to asn1crypto."""
-    from dinhdanh.ids.lds.cms import _children, _oid
+    from dinhdanh.ids.lds.cms import DIGEST_ALGORITHMS, _children, _oid
 
     try:
         (tag, body, _), = _children(der)
@@ -111,7 +107,7 @@ def _parse_v0_der(der: bytes) -> SecurityObject | None:
         if len(fields) != 3 or fields[0][:2] != (0x02, b"\x00") or fields[1][0] != 0x30 or fields[2][0] != 0x30:
             return None
         algorithm = _children(fields[1][1])
-        name = _DIGEST_OIDS.get(_oid(algorithm[0][1])) if algorithm and algorithm[0][0] == 0x06 else None
+        name = DIGEST_ALGORITHMS.get(_oid(algorithm[0][1])) if algorithm and algorithm[0][0] == 0x06 else None
         if name is None:
             return None
         hashes: dict[int, bytes] = {}
