@@ -15,31 +15,24 @@ import re
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dinhdanh.audit import service as audit
 from dinhdanh.cards import lifecycle
 from dinhdanh.cards.tables import cards
-from dinhdanh.exchange import limits, partners
 from dinhdanh.ids import names
-from dinhdanh.oidc import tokens
 from dinhdanh.registry.errors import NotFound
 from dinhdanh.registry.records import find_person
+from dinhdanh.web.api.partner_auth import VerifyPartner
 from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.deps import Conn
 from dinhdanh.web.errors import error_body
 
-SCOPE = partners.SCOPE
 CHECKED = ("full_name", "date_of_birth", "sex", "phone", "address")
-bearer = HTTPBearer(auto_error=False, description="An access token from /token (client_credentials, scope "
-                                                  "`dinhdanh.verify`) of an active partner")
 router = APIRouter(prefix="/api/v1", tags=["exchange"],
                    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody},
                               429: {"model": ErrorBody}})
-_fallback = limits.MemoryLimiter()
 
 TEXT = r"^[^\x00-\x1f\x7f]*$"
 
@@ -81,37 +74,6 @@ class VerifyAnswer(BaseModel):
         default=None, description="Only for partners whose policy includes `card`")
 
 
-def _unauthenticated(message: str, error: str = "invalid_token") -> HTTPException:
-    return HTTPException(status_code=401, detail=message,
-                         headers={"WWW-Authenticate": f'Bearer error="{error}", scope="{SCOPE}"'})
-
-
-def current_partner(request: Request, conn: Conn,
-                    credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> sa.Row:
-    """The active partner behind a valid client-credentials token with ``dinhdanh.verify`` and the
-    ``verify`` operation; 401 without a valid token, 403 for anyone else, 429 over its rate."""
-    from dinhdanh.web.oidc import issuer_of
-
-    if credentials is None:
-        raise _unauthenticated("An access token with the scope dinhdanh.verify is required "
-                               "(Authorization: Bearer ...).", "invalid_request")
-    token = tokens.validate_access_token(conn, credentials.credentials, issuer_of(request))
-    if token is None or token.row.account_id is not None:
-        raise _unauthenticated("The access token is not valid (expired, revoked, not issued here, "
-                               "or not a client-credentials token).")
-    if SCOPE not in (token.row.scope or "").split():
-        raise HTTPException(status_code=403, detail=f"The access token lacks the scope {SCOPE}.",
-                            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
-    partner = partners.active_partner(conn, token.row.client_id, "verify")  # Forbidden -> 403
-    limiter: limits.RateLimiter = getattr(request.app.state, "limiter", None) or _fallback
-    wait = limiter.take(f"partner:{partner.client_id}", partner.rate_per_minute)
-    if wait > 0:
-        raise HTTPException(status_code=429, detail=f"Over the rate limit of {partner.rate_per_minute} "
-                            "requests per minute.", headers={"Retry-After": limits.retry_after(wait)})
-    return partner
-
-
-Partner = Annotated[sa.Row, Depends(current_partner)]
 
 
 def _text_result(sent: str, held: str | None) -> str:
@@ -156,7 +118,7 @@ def card_state(conn: sa.Connection, person_id: int) -> str:
 
 @router.post("/verify", summary="Check a person's data against the register (partners)",
              response_model=VerifyAnswer, response_model_exclude_none=True)
-def verify(body: VerifyBody, partner: Partner, conn: Conn):
+def verify(body: VerifyBody, partner: VerifyPartner, conn: Conn):
     actor = f"partner:{partner.client_id}"
     sent = body.sent()
     try:
