@@ -17,7 +17,7 @@ def _run(engine, host: str, port: int) -> None:
 
     from dinhdanh.web.app import create_app
 
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(create_app(engine, background=True), host=host, port=port, log_level="info", access_log=False)
 
 
 def serve(

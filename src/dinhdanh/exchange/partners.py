@@ -50,6 +50,8 @@ def view(row) -> dict:
             "agreement": row.agreement, "legal_basis": row.legal_basis,
             "agreement_expires": row.agreement_expires.isoformat() if row.agreement_expires else None,
             "security_level": row.security_level, "state": row.state, "rate_per_minute": row.rate_per_minute,
+            "area_code": row.area_code, "quota_per_day": row.quota_per_day,
+            "kyc_consent_required": row.kyc_consent_required,
             "created_at": row.created_at.isoformat(), "approved_at":
                 row.approved_at.isoformat() if row.approved_at else None, "approved_by": row.approved_by}
 

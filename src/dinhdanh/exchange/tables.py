@@ -57,6 +57,13 @@ partners = sa.Table(
     sa.Column("security_level", sa.SmallInteger),
     sa.Column("state", sa.String(10), nullable=False),
     sa.Column("rate_per_minute", sa.Integer, nullable=False),
+    # The part of the country the partner serves: a province (2 digits) or commune (5 digits) code
+    # of 2025, as for officers (registry.area); none for a national partner.
+    sa.Column("area_code", Key(5)),
+    sa.Column("quota_per_day", sa.Integer),  # requests a day over all operations; none: no quota
+    # e-KYC answers only with the citizen's consent to this partner (off only where a law gives
+    # the partner the data without consent, with the legal basis on record).
+    sa.Column("kyc_consent_required", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("created_by", sa.String(60), nullable=False),
     sa.Column("approved_at", UTCDateTime),
@@ -65,4 +72,5 @@ partners = sa.Table(
     sa.CheckConstraint(one_of("kind", *PARTNER_KINDS), name="kind"),
     sa.CheckConstraint(one_of("state", *PARTNER_STATES), name="state"),
     sa.CheckConstraint("rate_per_minute > 0", name="rate"),
+    sa.CheckConstraint("quota_per_day IS NULL OR quota_per_day > 0", name="quota"),
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
@@ -15,8 +17,25 @@ from dinhdanh.web.api import cards, citizens, eid, events, me, places, quality, 
 from dinhdanh.web.pages import landing
 
 
-def create_app(engine: sa.Engine) -> FastAPI:
+def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
+    """The app; with ``background`` (serve, demo) it also runs the loops of ``web.background``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from dinhdanh.web.background import Background
+
+        loops = Background(engine) if background else None
+        if loops is not None:
+            loops.start()
+        app.state.background = loops
+        try:
+            yield
+        finally:
+            if loops is not None:
+                loops.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="dinhdanh",
         version=__version__,
         description="Cơ sở dữ liệu quốc gia về dân cư: API cho cán bộ (national population register: officer API).",

@@ -15,8 +15,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('partners', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('area_code', sa.String(length=5).with_variant(sa.String(length=5, collation='C'), 'postgresql'), nullable=True))
+        batch_op.add_column(sa.Column('quota_per_day', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('kyc_consent_required', sa.Boolean(), server_default=sa.true(), nullable=False))
+        batch_op.create_check_constraint(batch_op.f('ck_partners_quota'), 'quota_per_day IS NULL OR quota_per_day > 0')
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('partners', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('ck_partners_quota'), type_='check')
+        batch_op.drop_column('kyc_consent_required')
+        batch_op.drop_column('quota_per_day')
+        batch_op.drop_column('area_code')

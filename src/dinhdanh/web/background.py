@@ -1,0 +1,53 @@
+"""Long-running loops that serve and demo run beside the API, each in a thread: the change
+notifications' deliverers, the batch-matching runner, ... Each loop is ``loop(engine, stop)``: it
+works until ``stop`` is set, and must survive its own errors (log, wait, go on). Everything they do
+is recorded in the database (outbox cursors, delivery rows, job checkpoints), so a loop killed with
+the process resumes where it was on the next start.
+
+Areas add their loop to ``LOOPS`` with ``register`` at import; ``create_app(engine,
+background=True)`` starts them when the app starts and stops them when it stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+log = logging.getLogger("dinhdanh.background")
+Loop = Callable[[sa.Engine, threading.Event], None]
+LOOPS: dict[str, Loop] = {}
+
+
+def register(name: str, loop: Loop) -> None:
+    LOOPS[name] = loop
+
+
+class Background:
+    def __init__(self, engine: sa.Engine, loops: dict[str, Loop] | None = None):
+        self.engine = engine
+        self.loops = dict(LOOPS if loops is None else loops)
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for name, loop in self.loops.items():
+            thread = threading.Thread(target=self._guarded, args=(name, loop), name=f"dinhdanh-{name}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _guarded(self, name: str, loop: Loop) -> None:
+        while not self.stop.is_set():
+            try:
+                loop(self.engine, self.stop)
+                return
+            except Exception as exc:  # a loop that dies is restarted after a pause
+                log.warning("background loop %s failed: %s; restarting", name, type(exc).__name__)
+                self.stop.wait(5.0)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout)
