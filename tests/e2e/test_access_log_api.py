@@ -56,7 +56,7 @@ def test_the_citizen_sees_an_officers_read_of_their_record(op):
     assert entry["who"] == {"kind": "officer", "label": officer.label, "name": None}
     assert entry["purpose"] == {"code": "residence", "text": PURPOSES["residence"]}
     assert entry["purpose"]["text"] == "Đăng ký, quản lý cư trú"
-    assert entry["outcome"] == "ok" and entry["fields"] is None and entry["at"].endswith("+00:00")
+    assert entry["outcome"] == "ok" and entry["fields"] == ["record"] and entry["at"].endswith("+00:00")
     # only HOA's own entries
     hoa_id = person_id(op.engine, HOA)
     with op.engine.connect() as conn:

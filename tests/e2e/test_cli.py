@@ -7,6 +7,7 @@ schema when ``DINHDANH_TEST_POSTGRES_URL`` is set).
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -486,6 +487,20 @@ def test_demo_serves_a_synthetic_register_with_a_national_token(cli, tmp_path):
         status, page = _get(f"{base}/api/v1/citizens?name=nguyen&page_size=5", token[1])
         assert status == 200 and page["items"], page
         assert _get(f"{base}/api/v1/citizens/{sample[1]}")[0] == 401
+        # the demo's bank: a client-credentials token, then a verification of the sample person
+        bank = re.search(r"client_id (\S+)\s+client_secret (\S+)", text)
+        assert bank, text
+        basic = base64.b64encode(f"{bank[1]}:{bank[2]}".encode()).decode()
+        request = urllib.request.Request(f"{base}/token", data=b"grant_type=client_credentials&scope=dinhdanh.verify",
+                                         headers={"Authorization": f"Basic {basic}",
+                                                  "Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            access = json.loads(r.read())["access_token"]
+        request = urllib.request.Request(f"{base}/api/v1/verify", data=json.dumps(
+            {"pid": sample[1], "full_name": rec["full_name"]}).encode(), headers={
+            "Authorization": f"Bearer {access}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert json.loads(r.read())["fields"] == {"full_name": "match"}
     finally:
         proc.terminate()
         try:

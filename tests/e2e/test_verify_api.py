@@ -173,3 +173,97 @@ def test_rate_limit(family, http):
     # another partner has its own bucket
     assert http.post(URL, json=body, headers=bearer(http, add_partner(family, name="Khác"))).status_code == 200
     assert len(log_rows(family, fast["client_id"])) == 3
+
+
+class _Clock:
+    def __init__(self, at: float):
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at
+
+
+def _utc(*args) -> float:
+    import datetime as dt
+
+    return dt.datetime(*args, tzinfo=dt.UTC).timestamp()
+
+
+def test_daily_quota_on_the_vietnam_day(family, http):
+    from dinhdanh.exchange.limits import MemoryLimiter
+
+    clock = _Clock(_utc(2026, 12, 4, 16, 30))  # 23:30 in Hanoi
+    http.app.state.limiter = MemoryLimiter(wall=clock)
+    telco = add_partner(family)
+    with family.begin() as conn:
+        partners.update_policy(conn, telco["client_id"], quota_per_day=2, actor="test")
+    auth = bearer(http, telco)
+    body = {"pid": AN, "date_of_birth": "1985-03-04"}
+    assert [http.post(URL, json=body, headers=auth).status_code for _ in range(2)] == [200, 200]
+    r = http.post(URL, json=body, headers={**auth, "Accept-Language": "en"})
+    assert r.status_code == 429 and r.json()["error"]["code"] == "quota_exceeded"
+    assert "daily quota" in r.json()["error"]["message"]
+    assert r.headers["Retry-After"] == "1800"  # to midnight in Hanoi
+    vi = http.post(URL, json=body, headers=auth)
+    assert vi.status_code == 429 and "trong ngày" in vi.json()["error"]["message"]
+    # another partner is not affected; a rejected request logged nothing
+    assert http.post(URL, json=body, headers=bearer(http, add_partner(family, name="Khác"))).status_code == 200
+    assert len(log_rows(family, telco["client_id"])) == 2
+    # midnight in Hanoi (17:00 UTC): a new day
+    clock.at = _utc(2026, 12, 4, 17, 0, 5)
+    assert http.post(URL, json=body, headers=auth).status_code == 200
+    # no quota any more
+    with family.begin() as conn:
+        partners.update_policy(conn, telco["client_id"], quota_per_day=None, actor="test")
+    assert all(http.post(URL, json=body, headers=auth).status_code == 200 for _ in range(3))
+
+
+def test_rate_limiter_down_fails_closed_with_503(family, http):
+    from dinhdanh.exchange.limits import RedisLimiter
+
+    http.app.state.limiter = RedisLimiter("redis://127.0.0.1:1/0", timeout=0.2)  # nothing listens there
+    telco = add_partner(family)
+    r = http.post(URL, json={"pid": AN, "full_name": "Nguyễn Văn An"}, headers=bearer(http, telco))
+    assert r.status_code == 503 and r.json()["error"]["code"] == "rate_limiter_unavailable"
+    assert r.headers["Retry-After"] and log_rows(family, telco["client_id"]) == []
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("DINHDANH_TEST_REDIS_URL"),
+                    reason="DINHDANH_TEST_REDIS_URL is not set: Redis tests skipped (.ci/run sets it)")
+def test_two_workers_share_rate_and_quota_through_redis(family, monkeypatch):
+    import os
+    import uuid
+
+    import redis
+
+    from dinhdanh.exchange.limits import RedisLimiter
+
+    url = os.environ["DINHDANH_TEST_REDIS_URL"]
+    prefix = f"dinhdanh-test:{uuid.uuid4().hex}:"
+    monkeypatch.setenv("DINHDANH_REDIS_URL", url)
+    one, two = (TestClient(create_app(family), base_url=ISSUER) for _ in range(2))
+    assert isinstance(one.app.state.limiter, RedisLimiter)  # chosen by DINHDANH_REDIS_URL
+    for app in (one.app, two.app):
+        app.state.limiter = RedisLimiter(url, prefix=prefix)
+    try:
+        telco = add_partner(family, rate=3)
+        auth = bearer(one, telco)
+        body = {"pid": AN, "date_of_birth": "1985-03-04"}
+        assert [(one, two)[i % 2].post(URL, json=body, headers=auth).status_code for i in range(3)] == [200] * 3
+        r = two.post(URL, json=body, headers=auth)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+        quota = add_partner(family, name="Có hạn mức")
+        with family.begin() as conn:
+            partners.update_policy(conn, quota["client_id"], quota_per_day=2, actor="test")
+        auth = bearer(one, quota)
+        assert [one.post(URL, json=body, headers=auth).status_code,
+                two.post(URL, json=body, headers=auth).status_code] == [200, 200]
+        r = one.post(URL, json=body, headers=auth)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "quota_exceeded"
+        assert 1 <= int(r.headers["Retry-After"]) <= 86_400
+    finally:
+        server = redis.Redis.from_url(url)
+        keys = list(server.scan_iter(f"{prefix}*"))
+        if keys:
+            server.delete(*keys)
+        server.close()

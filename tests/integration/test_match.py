@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from dinhdanh.audit.chain import verify as verify_chain
+from dinhdanh.audit.tables import access_log
 from dinhdanh.exchange import matching
 from dinhdanh.exchange.tables import match_jobs
 from dinhdanh.registry.errors import Forbidden, InvalidInput
@@ -144,6 +146,18 @@ def test_resume_after_a_crash(register, tmp_path, monkeypatch):
     got = read_output(out)
     assert [tuple(r[k] for k in RESULT_COLUMNS) for r in got] == [c[5:] for c in CASES]
     assert summary["counts"]["match"] == sum(c[8] == "match" for c in CASES)
+    # every person checked has one entry in the access log, none twice though chunks ran in two runs
+    with engine.connect() as conn:
+        logged = conn.execute(sa.select(access_log.c.person_id, access_log.c.outcome, access_log.c.fields)
+                              .where(access_log.c.action == "batch_match")
+                              .order_by(access_log.c.access_id)).all()
+        pid_of = dict(conn.execute(sa.select(persons.c.person_id, persons.c.pid)).all())
+    checked = [c for c in CASES if c[8] in ("match", "mismatch")]
+    assert len(logged) == len(checked)
+    assert sorted((pid_of[r.person_id], r.outcome) for r in logged) == sorted(
+        (GIANG if c[1] == OLD_GIANG else c[1], c[8]) for c in checked)
+    assert {r.fields for r in logged} == {'["full_name", "date_of_birth", "sex"]'}
+    assert verify_chain(engine).valid
 
 
 def test_refuses_partners_that_are_not(register, tmp_path):

@@ -10,7 +10,8 @@ from dinhdanh.exchange import matching
 
 SNAP = pa.table({"pid": ["001085000001", "001085000009"], "former": [False, True],
                  "r_mk": ["nguyễn văn an"] * 2, "r_fk": ["nguyen van an"] * 2,
-                 "r_dob": ["1985-03-04"] * 2, "r_sex": ["male"] * 2}, schema=matching.SNAPSHOT_SCHEMA)
+                 "r_dob": ["1985-03-04"] * 2, "r_sex": ["male"] * 2, "person_id": [1, 1]},
+                schema=matching.SNAPSHOT_SCHEMA)
 
 
 def run(rows: list[tuple], sex: bool = True) -> list[dict]:

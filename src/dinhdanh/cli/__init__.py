@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dinhdanh.cli import audit, cards, clients, eid, exchange, formats, partners, register, serve
+from dinhdanh.cli import audit, cards, changes, clients, eid, exchange, formats, partners, register, serve
 
 app = typer.Typer(
     name="dinhdanh",
@@ -28,6 +28,9 @@ app.add_typer(clients.client_app, name="client")
 app.add_typer(clients.oidc_app, name="oidc")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(partners.partner_app, name="partner")
+app.add_typer(changes.changes_app, name="changes")
+app.add_typer(exchange.batches_app, name="batches")
+app.add_typer(exchange.ladder_app, name="ladder")
 app.command("event")(register.event)
 app.command("match")(exchange.match)
 app.command("serve")(serve.serve)

@@ -63,6 +63,7 @@ def demo(
     holder = _demo_cards(engine, cards)
     base = f"http://127.0.0.1:{port}"
     logins = _demo_eid(engine, base)
+    bank = _demo_partner(engine)
     typer.echo(f"""
 dinhdanh demo
   trang chủ / home:        {base}/
@@ -74,7 +75,15 @@ dinhdanh demo
         dinhdanh card export {holder or 'PID'} --out card && dinhdanh card verify card --active-authentication
   single sign-on: {base}/portal  (Cổng dịch vụ công mẫu, logs in through {base}/.well-known/openid-configuration)
 """ + "".join(f"        e-ID level {a['level']}: username {a['pid']}  passcode {a['passcode']}  ({a['full_name']})\n"
-              for a in logins))
+              for a in logins) + f"""  data exchange: partner "{bank['name']}" (verify, kyc, batch, subscribe)
+        client_id {bank['client_id']}  client_secret {bank['client_secret']}
+        TOKEN=$(curl -s -u {bank['client_id']}:{bank['client_secret']} -d grant_type=client_credentials \\
+                -d scope=dinhdanh.verify {base}/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+        curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+             -d '{{"pid": "{sample.pid if sample else 'PID'}", "full_name": "{sample.full_name if sample else ''}"}}' {base}/api/v1/verify
+        curl -H "Authorization: Bearer $TOKEN" "{base}/api/v1/changes?after=0"
+  access log anchor: {base}/api/v1/audit/head   (dinhdanh audit verify --anchor FILE)
+""")
     _run(engine, "127.0.0.1", port)
 
 
@@ -111,6 +120,34 @@ def _demo_cards(engine, count: int) -> str | None:
 
 
 DEMO_PASSCODE = "246810"
+DEMO_PARTNER = "Ngân hàng mẫu (demo)"
+
+
+def _demo_partner(engine) -> dict:
+    """An approved bank that may verify, read e-KYC, send batches and subscribe, nationally; its
+    client secret is new on every start (shown once, as for any client)."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from dinhdanh.exchange import partners
+    from dinhdanh.exchange.tables import partners as partners_table
+    from dinhdanh.oidc import clients
+
+    with engine.begin() as conn:
+        client_id = conn.execute(sa.select(partners_table.c.client_id)
+                                 .where(partners_table.c.name == DEMO_PARTNER)).scalar()
+        if client_id is None:
+            made = partners.add_partner(conn, name=DEMO_PARTNER, kind="bank",
+                                        operations=["verify", "kyc", "batch", "subscribe"],
+                                        fields=["full_name", "date_of_birth", "sex", "address", "status", "card"],
+                                        actor="demo")
+            partners.approve_partner(conn, made["client_id"], agreement="DEMO-01/2026",
+                                     legal_basis="Nghị định 69/2024/NĐ-CP (demo)",
+                                     expires=dt.date.today() + dt.timedelta(days=365), security_level=3,
+                                     actor="demo")
+            return {"name": DEMO_PARTNER, "client_id": made["client_id"], "client_secret": made["client_secret"]}
+        return {"name": DEMO_PARTNER, "client_id": client_id, "client_secret": clients.reset_secret(conn, client_id)}
 
 
 def _demo_eid(engine, base: str) -> list[dict]:

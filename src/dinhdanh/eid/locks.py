@@ -27,6 +27,7 @@ from dinhdanh.registry import events as registry_events
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.tables import persons
 from dinhdanh.store.base import utcnow
+from dinhdanh.store.outbox import enqueue
 
 # Causes that follow data: only the data can lift them (or an officer once the data say so).
 AUTOMATIC = frozenset({"card_revoked", "card_expired", "death", "passport_expired", "residence_card_expired",
@@ -73,6 +74,9 @@ def lock(conn: sa.Connection, account_id: int, cause: str, *, source: str, actor
     else:
         accounts.set_state(conn, account, "locked", kind="locked", source=source, actor=actor, reason=reason,
                            detail={"cause": cause}, now=now)
+        if account.person_id is not None:  # partners hear of a citizen's locked e-ID (changes)
+            pid = conn.execute(sa.select(persons.c.pid).where(persons.c.person_id == account.person_id)).scalar_one()
+            enqueue(conn, "eid.locked", account.person_id, {"pid": pid, "cause": cause})
     return lock_id
 
 

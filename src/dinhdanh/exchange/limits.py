@@ -1,33 +1,85 @@
-"""Per-partner rate limits: a token bucket per key, refilled continuously at ``rate`` per minute,
-holding at most ``rate`` tokens (a partner may burst up to one minute's allowance).
+"""Per-partner rate limits and daily quotas.
 
-``RateLimiter`` is the interface; ``MemoryLimiter`` keeps the buckets in this process (one
-worker). A shared store (Redis: one hash per key with ``tokens`` and ``at``, updated by a Lua
-script) implements the same ``take`` for several workers.
+The rate limit is a token bucket per key, refilled continuously at ``rate`` per minute, holding
+at most ``rate`` tokens (a partner may burst up to one minute's allowance). The quota is a
+counter per key and day: the day is Vietnam's (UTC+7, no daylight saving), so every partner's
+quota resets at midnight in Hanoi (``vietnam_day_end``).
+
+``RateLimiter`` is the interface; ``MemoryLimiter`` keeps the buckets and counters in this
+process (one worker); ``RedisLimiter`` keeps them in Redis so that several API workers share
+them: one hash per key with ``tokens`` and ``at``, updated by a Lua script (atomic, with an
+expiry), and one counter per key and day (INCR + EXPIREAT). When Redis cannot be reached it
+raises ``LimiterUnavailable`` (the API answers 503: a national system does not serve partners
+whose limits it cannot enforce).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
+VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
+
+
+def vietnam_day_end(now: float) -> int:
+    """The Unix time of the next midnight in Vietnam (UTC+7) after ``now`` (Unix seconds).
+
+    >>> def utc(*a): return dt.datetime(*a, tzinfo=dt.UTC).timestamp()
+    >>> vietnam_day_end(utc(2026, 12, 4, 16, 59, 59)) == utc(2026, 12, 4, 17, 0)
+    True
+    >>> vietnam_day_end(utc(2026, 12, 4, 17, 0)) == utc(2026, 12, 5, 17, 0)
+    True
+    """
+    local = dt.datetime.fromtimestamp(now, VIETNAM)
+    midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tzinfo=VIETNAM)
+    return int(midnight.timestamp())
+
+
+class LimiterUnavailable(Exception):
+    """The shared store of the limits cannot be reached: limits cannot be enforced."""
+
 
 class RateLimiter(Protocol):
     def take(self, key: str, rate_per_minute: int) -> float:
         """Take one token for ``key``: 0.0 when allowed, else the seconds until one is available."""
 
+    def count(self, key: str, limit: int, window_end: int) -> float:
+        """Count one request for ``key`` in the window ending at ``window_end`` (Unix seconds):
+        0.0 while at most ``limit`` were counted in it, else the seconds until it ends."""
+
+    def now(self) -> float:
+        """The wall-clock time (Unix seconds) this limiter counts by (injectable in tests)."""
+
 
 class MemoryLimiter:
-    """In-process token buckets; thread-safe."""
+    """In-process token buckets and counters; thread-safe."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000,
+                 wall: Callable[[], float] = time.time):
         self._clock = clock
+        self._wall = wall
         self._max_keys = max_keys
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._counters: dict[str, tuple[int, int]] = {}  # key -> (window_end, count)
         self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return self._wall()
+
+    def count(self, key: str, limit: int, window_end: int) -> float:
+        now = self._wall()
+        with self._lock:
+            end, n = self._counters.get(key, (window_end, 0))
+            if end != window_end or now >= end:
+                n = 0  # a new window (day)
+            if key not in self._counters and len(self._counters) >= self._max_keys:
+                self._counters = {k: v for k, v in self._counters.items() if v[0] > now}  # drop past days
+            self._counters[key] = (window_end, n + 1)
+        return 0.0 if n + 1 <= limit else max(0.0, window_end - now)
 
     def take(self, key: str, rate_per_minute: int) -> float:
         if rate_per_minute <= 0:
@@ -52,3 +104,82 @@ class MemoryLimiter:
 def retry_after(seconds: float) -> str:
     """The Retry-After header value: whole seconds, at least 1."""
     return str(max(1, math.ceil(seconds)))
+
+
+# KEYS[1] the bucket; ARGV: rate per minute, now (seconds). Returns the wait as text (Lua numbers
+# come back to the client as integers). The hash expires once it would be full again anyway.
+_TAKE = """
+local rate = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local per_second = rate / 60.0
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(held[1])
+local at = tonumber(held[2])
+if tokens == nil or at == nil then
+  tokens = rate
+  at = now
+end
+local elapsed = now - at
+if elapsed < 0 then elapsed = 0 end
+tokens = math.min(rate, tokens + elapsed * per_second)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = (1 - tokens) / per_second
+end
+if now > at then at = now end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'at', string.format('%.17g', at))
+redis.call('EXPIRE', KEYS[1], math.ceil(60 * (rate - tokens) / rate) + 60)
+return string.format('%.17g', wait)
+"""
+
+
+class RedisLimiter:
+    """The same buckets and counters in Redis, shared by every worker that uses the same server
+    and ``prefix``. Raises ``LimiterUnavailable`` when Redis does not answer (within ``timeout``)."""
+
+    def __init__(self, url: str, *, prefix: str = "dinhdanh:limits:", timeout: float = 0.5,
+                 wall: Callable[[], float] = time.time):
+        import redis
+
+        self._errors = (redis.exceptions.RedisError, OSError)
+        self._redis = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self._take = self._redis.register_script(_TAKE)
+        self._prefix = prefix
+        self._wall = wall
+
+    def now(self) -> float:
+        return self._wall()
+
+    def take(self, key: str, rate_per_minute: int) -> float:
+        if rate_per_minute <= 0:
+            return math.inf
+        try:
+            wait = self._take(keys=[f"{self._prefix}bucket:{key}"], args=[rate_per_minute, repr(self._wall())])
+        except self._errors as exc:
+            raise LimiterUnavailable(f"the rate-limit store does not answer ({type(exc).__name__})") from None
+        return float(wait)
+
+    def count(self, key: str, limit: int, window_end: int) -> float:
+        name = f"{self._prefix}quota:{key}:{window_end}"
+        try:
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expireat(name, window_end + 60)
+                n, _ = pipe.execute()
+        except self._errors as exc:
+            raise LimiterUnavailable(f"the rate-limit store does not answer ({type(exc).__name__})") from None
+        return 0.0 if n <= limit else max(0.0, window_end - self._wall())
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def limiter_from_env(environ=None) -> RateLimiter:
+    """``RedisLimiter`` when ``DINHDANH_REDIS_URL`` is set (several workers share the limits),
+    else ``MemoryLimiter`` (this process only)."""
+    import os
+
+    url = (environ if environ is not None else os.environ).get("DINHDANH_REDIS_URL", "").strip()
+    return RedisLimiter(url) if url else MemoryLimiter()

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from dinhdanh import config
+from dinhdanh.audit.service import record_access
 from dinhdanh.exchange import keys
 from dinhdanh.exchange.tables import match_jobs
 from dinhdanh.registry.errors import Forbidden, InvalidInput
@@ -58,7 +59,7 @@ PARTNER_SCOPE = "dinhdanh.verify"
 OUTCOMES = ("match", "mismatch", "not_found", "invalid")
 CHUNK_ROWS = 1_000_000
 _CSV_WHOLE = 1 << 30  # CSV files up to this size are read at once (multithreaded), larger ones streamed
-_KEYS_VERSION = "keys-1"  # bump when the snapshot's columns or key functions change
+_KEYS_VERSION = "keys-2"  # bump when the snapshot's columns or key functions change
 
 
 # ------------------------------------------------------------------------------------ the partner
@@ -82,16 +83,17 @@ def authorised_partner(conn: sa.Connection, client_id: str):
 # ------------------------------------------------------------------------------------ the snapshot
 
 _SNAPSHOT_SQL = """
-SELECT p.pid, 0 AS former, p.full_name, p.name_key, CAST(p.date_of_birth AS VARCHAR(10)) AS dob, p.sex
+SELECT p.pid, 0 AS former, p.full_name, p.name_key, CAST(p.date_of_birth AS VARCHAR(10)) AS dob, p.sex,
+       p.person_id
 FROM persons p
 UNION ALL
-SELECT f.pid, 1, p.full_name, p.name_key, CAST(p.date_of_birth AS VARCHAR(10)), p.sex
+SELECT f.pid, 1, p.full_name, p.name_key, CAST(p.date_of_birth AS VARCHAR(10)), p.sex, p.person_id
 FROM former_pids f JOIN persons p ON p.person_id = f.person_id
 """
 
 SNAPSHOT_SCHEMA = pa.schema([
     ("pid", pa.string()), ("former", pa.bool_()), ("r_mk", pa.string()), ("r_fk", pa.string()),
-    ("r_dob", pa.string()), ("r_sex", pa.string()),
+    ("r_dob", pa.string()), ("r_sex", pa.string()), ("person_id", pa.int64()),
 ])
 
 
@@ -118,16 +120,17 @@ def build_snapshot(conn: sa.Connection) -> pa.Table:
         cur = conn.connection.driver_connection.cursor()
         cur.execute(_SNAPSHOT_SQL)
         rows = cur.fetchall()
-        cols = list(zip(*rows)) if rows else [()] * 6
+        cols = list(zip(*rows)) if rows else [()] * 7
         table = pa.table({
             "pid": pa.array(cols[0], pa.string()), "former": pa.array(cols[1], pa.int8()),
             "full_name": pa.array(cols[2], pa.string()), "name_key": pa.array(cols[3], pa.string()),
             "dob": pa.array(cols[4], pa.string()), "sex": pa.array(cols[5], pa.string()),
+            "person_id": pa.array(cols[6], pa.int64()),
         })
     return pa.table({
         "pid": table["pid"], "former": pc.equal(table["former"].cast(pa.int8()), 1),
         "r_mk": keys.match_key(table["full_name"]), "r_fk": table["name_key"],
-        "r_dob": table["dob"], "r_sex": table["sex"],
+        "r_dob": table["dob"], "r_sex": table["sex"], "person_id": table["person_id"].cast(pa.int64()),
     }, schema=SNAPSHOT_SCHEMA)
 
 
@@ -139,9 +142,10 @@ def _read_postgres(conn: sa.Connection) -> pa.Table:
     with cur.copy(f"COPY ({_SNAPSHOT_SQL}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
         for block in copy:
             buf.write(block)
-    names = ["pid", "former", "full_name", "name_key", "dob", "sex"]
+    names = ["pid", "former", "full_name", "name_key", "dob", "sex", "person_id"]
+    types = {"former": pa.int8(), "person_id": pa.int64()}
     return pacsv.read_csv(pa.BufferReader(buf.getvalue()), convert_options=pacsv.ConvertOptions(
-        column_types={n: (pa.int8() if n == "former" else pa.string()) for n in names}))
+        column_types={n: types.get(n, pa.string()) for n in names}))
 
 
 def default_cache_dir() -> Path:
@@ -299,7 +303,7 @@ def _result_sql(has_msisdn: bool, has_sex: bool) -> str:
                  ELSE 'bad' END AS dob_state,
             trim(coalesce(c.date_of_birth, '')) AS dob_in,
             coalesce(c.mk, '') AS mk, c.fk, {sex_in} AS sex_in,
-            s.pid IS NOT NULL AS found, s.former, s.r_mk, s.r_fk, s.r_dob, s.r_sex
+            s.pid IS NOT NULL AS found, s.former, s.r_mk, s.r_fk, s.r_dob, s.r_sex, s.person_id
         FROM chunk c LEFT JOIN snap s ON s.pid = c.pid
     ), k AS (
         SELECT *,
@@ -334,7 +338,8 @@ def _result_sql(has_msisdn: bool, has_sex: bool) -> str:
                            WHEN 'mismatch' THEN 'date_of_birth differs' END,
                 CASE s_res WHEN 'missing' THEN 'sex is missing' WHEN 'mismatch' THEN 'sex differs' END,
                 CASE WHEN former THEN 'pid is a former number of this person' END)
-        END, '') AS reason
+        END, '') AS reason,
+        CASE WHEN early IS NULL THEN person_id END AS person_id
     FROM k
     """
     return base
@@ -348,7 +353,7 @@ def _part_name(index: int, fmt: str) -> str:
 
 
 def _find_or_start(engine: sa.Engine, partner: str, source: _Input, out: Path, chunk_rows: int,
-                   actor: str) -> sa.Row:
+                   actor: str, purpose: str = PURPOSE) -> sa.Row:
     digest = source.digest()
     key = dict(partner=partner, input_path=str(source.path.resolve())[-500:], input_size=source.size,
                input_sha256=digest, output_path=str(out.resolve())[-500:])
@@ -360,7 +365,7 @@ def _find_or_start(engine: sa.Engine, partner: str, source: _Input, out: Path, c
         if job is None:
             now = utcnow()
             job_id = conn.execute(match_jobs.insert().values(
-                **key, purpose=PURPOSE, chunk_rows=chunk_rows, rows_done=0, status="running",
+                **key, purpose=purpose[:40], chunk_rows=chunk_rows, rows_done=0, status="running",
                 actor=actor[:60], started_at=now, updated_at=now,
             ).returning(match_jobs.c.job_id)).scalar_one()
         else:
@@ -395,7 +400,8 @@ def _finish_output(parts: list[Path], out: Path, fmt: str, header: list[str]) ->
 
 def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: str, *,
                chunk_rows: int = CHUNK_ROWS, cache_dir: Path | None = None, actor: str = "cli",
-               threads: int | None = None, after_chunk: Callable[[int, int], None] | None = None) -> dict:
+               threads: int | None = None, after_chunk: Callable[[int, int], None] | None = None,
+               purpose: str = PURPOSE) -> dict:
     """Match ``path`` against the register for ``partner`` and write ``out``; returns the summary.
 
     ``after_chunk(index, rows_done)`` is called once a chunk is committed (progress, tests).
@@ -415,7 +421,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
     source = _Input(path)
     if not out.parent.is_dir():
         raise InvalidInput(f"The output folder {out.parent} does not exist.", field="out")
-    job = _find_or_start(engine, partner, source, out, chunk_rows, actor)
+    job = _find_or_start(engine, partner, source, out, chunk_rows, actor, purpose)
     chunk_rows = job.chunk_rows
     parts_dir = out.with_name(f".{out.name}.parts-{job.job_id}")
     parts_dir.mkdir(exist_ok=True)
@@ -425,6 +431,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
     header = ["pid", *(["msisdn"] if has_msisdn else []), "full_name_result", "date_of_birth_result",
               *(["sex_result"] if has_sex else []), "outcome", "reason"]
     sql = _result_sql(has_msisdn, has_sex)
+    fields_checked = ["full_name", "date_of_birth", *(["sex"] if has_sex else [])]
     counts = {"match": job.matched, "mismatch": job.mismatched, "not_found": job.not_found,
               "invalid": job.invalid}
     done = resumed_from = job.rows_done
@@ -443,14 +450,23 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
             part = parts_dir / _part_name(index, fmt)
             tmp = part.with_name(part.name + ".tmp")
             options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER false"
-            con.execute(f"COPY (SELECT * EXCLUDE (rn) FROM res ORDER BY rn) TO '{_sql_path(tmp)}' ({options})")
+            con.execute(f"COPY (SELECT * EXCLUDE (rn, person_id) FROM res ORDER BY rn) TO '{_sql_path(tmp)}' "
+                        f"({options})")
             got = dict(con.execute("SELECT outcome, count(*) FROM res GROUP BY outcome").fetchall())
+            checked = {outcome: [r[0] for r in con.execute(
+                "SELECT person_id FROM res WHERE outcome = ? ORDER BY rn", [outcome]).fetchall()]
+                for outcome in ("match", "mismatch")}
             con.unregister("chunk")
             os.replace(tmp, part)
             for k in counts:
                 counts[k] += got.get(k, 0)
             done = start + table.num_rows
             with engine.begin() as conn:
+                # each person checked is told in their data tracker, with the progress: a resumed run
+                # neither repeats nor skips an entry
+                for outcome, person_ids in checked.items():
+                    record_access(conn, f"partner:{partner}", person_ids, "batch_match", purpose,
+                                  fields=fields_checked, outcome=outcome)
                 conn.execute(match_jobs.update().where(match_jobs.c.job_id == job.job_id).values(
                     rows_done=done, matched=counts["match"], mismatched=counts["mismatch"],
                     not_found=counts["not_found"], invalid=counts["invalid"], snapshot=fingerprint,
@@ -474,7 +490,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
         conn.execute(match_jobs.update().where(match_jobs.c.job_id == job.job_id).values(
             status="done", rows_total=done, finished_at=utcnow(), updated_at=utcnow()))
     summary = {
-        "job_id": job.job_id, "partner": partner, "purpose": PURPOSE, "input": str(path), "output": str(out),
+        "job_id": job.job_id, "partner": partner, "purpose": purpose, "input": str(path), "output": str(out),
         "rows": done, "counts": counts, "resumed_from": resumed_from,
         "snapshot": {"fingerprint": fingerprint[:16], "cached": cached},
         "seconds": round(seconds, 3), "rows_per_second": round((done - resumed_from) / seconds) if seconds else None,

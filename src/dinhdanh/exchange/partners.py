@@ -4,8 +4,10 @@ people's data against the register (domain s.7).
 A partner is one OAuth client of the OpenID provider (client-credentials grant, scope
 ``dinhdanh.verify``) plus a policy: the operations it may use (``verify``, ``kyc``, ``batch``,
 ``subscribe``), the register fields it may check, its purpose codes (the first is its default),
-its agreement (reference, legal basis, expiry date), its information-security level and a rate
-limit per minute. It is registered ``pending``; ``approve`` (with the agreement) approves its
+its agreement (reference, legal basis, expiry date), its information-security level, a rate
+limit per minute, a daily quota (requests a Vietnam day over all operations; none: no quota), its
+area (a 2025 province or commune code; none: national) and whether e-KYC needs the citizen's
+consent. ``update_policy`` changes any of these; every change is kept in ``partner_events``. It is registered ``pending``; ``approve`` (with the agreement) approves its
 client and makes it ``active``; ``suspend`` stops it (its client stays registered: an operator may
 also ``dinhdanh client suspend`` it to revoke the tokens it holds).
 """
@@ -17,16 +19,23 @@ import datetime as dt
 import sqlalchemy as sa
 
 from dinhdanh.audit.service import PARTNER_PURPOSES
-from dinhdanh.exchange.tables import PARTNER_KINDS, partners
+from dinhdanh import places
+from dinhdanh.exchange.tables import PARTNER_KINDS, partner_events, partners
+from dinhdanh.registry.area import NATIONAL, Area
 from dinhdanh.oidc import clients
 from dinhdanh.registry.errors import Forbidden, InvalidInput, NotFound
 from dinhdanh.store.base import utcnow
 
 OPERATIONS = ("verify", "kyc", "batch", "subscribe")
-FIELDS = ("full_name", "date_of_birth", "sex", "phone", "address", "status", "card")
+# The register fields a policy names: what ``verify`` may check and ``kyc`` may disclose.
+# ``address`` is the permanent residence; ``hometown`` the place of origin (quê quán);
+# ``card`` the current ID card (its state for verify; number and dates for KYC).
+FIELDS = ("full_name", "date_of_birth", "sex", "phone", "address", "status", "card",
+          "nationality", "hometown", "current_address")
 SCOPE = "dinhdanh.verify"
 DEFAULT_RATE = 600
 MAX_RATE = 1_000_000
+MAX_QUOTA = 100_000_000
 DEFAULT_PURPOSE = {"telco": "subscriber_standardisation", "bank": "customer_verification",
                    "locality": "public_service", "ministry": "public_service",
                    "state_enterprise": "identity_verification"}
@@ -42,6 +51,45 @@ def _subset(values, allowed: tuple[str, ...], field: str, *, required: bool = Tr
     if required and not chosen:
         raise InvalidInput(f"Give at least one of: {', '.join(allowed)}.", field=field)
     return chosen
+
+
+def _rate(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_RATE:
+        raise InvalidInput(f"The rate limit must be 1 to {MAX_RATE} requests per minute.", field="rate")
+    return value
+
+
+def _quota(value) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_QUOTA:
+        raise InvalidInput(f"The daily quota must be 1 to {MAX_QUOTA} requests, or none.", field="quota")
+    return value
+
+
+def _area_code(value) -> str | None:
+    """A 2025 province (2 digits) or commune (5 digits) code; None / "" / "national": national."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "national")):
+        return None
+    code = value.strip() if isinstance(value, str) else value
+    if isinstance(code, str) and ((len(code) == 2 and code in places.PROVINCES)
+                                  or (len(code) == 5 and code in places.COMMUNES)):
+        return code
+    raise InvalidInput("The area must be a 2025 province code (2 digits, e.g. 79), a commune code "
+                       "(5 digits, e.g. 00070) or national.", field="area")
+
+
+def area_of(row) -> Area:
+    """The part of the country a partner serves (``registry.area``)."""
+    code = row.area_code
+    if code is None:
+        return NATIONAL
+    return Area(province=code) if len(code) == 2 else Area(commune=code)
+
+
+def _event(conn: sa.Connection, partner_id: int, kind: str, actor: str, changes: dict) -> None:
+    conn.execute(partner_events.insert().values(partner_id=partner_id, kind=kind, at=utcnow(), actor=actor,
+                                                changes=changes))
 
 
 def view(row) -> dict:
@@ -74,23 +122,29 @@ def _row(conn: sa.Connection, client_id: str) -> sa.Row:
 
 def add_partner(conn: sa.Connection, *, name: str, kind: str, operations, fields, purposes=None,
                 rate_per_minute: int = DEFAULT_RATE, actor: str = "system", auth_method: str = "client_secret_basic",
-                jwks: dict | None = None) -> dict:
+                jwks: dict | None = None, quota_per_day: int | None = None, area_code: str | None = None,
+                kyc_consent_required: bool = True) -> dict:
     """Register a partner (``pending``) and its OAuth client; the client secret is shown this once."""
     if kind not in PARTNER_KINDS:
         raise InvalidInput(f"The kind must be one of {', '.join(PARTNER_KINDS)}.", field="kind")
     ops = _subset(operations, OPERATIONS, "operations")
     allowed_fields = _subset(fields, FIELDS, "fields")
     codes = _subset(purposes, tuple(PARTNER_PURPOSES), "purposes", required=False) or [DEFAULT_PURPOSE[kind]]
-    if not isinstance(rate_per_minute, int) or isinstance(rate_per_minute, bool) \
-            or not 1 <= rate_per_minute <= MAX_RATE:
-        raise InvalidInput(f"The rate limit must be 1 to {MAX_RATE} requests per minute.", field="rate")
+    _rate(rate_per_minute)
+    quota = _quota(quota_per_day)
+    area = _area_code(area_code)
+    if not isinstance(kyc_consent_required, bool):
+        raise InvalidInput("kyc_consent_required is true or false.", field="kyc_consent")
     made = clients.register_client(conn, name=name, redirect_uris=[], scopes=SCOPE, auth_method=auth_method,
                                    jwks=jwks, grant_types=["client_credentials"], actor=actor)
     now = utcnow()
     partner_id = conn.execute(partners.insert().returning(partners.c.partner_id).values(
         name=made["name"], kind=kind, client_id=made["client_id"], operations=ops, fields=allowed_fields,
-        purposes=codes, state="pending", rate_per_minute=rate_per_minute, created_at=now, created_by=actor,
+        purposes=codes, state="pending", rate_per_minute=rate_per_minute, quota_per_day=quota, area_code=area,
+        kyc_consent_required=kyc_consent_required, created_at=now, created_by=actor,
         updated_at=now)).scalar_one()
+    added = view(_row(conn, made["client_id"]))
+    _event(conn, partner_id, "added", actor, {k: {"old": None, "new": added[k]} for k in POLICY})
     return {**view(_row(conn, made["client_id"])), "partner_id": partner_id, "client_secret": made["client_secret"],
             "token_endpoint_auth_method": auth_method, "scope": SCOPE}
 
@@ -111,15 +165,75 @@ def approve_partner(conn: sa.Connection, client_id: str, *, agreement: str, lega
     conn.execute(partners.update().where(partners.c.client_id == client_id).values(
         agreement=agreement.strip(), legal_basis=legal_basis, agreement_expires=expires,
         security_level=security_level, state="active", approved_at=now, approved_by=actor, updated_at=now))
+    _event(conn, row.partner_id, "approved", actor, {
+        "state": {"old": row.state, "new": "active"}, "agreement": {"old": row.agreement, "new": agreement.strip()},
+        "agreement_expires": {"old": row.agreement_expires.isoformat() if row.agreement_expires else None,
+                              "new": expires.isoformat()}})
     return view(_row(conn, client_id))
 
 
 def suspend_partner(conn: sa.Connection, client_id: str, *, actor: str) -> dict:
     """Stop a partner: every exchange operation is refused until it is approved again."""
-    _row(conn, client_id)
+    row = _row(conn, client_id)
     conn.execute(partners.update().where(partners.c.client_id == client_id)
                  .values(state="suspended", updated_at=utcnow()))
+    _event(conn, row.partner_id, "suspended", actor, {"state": {"old": row.state, "new": "suspended"}})
     return view(_row(conn, client_id))
+
+
+# The policy: what ``update_policy`` may change (and ``partner_events`` records).
+POLICY = ("operations", "fields", "purposes", "rate_per_minute", "quota_per_day", "area_code",
+          "kyc_consent_required")
+_UNCHANGED = object()
+
+
+def update_policy(conn: sa.Connection, client_id: str, *, operations=_UNCHANGED, fields=_UNCHANGED,
+                  purposes=_UNCHANGED, rate_per_minute=_UNCHANGED, quota_per_day=_UNCHANGED,
+                  area_code=_UNCHANGED, kyc_consent_required=_UNCHANGED, actor: str) -> dict:
+    """Change a partner's policy: only what is given changes (``quota_per_day=None`` removes the
+    quota, ``area_code=None`` makes it national), each value checked as in ``add_partner``; the
+    change (who, when, old and new values) is recorded in ``partner_events``. The new policy
+    applies from the partner's next request."""
+    row = _row(conn, client_id)
+    new: dict = {}
+    if operations is not _UNCHANGED:
+        new["operations"] = _subset(operations, OPERATIONS, "operations")
+    if fields is not _UNCHANGED:
+        new["fields"] = _subset(fields, FIELDS, "fields")
+    if purposes is not _UNCHANGED:
+        new["purposes"] = _subset(purposes, tuple(PARTNER_PURPOSES), "purposes")
+    if rate_per_minute is not _UNCHANGED:
+        new["rate_per_minute"] = _rate(rate_per_minute)
+    if quota_per_day is not _UNCHANGED:
+        new["quota_per_day"] = _quota(quota_per_day)
+    if area_code is not _UNCHANGED:
+        new["area_code"] = _area_code(area_code)
+    if kyc_consent_required is not _UNCHANGED:
+        if not isinstance(kyc_consent_required, bool):
+            raise InvalidInput("kyc_consent_required is true or false.", field="kyc_consent")
+        new["kyc_consent_required"] = kyc_consent_required
+    if not new:
+        raise InvalidInput(f"Give at least one policy change: {', '.join(POLICY)}.", field="policy")
+    old = view(row)
+    changed = {k: {"old": old[k], "new": v} for k, v in new.items() if old[k] != v}
+    if changed:
+        conn.execute(partners.update().where(partners.c.client_id == client_id)
+                     .values(**{k: new[k] for k in changed}, updated_at=utcnow()))
+        _event(conn, row.partner_id, "policy", actor, changed)
+    return view(_row(conn, client_id))
+
+
+def partner_history(conn: sa.Connection, client_id: str) -> list[dict]:
+    """Every recorded change of the partner, oldest first."""
+    row = _row(conn, client_id)
+    rows = conn.execute(sa.select(partner_events).where(partner_events.c.partner_id == row.partner_id)
+                        .order_by(partner_events.c.event_id)).all()
+    return [{"at": r.at.isoformat(), "kind": r.kind, "actor": r.actor, "changes": r.changes} for r in rows]
+
+
+def show_partner(conn: sa.Connection, client_id: str) -> dict:
+    """One partner's policy and state, with its history."""
+    return {**view(_row(conn, client_id)), "history": partner_history(conn, client_id)}
 
 
 def list_partners(conn: sa.Connection) -> list[dict]:
@@ -148,5 +262,5 @@ def active_partner(conn: sa.Connection, client_id: str, operation: str, today: d
     return row
 
 
-__all__ = ["OPERATIONS", "FIELDS", "add_partner", "approve_partner", "suspend_partner", "list_partners",
-           "active_partner", "load", "view"]
+__all__ = ["OPERATIONS", "FIELDS", "POLICY", "add_partner", "approve_partner", "suspend_partner", "list_partners",
+           "active_partner", "update_policy", "partner_history", "show_partner", "area_of", "load", "view"]

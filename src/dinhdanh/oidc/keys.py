@@ -119,6 +119,16 @@ def published_jwks(conn: sa.Connection, now: dt.datetime | None = None) -> dict:
     return {"keys": keys}
 
 
+def is_published(conn: sa.Connection, kid: str, now: dt.datetime | None = None) -> bool:
+    """Whether the signing key ``kid`` is still published (in service, or retired within its overlap)."""
+    return conn.execute(_PUBLISHED, {"kid": kid, "now": now or utcnow()}).first() is not None
+
+
+_PUBLISHED = sa.select(oidc_keys.c.kid).where(
+    oidc_keys.c.kid == sa.bindparam("kid"), oidc_keys.c.use == "sig",
+    sa.or_(oidc_keys.c.active == "sig", oidc_keys.c.published_until > sa.bindparam("now")))
+
+
 def verification_keys(conn: sa.Connection) -> KeySet:
     """The published keys as a joserfc KeySet (what tokens presented to us are checked with);
     empty before the first key exists (then nothing verifies)."""

@@ -122,22 +122,52 @@ def find(conn: sa.Connection, value, kind: str | None = None, now: dt.datetime |
 _BY_HASH = sa.select(oidc_tokens).where(oidc_tokens.c.token_hash == sa.bindparam("hash"))
 
 
+# Access tokens whose signature, type and claims were checked in this process: token hash ->
+# (exp, iss, jti, kid). Only what the JWT itself proves is remembered (until it expires); the
+# stored row (revocation, expiry) and whether the signing key is still published are read on every
+# request. Bounded: cleared when full.
+_CHECKED: dict[str, tuple[int, str, str, str]] = {}
+_CHECKED_MAX = 50_000
+
+
+def _checked_claims(conn: sa.Connection, value: str, hashed: str, issuer: str, now: dt.datetime) -> str | None:
+    """The ``jti`` of a JWT access token signed by one of our keys for ``issuer`` and unexpired."""
+    at = int(now.timestamp())
+    known = _CHECKED.get(hashed)
+    if known is not None:
+        exp, iss, jti, kid = known
+        return jti if exp > at and iss == issuer and keys.is_published(conn, kid, now) else None
+    try:
+        token = jwt.decode(value, keys.verification_keys(conn), algorithms=[keys.ALG])
+        if token.header.get("typ") != ACCESS_TOKEN_TYPE:
+            return None
+        jwt.JWTClaimsRegistry(now=at, iss={"essential": True, "value": issuer},
+                              exp={"essential": True}, jti={"essential": True}).validate(token.claims)
+    except (JoseError, ValueError, TypeError, KeyError, UnicodeError):
+        return None
+    exp, jti, kid = token.claims.get("exp"), token.claims.get("jti"), token.header.get("kid")
+    if isinstance(exp, int) and isinstance(jti, str) and isinstance(kid, str):
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[hashed] = (exp, issuer, jti, kid)
+    return jti
+
+
 def validate_access_token(conn: sa.Connection, value, issuer: str, now: dt.datetime | None = None) -> Token | None:
     """The stored row of a valid access token (signed by one of our published keys, issued by
     ``issuer``, not expired, not revoked), else None. Never raises on malformed input."""
     now = now or utcnow()
     if not isinstance(value, str) or not value or len(value) > 4096 or value.count(".") != 2:
         return None
-    try:
-        token = jwt.decode(value, keys.verification_keys(conn), algorithms=[keys.ALG])
-        if token.header.get("typ") != ACCESS_TOKEN_TYPE:
-            return None
-        jwt.JWTClaimsRegistry(now=int(now.timestamp()), iss={"essential": True, "value": issuer},
-                              exp={"essential": True}, jti={"essential": True}).validate(token.claims)
-    except (JoseError, ValueError, TypeError, KeyError, UnicodeError):
+    hashed = digest(value)
+    jti = _checked_claims(conn, value, hashed, issuer, now)
+    if jti is None:
         return None
-    found = find(conn, value, "access", now)
-    if found is None or not found.is_active() or found.row.jti != token.claims.get("jti"):
+    row = conn.execute(_BY_HASH, {"hash": hashed}).first()
+    if row is None or row.kind != "access":
+        return None
+    found = Token(row, now)
+    if not found.is_active() or row.jti != jti:
         return None
     return found
 

@@ -31,14 +31,18 @@ def find_person(conn: sa.Connection, pid: str, area: Area = NATIONAL):
 
     Out-of-area persons look exactly like absent ones, so an officer learns nothing of them.
     """
-    row = conn.execute(sa.select(persons).where(persons.c.pid == pid)).first()
+    row = conn.execute(_BY_PID, {"pid": pid}).first()
     if row is None:
-        person_id = conn.execute(sa.select(former_pids.c.person_id).where(former_pids.c.pid == pid)).scalar()
-        if person_id is not None:
-            row = conn.execute(sa.select(persons).where(persons.c.person_id == person_id)).first()
+        row = conn.execute(_BY_FORMER_PID, {"pid": pid}).first()
     if row is None or not area.covers(row):
         raise NotFound("No person with this personal ID number.", field="pid")
     return row
+
+
+# built once: partners' checks read a person per request (building a statement costs more than running it)
+_BY_PID = sa.select(persons).where(persons.c.pid == sa.bindparam("pid"))
+_BY_FORMER_PID = sa.select(persons).join(former_pids, former_pids.c.person_id == persons.c.person_id) \
+    .where(former_pids.c.pid == sa.bindparam("pid"))
 
 
 def _person_brief(conn: sa.Connection, person_id: int | None) -> dict | None:

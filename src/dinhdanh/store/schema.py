@@ -2,6 +2,7 @@
 
 import dinhdanh.audit.tables  # noqa: F401
 import dinhdanh.cards.tables  # noqa: F401
+import dinhdanh.changes.tables  # noqa: F401
 import dinhdanh.eid.tables  # noqa: F401
 import dinhdanh.exchange.tables  # noqa: F401
 import dinhdanh.oidc.tables  # noqa: F401

@@ -12,8 +12,10 @@ from prometheus_client import make_asgi_app
 import dinhdanh.eid
 from dinhdanh import __version__
 from dinhdanh.web import errors, oidc, portal
-from dinhdanh.exchange.limits import MemoryLimiter
-from dinhdanh.web.api import cards, citizens, eid, events, me, places, quality, verify
+from dinhdanh.exchange.limits import limiter_from_env
+from dinhdanh.web.api import audit, batches
+from dinhdanh.web.api import cards, citizens, eid, events, kyc, me, places, quality, verify
+from dinhdanh.web.api import changes as change_notifications
 from dinhdanh.web.pages import landing
 
 
@@ -42,11 +44,18 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     )
     app.state.engine = engine
     errors.install(app)
-    app.state.limiter = MemoryLimiter()  # per-partner rate limits (exchange.limits), in this process
-    for module in (citizens, events, quality, places, cards, eid, verify):
+    # per-partner rate limits and quotas (exchange.limits): Redis when DINHDANH_REDIS_URL is set, so that
+    # every API worker shares them; otherwise in this process
+    app.state.limiter = limiter_from_env()
+    # verify first: the exchange's hot path (routes are matched in order); kyc before citizens
+    # (/citizens/{pid}/kyc)
+    for module in (verify, kyc, citizens, events, quality, places, cards, eid, audit):
         app.include_router(module.router)
+    app.include_router(change_notifications.router)  # partners' change notifications
     for module in (oidc, me, portal):  # the OpenID Connect provider, self-service, the demo portal
         app.include_router(module.router)
+    app.include_router(batches.router)  # batch matching and the telcos' mismatch ladder (partners)
+    batches.install(app)  # uploads over the size limit refused as they arrive
     eid.install(app)
     dinhdanh.eid.hooks()  # a death or a revoked card locks the e-ID account, in the same transaction
     app.mount("/metrics", make_asgi_app())

@@ -17,12 +17,16 @@ STATUS = {NotFound: 404, InvalidInput: 422, RuleViolation: 409, Conflict: 409, F
 TITLES = {
     400: "Yêu cầu không hợp lệ", 401: "Chưa xác thực", 403: "Không có quyền", 404: "Không tìm thấy",
     405: "Phương thức không được hỗ trợ", 409: "Không thực hiện được theo quy định",
-    413: "Dữ liệu quá lớn", 422: "Dữ liệu không hợp lệ", 500: "Lỗi hệ thống",
+    413: "Dữ liệu quá lớn", 422: "Dữ liệu không hợp lệ", 429: "Vượt giới hạn truy cập", 500: "Lỗi hệ thống",
+    503: "Dịch vụ tạm thời không sẵn sàng",
 }
 
 
 # Vietnamese messages for the register's refusals, by stable code (and field where it matters).
 VI = {
+    "upload_too_large": "Tệp tải lên vượt quá dung lượng cho phép.",
+    "batch_not_done": "Lô đối chiếu chưa xử lý xong.",
+    "not_a_telco": "Chỉ doanh nghiệp viễn thông mới có thuê bao trong quy trình xử lý sai lệch.",
     "already_married": "Người này đang có vợ hoặc chồng.",
     "child_before_parent": "Con không thể sinh trước cha hoặc mẹ.",
     "close_kin": "Cấm kết hôn giữa những người cùng dòng máu về trực hệ hoặc anh chị em ruột.",
@@ -43,10 +47,19 @@ VI = {
     "under_marriage_age": "Chưa đủ tuổi kết hôn (nam từ đủ 20 tuổi, nữ từ đủ 18 tuổi).",
     ("not_found", "pid"): "Không tìm thấy người có số định danh cá nhân này.",
     ("not_found", "as_of"): "Người này chưa có trong Cơ sở dữ liệu vào ngày đó.",
+    ("not_found", "subscription_id"): "Không tìm thấy đăng ký nhận thông báo thay đổi này của đối tác.",
     "forbidden": "Cán bộ chỉ được thực hiện việc này trong địa bàn được giao.",
     "conflict": "Hồ sơ vừa được người khác cập nhật; hãy tải lại và thử lại.",
     "unauthenticated": "Cần mã truy cập hợp lệ của cán bộ (Authorization: Bearer ...).",
+    "rate_limited": "Vượt giới hạn số yêu cầu mỗi phút của đối tác; hãy thử lại sau.",
+    "quota_exceeded": "Đã dùng hết hạn mức yêu cầu trong ngày của đối tác; hạn mức được đặt lại lúc 0 giờ "
+                      "(giờ Việt Nam).",
+    "rate_limiter_unavailable": "Bộ giới hạn truy cập tạm thời không hoạt động nên chưa phục vụ được yêu cầu "
+                                "của đối tác; hãy thử lại sau ít phút.",
+    "consent_required": "Công dân chưa đồng ý cho đối tác này nhận các thông tin được yêu cầu.",
 }
+# HTTP refusals whose message is translated (the others carry their own English detail).
+_TRANSLATED = {"unauthenticated", "rate_limited", "quota_exceeded", "rate_limiter_unavailable"}
 
 
 def _english(request: Request) -> bool:
@@ -58,6 +71,11 @@ def _message(request: Request, code: str, field: str | None, english: str) -> st
     if _english(request):
         return english
     return VI.get((code, field)) or VI.get(code) or english
+
+
+def message_for(request: Request, code: str, field: str | None, english: str) -> str:
+    """The message for a stable ``code``: Vietnamese from ``VI`` unless the client asks for English."""
+    return _message(request, code, field, english)
 
 
 def error_body(status: int, code: str, message: str, field: str | None = None, **extra) -> JSONResponse:
@@ -97,8 +115,8 @@ def install(app: FastAPI) -> None:
             return error_body(422, "invalid_input", "The request body cannot be read as JSON text (UTF-8).",
                               "body")
         codes = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
-        code = codes.get(exc.status_code, "http_error")
-        message = _message(request, code, None, str(exc.detail)) if code == "unauthenticated" else str(exc.detail)
+        code = getattr(exc, "code", None) or codes.get(exc.status_code, "http_error")
+        message = _message(request, code, None, str(exc.detail)) if code in _TRANSLATED else str(exc.detail)
         response = error_body(exc.status_code, code, message)
         for k, v in (exc.headers or {}).items():
             response.headers[k] = v

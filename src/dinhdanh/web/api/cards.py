@@ -129,7 +129,7 @@ def citizen_cards(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Pu
 
     person = find_person(conn, pid, officer.area)
     result = lifecycle.cards_of(conn, _actor(officer), pid)
-    record_access(conn, officer.label, [person.person_id], "cards", purpose)
+    record_access(conn, officer.label, [person.person_id], "cards", purpose, fields=["cards"], outcome="ok")
     return result
 
 
@@ -141,7 +141,9 @@ def verify(body: VerifyBody, conn: Conn, officer: CurrentOfficer, purpose: Purpo
     response = _b64(body.response, "response") if body.response is not None else None
     report, person_id = verification.verify_card(conn, files, challenge=challenge, response=response)
     if person_id is not None:
-        record_access(conn, officer.label, [person_id], "verify_card", purpose)
+        # what the register compared with the chip; the outcome is the verdict (valid / untrusted / invalid)
+        record_access(conn, officer.label, [person_id], "verify_card", purpose, fields=["card", "record"],
+                      outcome=report["verdict"])
     return report
 
 

@@ -1,4 +1,5 @@
-"""Officers read the register: one record, its history, and search. Every read is logged."""
+"""Officers read the register: one record, its history, and search. Every read is logged, with
+what was read (``fields``: the whole record, its history, or the columns of the search hits)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dinhdanh.web.metrics import READS
 router = APIRouter(prefix="/api/v1/citizens", tags=["citizens"],
                    responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 
+SEARCH_FIELDS = ["pid", "full_name", "date_of_birth", "sex", "status", "province_code", "commune_code"]
 PidPath = Annotated[str, Path(pattern=r"^[0-9]{12}$", description="Personal ID number, 12 digits")]
 ProvinceCode = Annotated[str | None, Query(pattern=r"^[0-9]{2}$", description="2025 province code")]
 CommuneCode = Annotated[str | None, Query(pattern=r"^[0-9]{5}$", description="2025 commune code")]
@@ -28,7 +30,7 @@ def read_citizen(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Pur
                                                         "this day (UTC), YYYY-MM-DD")] = None):
     person = records.find_person(conn, pid, officer.area)
     record = records.record_of(conn, person, as_of)
-    record_access(conn, officer.label, [person.person_id], "read", purpose)
+    record_access(conn, officer.label, [person.person_id], "read", purpose, fields=["record"], outcome="ok")
     READS.labels("read").inc()
     return record
 
@@ -37,7 +39,7 @@ def read_citizen(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Pur
 def read_history(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT):
     person = records.find_person(conn, pid, officer.area)
     entries = records.history_of(conn, person)
-    record_access(conn, officer.label, [person.person_id], "history", purpose)
+    record_access(conn, officer.label, [person.person_id], "history", purpose, fields=["history"], outcome="ok")
     READS.labels("history").inc()
     return entries
 
@@ -58,7 +60,7 @@ def search_citizens(
     result = search(conn, SearchQuery(pid=pid, name=name, birth_year=birth_year, date_of_birth=date_of_birth,
                                       province=province, commune=commune, page=page, page_size=page_size),
                     officer.area)
-    record_access(conn, officer.label, result.person_ids, "search", purpose)
+    record_access(conn, officer.label, result.person_ids, "search", purpose, fields=SEARCH_FIELDS, outcome="ok")
     READS.labels("search").inc(len(result.person_ids))
     return {"items": result.items, "page": result.page, "page_size": result.page_size,
             "next_page": result.next_page}

@@ -90,6 +90,22 @@ def my_consents(account_id: Account, conn: Conn) -> list[Consent]:
 ClientId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~-]+$")]
 
 
+class KycConsentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    client_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._~-]+$",
+                                    description="The partner's client id")]
+    fields: Annotated[list[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]], Field(
+        min_length=1, max_length=20, description="The fields it may receive by e-KYC (exchange.kyc)")]
+
+
+@router.post("/consents", status_code=201, summary="Allow a partner to receive my data by e-KYC",
+             responses={404: {"model": ErrorBody}})
+def give_kyc_consent(body: KycConsentBody, account_id: Account, conn: Conn) -> Consent:
+    from dinhdanh.exchange import kyc
+
+    return Consent(**kyc.grant_consent(conn, account_id, body.client_id, body.fields))
+
+
 @router.delete("/consents/{client_id}", status_code=204, summary="Withdraw a consent (the service's tokens stop)",
                responses={404: {"model": ErrorBody}})
 def withdraw_consent(client_id: ClientId, account_id: Account, conn: Conn) -> None:

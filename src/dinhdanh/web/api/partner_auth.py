@@ -1,11 +1,17 @@
 """Partners authenticate with an access token from the provider's client-credentials grant (scope
 ``dinhdanh.verify``): there is no second token system. ``partner_for(operation)`` is the one
 dependency every partner route uses: 401 without a valid token, 403 for a client that is not an
-active partner allowed the operation, 429 over its rate limit (with ``Retry-After``).
+active partner allowed the operation, 429 over its rate limit or its daily quota (with
+``Retry-After``: for the quota, the seconds to midnight in Vietnam), 503 ``rate_limiter_unavailable``
+when the shared limiter (Redis) does not answer: the exchange then fails closed, since a national
+register does not disclose data to partners whose limits it cannot enforce, and the error says so
+plainly rather than hiding behind a 500. Each request counts once against the quota, whatever it
+carries (a batch upload is one request).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -16,10 +22,19 @@ from dinhdanh.exchange import limits, partners
 from dinhdanh.oidc import tokens
 from dinhdanh.web.deps import Conn
 
+log = logging.getLogger("dinhdanh.exchange")
 SCOPE = partners.SCOPE
 bearer = HTTPBearer(auto_error=False, description="An access token from /token (client_credentials, scope "
                                                   "`dinhdanh.verify`) of an active partner")
 _fallback = limits.MemoryLimiter()
+
+
+class PartnerRefusal(HTTPException):
+    """An HTTP refusal with a stable error code (``web.errors`` puts it in the body)."""
+
+    def __init__(self, status_code: int, code: str, detail: str, headers: dict | None = None):
+        super().__init__(status_code=status_code, detail=detail, headers=headers)
+        self.code = code
 
 
 def _unauthenticated(message: str, error: str = "invalid_token") -> HTTPException:
@@ -46,10 +61,23 @@ def authenticate_partner(request: Request, conn: sa.Connection, credentials: HTT
         raise HTTPException(status_code=403, detail=f"The access token lacks the scope {SCOPE}.",
                             headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
     partner = partners.active_partner(conn, token.row.client_id, operation)  # Forbidden -> 403
-    wait = limiter_of(request).take(f"partner:{partner.client_id}", partner.rate_per_minute)
-    if wait > 0:
-        raise HTTPException(status_code=429, detail=f"Over the rate limit of {partner.rate_per_minute} "
-                            "requests per minute.", headers={"Retry-After": limits.retry_after(wait)})
+    limiter = limiter_of(request)
+    key = f"partner:{partner.client_id}"
+    try:
+        wait = limiter.take(key, partner.rate_per_minute)
+        if wait > 0:
+            raise PartnerRefusal(429, "rate_limited", f"Over the rate limit of {partner.rate_per_minute} "
+                                 "requests per minute.", {"Retry-After": limits.retry_after(wait)})
+        if partner.quota_per_day is not None:
+            wait = limiter.count(key, partner.quota_per_day, limits.vietnam_day_end(limiter.now()))
+            if wait > 0:
+                raise PartnerRefusal(429, "quota_exceeded", f"Over the daily quota of {partner.quota_per_day} "
+                                     "requests; it resets at midnight, Vietnam time (UTC+7).",
+                                     {"Retry-After": limits.retry_after(wait)})
+    except limits.LimiterUnavailable:
+        log.error("rate limiter unavailable: refusing partner requests")
+        raise PartnerRefusal(503, "rate_limiter_unavailable", "The rate limiter is unavailable, so no partner "
+                             "request can be served now; try again shortly.", {"Retry-After": "5"}) from None
     return partner
 
 
@@ -64,6 +92,7 @@ def partner_for(operation: str):
     return dependency
 
 
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 VerifyPartner = Annotated[sa.Row, Depends(partner_for("verify"))]
 KycPartner = Annotated[sa.Row, Depends(partner_for("kyc"))]
 BatchPartner = Annotated[sa.Row, Depends(partner_for("batch"))]

@@ -1,0 +1,182 @@
+"""Routing the outbox to partners: for each event after the router's cursor, in ``seq`` order, a
+feed/delivery row for every active subscription that wants its kind and covers its person, and an
+access-log entry for each partner it is disclosed to, with the cursor moved in the same transaction.
+
+Crash safety: rows, log entries and the cursor commit together, so a crash re-routes nothing twice
+and loses nothing. Several routers (PostgreSQL) take turns: each locks the cursor row
+(``FOR UPDATE``) for its batch.
+
+Sequence gaps: on PostgreSQL a transaction may take seq 5 and commit after another one took and
+committed seq 6. A router that moved its cursor past 6 would never see 5. So the router stops at a
+gap in the visible seqs and waits: when the missing seq shows up it goes on; a gap still there after
+``grace`` seconds is taken for a rolled-back transaction (sequences are not transactional) and
+skipped. The gaps seen are kept in memory (a restarted router waits the grace once more).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from dinhdanh.audit.service import record_access
+from dinhdanh.changes.service import KINDS
+from dinhdanh.changes.tables import (
+    change_cursors,
+    change_deliveries,
+    follows,
+    subscriptions,
+)
+from dinhdanh.exchange.tables import partners
+from dinhdanh.registry.area import Area
+from dinhdanh.registry.tables import persons
+from dinhdanh.store.base import utcnow
+from dinhdanh.store.outbox import outbox
+
+log = logging.getLogger("dinhdanh.changes")
+ROUTER = "router"
+GRACE = 10.0  # seconds a gap in the outbox's seqs is waited for
+BATCH = 500
+
+
+def ensure_cursor(engine_or_conn, name: str) -> None:
+    def _insert(conn):
+        if conn.execute(sa.select(change_cursors.c.name).where(change_cursors.c.name == name)).first() is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(change_cursors.insert().values(name=name, last_seq=0, updated_at=utcnow()))
+            except sa.exc.IntegrityError:
+                pass  # another process made it
+
+    if isinstance(engine_or_conn, sa.Engine):
+        with engine_or_conn.begin() as conn:
+            _insert(conn)
+    else:
+        _insert(engine_or_conn)
+
+
+def cursor_of(conn: sa.Connection, name: str, *, lock: bool = False) -> int:
+    q = sa.select(change_cursors.c.last_seq).where(change_cursors.c.name == name)
+    if lock:
+        q = q.with_for_update()
+    return int(conn.execute(q).scalar_one())
+
+
+def move_cursor(conn: sa.Connection, name: str, seq: int) -> None:
+    conn.execute(change_cursors.update().where(change_cursors.c.name == name)
+                 .values(last_seq=seq, updated_at=utcnow()))
+
+
+class Gaps:
+    """Which seqs an outbox reader may pass: contiguous ones, and a gap once ``grace`` has passed."""
+
+    def __init__(self, grace: float = GRACE, clock: Callable[[], float] = time.monotonic):
+        self.grace = grace
+        self.clock = clock
+        self.seen: dict[int, float] = {}  # first missing seq -> when the gap was first seen
+
+    def passable(self, rows: list, cursor: int) -> list:
+        """The prefix of ``rows`` (seq order, all > cursor) that may be handled now."""
+        out, expected = [], cursor + 1
+        now = self.clock()
+        for row in rows:
+            if row.seq != expected:
+                first = self.seen.setdefault(expected, now)
+                if now - first < self.grace:
+                    break
+                log.warning("outbox seqs %d..%d never committed: skipped", expected, row.seq - 1)
+                self.seen.pop(expected, None)
+            out.append(row)
+            expected = row.seq + 1
+        for seq in [s for s in self.seen if s < expected]:
+            self.seen.pop(seq, None)  # filled in
+        return out
+
+
+def event_data(row, pid: str | None) -> dict:
+    """What a partner receives of an outbox event: its seq, the person's PID, the event's fields."""
+    data = {"seq": row.seq, "pid": pid}
+    data.update({k: v for k, v in dict(row.payload).items() if k != "pid"})
+    if "pid" in row.payload:
+        data["pid"] = row.payload["pid"]
+    return data
+
+
+def _targets(conn: sa.Connection, today: dt.date) -> list:
+    """Active subscriptions of partners allowed ``subscribe`` now, with the partner's purpose."""
+    rows = conn.execute(
+        sa.select(subscriptions, partners.c.purposes, partners.c.operations)
+        .join(partners, partners.c.client_id == subscriptions.c.client_id)
+        .where(subscriptions.c.state == "active", partners.c.state == "active",
+               partners.c.agreement_expires >= today)
+        .order_by(subscriptions.c.subscription_id)).all()
+    return [r for r in rows if "subscribe" in r.operations]
+
+
+def _area(code: str | None) -> Area:
+    if code is None:
+        return Area()
+    return Area(commune=code) if len(code) == 5 else Area(province=code)
+
+
+def _route_one(conn: sa.Connection, row, targets: list, now: dt.datetime) -> int:
+    wanted = [t for t in targets if row.topic in t.kinds]
+    if not wanted or row.person_id is None:
+        return 0
+    person = conn.execute(sa.select(persons).where(persons.c.person_id == row.person_id)).first()
+    if person is None:
+        return 0
+    followers = set(conn.execute(sa.select(follows.c.client_id).where(
+        follows.c.person_id == row.person_id, follows.c.expires_at > row.created_at)).scalars())
+    data = event_data(row, person.pid)
+    told: dict[str, str] = {}
+    count = 0
+    for t in wanted:
+        covered = t.client_id in followers if t.scope == "follows" else _area(t.area_code).covers(person)
+        if not covered:
+            continue
+        conn.execute(change_deliveries.insert().values(
+            client_id=t.client_id, subscription_id=t.subscription_id, seq=row.seq, topic=row.topic,
+            person_id=row.person_id, occurred_at=row.created_at, data=data,
+            status="pending" if t.webhook_url else "feed", attempts=0,
+            next_attempt_at=now if t.webhook_url else None, created_at=now))
+        told.setdefault(t.client_id, t.purposes[0])
+        count += 1
+    for client_id, purpose in told.items():
+        record_access(conn, f"partner:{client_id}", [row.person_id], "notify", purpose,
+                      fields=sorted(data), outcome="ok")
+    return count
+
+
+def route_batch(engine: sa.Engine, gaps: Gaps, *, batch: int = BATCH, now: dt.datetime | None = None) -> dict:
+    """Route the next batch of outbox events; ``{"events": handled, "deliveries": rows written,
+    "waiting": whether a gap holds the rest back}``."""
+    ensure_cursor(engine, ROUTER)
+    with engine.begin() as conn:
+        cursor = cursor_of(conn, ROUTER, lock=True)
+        rows = conn.execute(sa.select(outbox).where(outbox.c.seq > cursor)
+                            .order_by(outbox.c.seq).limit(batch)).all()
+        ready = gaps.passable(rows, cursor)
+        now = now or utcnow()
+        targets = _targets(conn, now.date())
+        written = sum(_route_one(conn, row, targets, now) for row in ready if row.topic in KINDS)
+        if ready:
+            move_cursor(conn, ROUTER, ready[-1].seq)
+    return {"events": len(ready), "deliveries": written, "waiting": len(ready) < len(rows)}
+
+
+def route_all(engine: sa.Engine, gaps: Gaps | None = None, *, batch: int = BATCH, now: dt.datetime | None = None) -> dict:
+    """Route until the outbox is done (or a gap holds the rest back)."""
+    gaps = gaps or Gaps()
+    total = {"events": 0, "deliveries": 0, "waiting": False}
+    while True:
+        done = route_batch(engine, gaps, batch=batch, now=now)
+        total["events"] += done["events"]
+        total["deliveries"] += done["deliveries"]
+        total["waiting"] = done["waiting"]
+        if done["events"] < batch:
+            return total
+
