@@ -1,4 +1,4 @@
-"""Property tests of the partners' batch and ladder routes, with a telco's token (the officer-API
+"""Property tests of the partners' verification, e-KYC, batch and ladder routes, with a telco's token (the officer-API
 fuzz test reaches them only without a valid token): schemathesis calls every operation with
 generated requests, and Hypothesis uploads arbitrary bytes. No response is a server error, every
 response conforms to the OpenAPI document, and a refused upload leaves no file behind."""
@@ -18,7 +18,8 @@ from dinhdanh.web.app import create_app
 from tests.oidc_support import add_partner
 
 APP = create_app(sa.create_engine("sqlite://"))
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP).include(path_regex=r"^/api/v1/(batches|subscribers)")
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP).include(
+    path_regex=r"^/api/v1/(batches|subscribers|verify|citizens/\{pid\}/kyc)")
 CHECKS = [sc.not_a_server_error, sc.status_code_conformance, sc.content_type_conformance,
           sc.response_schema_conformance]
 
@@ -27,7 +28,8 @@ CHECKS = [sc.not_a_server_error, sc.status_code_conformance, sc.content_type_con
 def telco_token(sqlite_engine, tmp_path, monkeypatch):
     monkeypatch.setenv("DINHDANH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DINHDANH_BATCH_MAX_BYTES", "4096")
-    partner = add_partner(sqlite_engine)
+    partner = add_partner(sqlite_engine, operations=("verify", "kyc", "batch"),
+                          fields=("full_name", "date_of_birth", "sex", "status", "card"))
     APP.state.engine = sqlite_engine
     http = TestClient(APP, base_url="https://testserver")
     r = http.post("/token", data={"grant_type": "client_credentials", "scope": "dinhdanh.verify"},

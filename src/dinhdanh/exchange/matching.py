@@ -435,6 +435,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
     counts = {"match": job.matched, "mismatch": job.mismatched, "not_found": job.not_found,
               "invalid": job.invalid}
     done = resumed_from = job.rows_done
+    audit_seconds = 0.0
     con = duckdb.connect()
     try:
         if threads:
@@ -461,6 +462,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
             for k in counts:
                 counts[k] += got.get(k, 0)
             done = start + table.num_rows
+            audit_started = time.perf_counter()
             with engine.begin() as conn:
                 # each person checked is told in their data tracker, with the progress: a resumed run
                 # neither repeats nor skips an entry
@@ -471,6 +473,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
                     rows_done=done, matched=counts["match"], mismatched=counts["mismatch"],
                     not_found=counts["not_found"], invalid=counts["invalid"], snapshot=fingerprint,
                     updated_at=utcnow()))
+            audit_seconds += time.perf_counter() - audit_started
             if after_chunk:
                 after_chunk(index, done)
         n_parts = index + 1
@@ -493,7 +496,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
         "job_id": job.job_id, "partner": partner, "purpose": purpose, "input": str(path), "output": str(out),
         "rows": done, "counts": counts, "resumed_from": resumed_from,
         "snapshot": {"fingerprint": fingerprint[:16], "cached": cached},
-        "seconds": round(seconds, 3), "rows_per_second": round((done - resumed_from) / seconds) if seconds else None,
+        "seconds": round(seconds, 3), "audit_seconds": round(audit_seconds, 3), "rows_per_second": round((done - resumed_from) / seconds) if seconds else None,
     }
     summary_path = out.with_name(out.name + ".summary.json")
     summary_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
