@@ -455,7 +455,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
                         f"({options})")
             got = dict(con.execute("SELECT outcome, count(*) FROM res GROUP BY outcome").fetchall())
             checked = {outcome: [r[0] for r in con.execute(
-                "SELECT person_id FROM res WHERE outcome = ? ORDER BY rn", [outcome]).fetchall()]
+                "SELECT person_id FROM res WHERE outcome = ? ORDER BY person_id", [outcome]).fetchall()]
                 for outcome in ("match", "mismatch")}
             con.unregister("chunk")
             os.replace(tmp, part)
@@ -465,7 +465,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
             audit_started = time.perf_counter()
             with engine.begin() as conn:
                 # each person checked is told in their data tracker, with the progress: a resumed run
-                # neither repeats nor skips an entry
+                # neither repeats nor skips an entry (in person order: the log's index grows in order)
                 for outcome, person_ids in checked.items():
                     record_access(conn, f"partner:{partner}", person_ids, "batch_match", purpose,
                                   fields=fields_checked, outcome=outcome)
