@@ -63,7 +63,7 @@ def _pending(engine: sa.Engine, gaps: Gaps, batch: int, prefix: str) -> tuple[li
         cursor = cursor_of(conn, CURSOR)
         rows = conn.execute(sa.select(outbox).where(outbox.c.seq > cursor).order_by(outbox.c.seq)
                             .limit(batch)).all()
-        ready = gaps.passable(rows, cursor)
+        ready = gaps.passable(rows, cursor, conn)
         wanted = [r for r in ready if r.topic in KINDS]
         ids = {r.person_id for r in wanted if r.person_id is not None}
         pids = dict(conn.execute(sa.select(persons.c.person_id, persons.c.pid)

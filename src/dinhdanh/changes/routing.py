@@ -8,9 +8,15 @@ and loses nothing. Several routers (PostgreSQL) take turns: each locks the curso
 
 Sequence gaps: on PostgreSQL a transaction may take seq 5 and commit after another one took and
 committed seq 6. A router that moved its cursor past 6 would never see 5. So the router stops at a
-gap in the visible seqs and waits: when the missing seq shows up it goes on; a gap still there after
-``grace`` seconds is taken for a rolled-back transaction (sequences are not transactional) and
-skipped. The gaps seen are kept in memory (a restarted router waits the grace once more).
+gap in the visible seqs and waits: when the missing seq shows up it goes on. On PostgreSQL it waits
+exactly as long as a transaction that may hold the seq is still running: when it first sees the gap
+it notes the snapshot's ``xmax`` (every transaction that had an ID then has one below it), and passes
+the gap once the oldest running transaction (``xmin``) is past that mark: the holder has ended, and
+as its seq is still missing, it rolled back (sequences are not transactional). This holds because an
+outbox row is never its transaction's first write (it reports a change written just before), so the
+holder had its transaction ID before it took its seq. However long a transaction runs, its events
+are not skipped. On SQLite (one writer, so seqs commit in order) a gap can only be a rollback, and
+is passed after ``grace`` seconds. The gaps seen are kept in memory.
 """
 
 from __future__ import annotations
@@ -70,29 +76,48 @@ def move_cursor(conn: sa.Connection, name: str, seq: int) -> None:
                  .values(last_seq=seq, updated_at=utcnow()))
 
 
+_SNAPSHOT = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, "
+                    "pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+
+
 class Gaps:
-    """Which seqs an outbox reader may pass: contiguous ones, and a gap once ``grace`` has passed."""
+    """Which seqs an outbox reader may pass: contiguous ones, and a gap once the transaction that
+    may hold it has ended (PostgreSQL, with ``conn``) or ``grace`` has passed (SQLite)."""
 
     def __init__(self, grace: float = GRACE, clock: Callable[[], float] = time.monotonic):
         self.grace = grace
         self.clock = clock
         self.seen: dict[int, float] = {}  # first missing seq -> when the gap was first seen
+        self.marks: dict[int, int] = {}  # first missing seq -> the snapshot's xmax then (PostgreSQL)
 
-    def passable(self, rows: list, cursor: int) -> list:
+    def _ended(self, conn: sa.Connection, seq: int) -> bool:
+        xmin, xmax = conn.execute(_SNAPSHOT).one()
+        mark = self.marks.setdefault(seq, int(xmax))
+        return int(xmin) >= mark
+
+    def passable(self, rows: list, cursor: int, conn: sa.Connection | None = None) -> list:
         """The prefix of ``rows`` (seq order, all > cursor) that may be handled now."""
         out, expected = [], cursor + 1
         now = self.clock()
+        by_transaction = conn is not None and conn.dialect.name == "postgresql"
         for row in rows:
             if row.seq != expected:
-                first = self.seen.setdefault(expected, now)
-                if now - first < self.grace:
-                    break
+                if by_transaction:
+                    if not self._ended(conn, expected):
+                        break
+                else:
+                    first = self.seen.setdefault(expected, now)
+                    if now - first < self.grace:
+                        break
                 log.warning("outbox seqs %d..%d never committed: skipped", expected, row.seq - 1)
                 self.seen.pop(expected, None)
+                self.marks.pop(expected, None)
             out.append(row)
             expected = row.seq + 1
         for seq in [s for s in self.seen if s < expected]:
             self.seen.pop(seq, None)  # filled in
+        for seq in [s for s in self.marks if s < expected]:
+            self.marks.pop(seq, None)
         return out
 
 
@@ -159,7 +184,7 @@ def route_batch(engine: sa.Engine, gaps: Gaps, *, batch: int = BATCH, now: dt.da
         cursor = cursor_of(conn, ROUTER, lock=True)
         rows = conn.execute(sa.select(outbox).where(outbox.c.seq > cursor)
                             .order_by(outbox.c.seq).limit(batch)).all()
-        ready = gaps.passable(rows, cursor)
+        ready = gaps.passable(rows, cursor, conn)
         now = now or utcnow()
         targets = _targets(conn, now.date())
         written = sum(_route_one(conn, row, targets, now) for row in ready if row.topic in KINDS)
