@@ -105,6 +105,72 @@ def test_every_event_arrives_in_order_per_person_when_deliverer_and_receiver_are
     engine.dispose()
 
 
+def test_the_server_killed_during_delivery_loses_no_event(tmp_path):
+    """``dinhdanh serve`` delivers beside the API; SIGKILLed mid-delivery and started again, it
+    sends every event, in order per person, and the death that a clerk records through the API of
+    the restarted server arrives too."""
+    from tests.oidc_support import free_port
+
+    receiver = Receiver(delay=0.004).start()
+    cli, db, engine, _, _, pids = setup_register(tmp_path, receiver)
+    with engine.connect() as conn:
+        ids = dict(conn.execute(sa.select(persons.c.pid, persons.c.person_id)).all())
+    with engine.begin() as conn:
+        for i in range(PER_PERSON // 2):
+            for pid in pids:
+                enqueue(conn, "person.renamed", ids[pid], {"event_id": i, "pid": pid})
+    total = PER_PERSON // 2 * len(pids) + 1
+
+    def serve() -> tuple[subprocess.Popen, int]:
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "dinhdanh", "serve", "--db", db, "--port", str(port)],
+                                env=cli.env, cwd=cli.home, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return proc, port
+
+    first, _ = serve()
+    second = None
+    try:
+        wait_for(lambda: len(receiver.got) >= total // 4, 60, "a quarter of the events")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        assert len(receiver.first_arrivals()) < total
+        second, port = serve()
+        # a death recorded by a clerk through the restarted server's API
+        token = cli.ok("officer", "add", "--name", "Cán bộ", "--role", "national", "--db", db).stdout.strip()
+
+        def died() -> bool:
+            import urllib.request
+
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/v1/events/death", method="POST",
+                data=json.dumps({"pid": AN, "date_of_death": "2024-05-01"}).encode(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as r:
+                    return r.status == 201
+            except OSError:
+                return False
+
+        wait_for(died, 60, "the restarted server")
+        wait_for(lambda: len(receiver.first_arrivals()) >= total, 90, "every event")
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        receiver.stop()
+    arrivals = receiver.first_arrivals()
+    assert receiver.bad == 0 and len(arrivals) == total
+    by_person: dict[str, list[int]] = {}
+    for _, event in arrivals:
+        by_person.setdefault(event["data"]["pid"], []).append(event["data"]["seq"])
+    for pid, seqs in by_person.items():
+        assert seqs == sorted(seqs), pid
+    an = [e["type"] for _, e in arrivals if e["data"]["pid"] == AN]
+    assert an[-1] == "person.died" and an.count("person.died") == 1  # after all of AN's renames
+    engine.dispose()
+
+
 def test_deliver_once_dead_letters_and_retry_commands(tmp_path):
     receiver = Receiver()  # never started: connection refused
     cli, db, engine, partner, sub, _ = setup_register(tmp_path, receiver)
