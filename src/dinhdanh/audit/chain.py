@@ -19,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 
 import sqlalchemy as sa
 
@@ -113,7 +114,8 @@ def _insert_bulk(conn: sa.Connection, rows: list[dict]) -> None:
             text = stamps[at] = at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         return text
 
-    values = ((stamp(r["at"]), *(r[c] for c in _COLUMNS[1:])) for r in rows)
+    rest = itemgetter(*_COLUMNS[1:])
+    values = ((stamp(r["at"]), *rest(r)) for r in rows)
     cursor.executemany(f"INSERT INTO access_log ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                        values)
     cursor.close()
