@@ -133,7 +133,10 @@ def test_who_may_not_verify(family, http):
     body = {"pid": AN, "full_name": "Nguyễn Văn An"}
     r = http.post(URL, json=body)
     assert r.status_code == 401 and "Bearer" in r.headers["WWW-Authenticate"]
-    assert http.post(URL, json=body, headers={"Authorization": "Bearer not.a.token"}).status_code == 401
+    error = r.json()["error"]  # a partner's wording, in Vietnamese first, not an officer's
+    assert error["code"] == "partner_unauthenticated" and "đối tác" in error["message"]
+    r = http.post(URL, json=body, headers={"Authorization": "Bearer not.a.token", "Accept-Language": "en"})
+    assert r.status_code == 401 and "not valid" in r.json()["error"]["message"]
 
     # pending: its client approved by hand, the partner not
     pending = add_partner(family, approve=False, name="Chưa duyệt")

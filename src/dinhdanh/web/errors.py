@@ -57,9 +57,12 @@ VI = {
     "rate_limiter_unavailable": "Bộ giới hạn truy cập tạm thời không hoạt động nên chưa phục vụ được yêu cầu "
                                 "của đối tác; hãy thử lại sau ít phút.",
     "consent_required": "Công dân chưa đồng ý cho đối tác này nhận các thông tin được yêu cầu.",
+    "partner_unauthenticated": "Cần mã truy cập hợp lệ của đối tác (cấp qua /token, phạm vi dinhdanh.verify; "
+                               "Authorization: Bearer ...).",
 }
 # HTTP refusals whose message is translated (the others carry their own English detail).
-_TRANSLATED = {"unauthenticated", "rate_limited", "quota_exceeded", "rate_limiter_unavailable"}
+_TRANSLATED = {"unauthenticated", "partner_unauthenticated", "rate_limited", "quota_exceeded",
+               "rate_limiter_unavailable"}
 
 
 def _english(request: Request) -> bool:

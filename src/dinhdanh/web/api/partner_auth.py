@@ -38,8 +38,8 @@ class PartnerRefusal(HTTPException):
 
 
 def _unauthenticated(message: str, error: str = "invalid_token") -> HTTPException:
-    return HTTPException(status_code=401, detail=message,
-                         headers={"WWW-Authenticate": f'Bearer error="{error}", scope="{SCOPE}"'})
+    return PartnerRefusal(401, "partner_unauthenticated", message,
+                          headers={"WWW-Authenticate": f'Bearer error="{error}", scope="{SCOPE}"'})
 
 
 def limiter_of(request: Request) -> limits.RateLimiter:
