@@ -52,3 +52,43 @@ def test_log_in_to_the_portal(sqlite_engine, tmp_path, page):
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
         page.click("#logout")
         page.wait_for_selector("#login")
+
+
+def test_the_citizen_sees_who_used_her_data_on_the_portal(sqlite_engine, tmp_path, page):
+    """The data tracker as a relying party shows it: a bank verified Bình's data and received a
+    change notification about her; after logging in to the portal she opens "Ai đã khai thác dữ
+    liệu của tôi" and sees the bank, what it did and why, in Vietnamese."""
+    from dinhdanh.audit.service import record_access
+    from dinhdanh.registry.records import find_person
+    from tests.oidc_support import add_partner
+
+    load_people(sqlite_engine, tmp_path)
+    bank = add_partner(sqlite_engine, name="Ngân hàng Thử nghiệm", kind="bank")
+    with sqlite_engine.begin() as conn:
+        binh = find_person(conn, BINH).person_id
+        record_access(conn, f"partner:{bank['client_id']}", [binh], "verify", "customer_verification",
+                      fields=["full_name", "date_of_birth"], outcome="match")
+    with LiveServer(sqlite_engine) as server:
+        page.goto(f"{server.url}/portal")
+        page.click("#login")
+        page.wait_for_url("**/login?*")
+        page.fill("input[name=username]", BINH)
+        page.fill("input[name=password]", PASSCODE)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/consent?*")
+        assert "nhật ký khai thác dữ liệu" in page.locator("#claims").inner_text()
+        page.click("button[value=allow]")
+        page.wait_for_url(f"{server.url}/portal")
+        page.click("#access-log")
+        page.wait_for_url("**/portal/access-log*")
+        assert page.locator("h1").inner_text() == "Ai đã khai thác dữ liệu của tôi"
+        row = page.locator("tr.entry", has_text="Ngân hàng Thử nghiệm")
+        assert row.count() == 1
+        assert row.locator(".action").inner_text() == "đối chiếu"
+        assert row.locator(".purpose").inner_text() == "Xác minh thông tin khách hàng (ngân hàng)"
+        assert row.locator(".fields").inner_text() == "họ, chữ đệm và tên, ngày sinh"
+        assert row.locator(".outcome").inner_text() == "khớp"
+        page.click("a[href^='/portal/access-log?lang=en']")
+        assert page.locator("h1").inner_text() == "Who used my data"
+        row = page.locator("tr.entry", has_text="Ngân hàng Thử nghiệm")
+        assert row.locator(".action").inner_text() == "check" and row.locator(".outcome").inner_text() == "match"

@@ -57,7 +57,8 @@ CLAIM_LABELS = {
         "phone_number": "Số điện thoại di động", "phone_number_verified": "Số điện thoại đã được xác minh hay chưa",
         "address": "Nơi thường trú", PID: "Số định danh cá nhân (số căn cước)",
         "sub": "Mã định danh riêng của bạn đối với dịch vụ này",
-        "dinhdanh.me": "Xem tài khoản, lịch sử đăng nhập, các ứng dụng bạn đã đồng ý và khóa tài khoản thay bạn",
+        "dinhdanh.me": "Xem tài khoản, lịch sử đăng nhập, nhật ký khai thác dữ liệu của bạn, các ứng dụng bạn đã "
+                       "đồng ý và khóa tài khoản thay bạn",
     },
     "en": {
         "name": "Full name", "family_name": "Surname", "given_name": "Given name", "middle_name": "Middle name",
@@ -68,7 +69,8 @@ CLAIM_LABELS = {
         "phone_number": "Mobile number", "phone_number_verified": "Whether the mobile number was verified",
         "address": "Permanent residence", PID: "Personal identification number (ID card number)",
         "sub": "An identifier of you for this service only",
-        "dinhdanh.me": "See your account, login history and consents, and lock your account on your behalf",
+        "dinhdanh.me": "See your account, login history, who used your data and your consents, and lock your "
+                       "account on your behalf",
     },
 }
 

@@ -32,10 +32,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from dinhdanh.oidc import clients, keys
 from dinhdanh.oidc.claims import ACR_LEVELS
 from dinhdanh.oidc.relying_party import IdTokenError, validate_id_token
+from dinhdanh.oidc.tables import oidc_clients
 from dinhdanh.store.vault import for_database
 
 CLIENT_ID = "dvc-portal-demo"
-SCOPE = "openid profile dinhdanh.pid"
+SCOPE = "openid profile dinhdanh.pid dinhdanh.me"  # dinhdanh.me: the citizen's data tracker
 SECTOR = "dichvucong.demo"
 COOKIE = "dd_portal"
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -59,6 +60,8 @@ def ensure_demo_client(conn: sa.Connection, base_url: str) -> dict:
         secret = made["client_secret"]
         keys.store_secret(conn, vault, "portal", secret.encode())
     else:
+        if set(client.scopes) != set(SCOPE.split()):  # a register made by an older version
+            conn.execute(oidc_clients.update().where(oidc_clients.c.client_id == CLIENT_ID).values(scopes=SCOPE))
         if redirect_uri not in client.redirect_uris or logout_uri not in client.post_logout_redirect_uris:
             clients.set_redirect_uris(conn, CLIENT_ID, [*client.redirect_uris, redirect_uri],
                                       [*client.post_logout_redirect_uris, logout_uri])
@@ -143,19 +146,52 @@ TEXT = {
            "lead": "Nộp hồ sơ, theo dõi và nhận kết quả thủ tục hành chính trực tuyến.",
            "login": "Đăng nhập bằng tài khoản định danh điện tử", "login2": "Đăng nhập mức độ 2",
            "hello": "Xin chào", "level": "Mức độ tài khoản định danh điện tử", "acr": "Mức xác thực lần đăng nhập này",
-           "pid": "Số định danh cá nhân", "logout": "Đăng xuất", "error": "Đăng nhập không thành công"},
+           "pid": "Số định danh cá nhân", "logout": "Đăng xuất", "error": "Đăng nhập không thành công",
+           "tracker": "Ai đã khai thác dữ liệu của tôi", "tracker_lead":
+               "Mọi lần cán bộ hoặc đối tác đọc, đối chiếu hay nhận thông tin của bạn từ Cơ sở dữ liệu quốc gia "
+               "về dân cư, mới nhất trước.",
+           "when": "Thời gian", "who": "Ai", "action": "Việc", "purpose": "Mục đích", "fields": "Thông tin",
+           "outcome": "Kết quả", "empty": "Chưa có lần truy cập nào.", "back": "Về trang chính",
+           "again": "Phiên đăng nhập đã hết hạn: hãy đăng nhập lại.", "officer": "Cán bộ",
+           "actions": {"read": "đọc hồ sơ", "search": "tra cứu", "history": "xem lịch sử", "verify": "đối chiếu",
+                       "kyc": "nhận thông tin (eKYC)", "batch_match": "đối chiếu theo lô",
+                       "notify": "nhận thông báo thay đổi", "verify_card": "kiểm tra thẻ căn cước",
+                       "cards": "xem thẻ căn cước"},
+           "field_names": {"full_name": "họ, chữ đệm và tên", "date_of_birth": "ngày sinh", "sex": "giới tính",
+                           "phone": "số điện thoại", "address": "địa chỉ", "current_address": "nơi ở hiện tại",
+                           "nationality": "quốc tịch", "hometown": "quê quán", "status": "tình trạng",
+                           "card": "thẻ căn cước", "record": "hồ sơ", "history": "lịch sử", "cards": "thẻ căn cước",
+                           "pid": "số định danh", "seq": "số thứ tự", "event_id": "sự kiện",
+                           "date_of_death": "ngày chết"},
+           "outcomes": {"ok": "đã thực hiện", "match": "khớp", "mismatch": "không khớp", "refused": "bị từ chối",
+                        "not_found": "không tìm thấy", "valid": "hợp lệ", "invalid": "không hợp lệ"}},
     "en": {"title": "Public services portal (sample)", "switch": "Tiếng Việt", "other": "vi",
            "lead": "Apply for, follow and receive administrative procedures online.",
            "login": "Log in with your e-ID account", "login2": "Log in at level 2",
            "hello": "Hello", "level": "Level of your e-ID account", "acr": "Level of this login",
-           "pid": "Personal ID number", "logout": "Log out", "error": "The login did not succeed"},
+           "pid": "Personal ID number", "logout": "Log out", "error": "The login did not succeed",
+           "tracker": "Who used my data", "tracker_lead":
+               "Every time an officer or a partner read, checked or received your data from the national "
+               "population register, newest first.",
+           "when": "When", "who": "Who", "action": "What", "purpose": "Purpose", "fields": "Data",
+           "outcome": "Outcome", "empty": "No access yet.", "back": "Back to the portal",
+           "again": "Your login has expired: log in again.", "officer": "Officer",
+           "actions": {"read": "read the record", "search": "search", "history": "read the history",
+                       "verify": "check", "kyc": "receive (e-KYC)", "batch_match": "batch check",
+                       "notify": "change notification", "verify_card": "chip card check", "cards": "read the cards"},
+           "field_names": {}, "outcomes": {}},
 }
 
 
-def _page(request: Request, user: dict, error: str | None = None) -> HTMLResponse:
+def _lang(request: Request) -> str:
     lang = request.query_params.get("lang")
     if lang not in TEXT:
         lang = "en" if request.headers.get("accept-language", "").lower().startswith("en") else "vi"
+    return lang
+
+
+def _page(request: Request, user: dict, error: str | None = None) -> HTMLResponse:
+    lang = _lang(request)
     html = _env.get_template("oidc_portal.html").render(t=TEXT[lang], lang=lang, user=user, error=error)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
@@ -223,7 +259,36 @@ def callback(request: Request) -> Response:
             "acr_level": ACR_LEVELS.get(claims.get("acr")), "level": info.get("urn:dinhdanh:level"),
             "pid": info.get("urn:dinhdanh:pid")}
     response = RedirectResponse("/portal", status_code=303)
-    return _with_cookie(response, settings, {"user": user, "id_token": token["id_token"]}, secure)
+    return _with_cookie(response, settings, {"user": user, "id_token": token["id_token"],
+                                             "access_token": token.get("access_token")}, secure)
+
+
+@router.get("/access-log")
+def access_log(request: Request) -> Response:
+    """The citizen's data tracker, as a relying party shows it: ``GET /api/v1/me/access-log`` with
+    the access token of this login (scope ``dinhdanh.me``)."""
+    settings = _settings(request)
+    data = _unpack(settings, request.cookies.get(COOKIE))
+    if not data.get("user") or not data.get("access_token"):
+        return RedirectResponse("/portal", status_code=303)
+    lang = _lang(request)
+    entries, expired = [], False
+    try:
+        transport = getattr(request.app.state, "portal_transport", None)
+        with httpx.Client(transport=transport, timeout=10) as client:
+            r = client.get(f"{settings['issuer']}/api/v1/me/access-log", params={"limit": 100},
+                           headers={"Authorization": f"Bearer {data['access_token']}",
+                                    "Accept-Language": lang})
+        if r.status_code == 401:
+            expired = True
+        else:
+            r.raise_for_status()
+            entries = r.json()["items"]
+    except (httpx.HTTPError, ValueError, KeyError):
+        expired = True
+    html = _env.get_template("oidc_portal_access_log.html").render(
+        t=TEXT[lang], lang=lang, user=data["user"], entries=entries, expired=expired)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/logout")
