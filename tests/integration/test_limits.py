@@ -4,8 +4,8 @@ API workers and share one bucket and one daily quota; the semantics are those of
 
 from __future__ import annotations
 
-import datetime as dt
 import os
+import time
 import uuid
 
 import pytest
@@ -25,17 +25,14 @@ class Clock:
         return self.at
 
 
-def utc(*args) -> float:
-    return dt.datetime(*args, tzinfo=dt.UTC).timestamp()
-
-
 @pytest.fixture
 def workers():
     """Two limiters on one Redis, one prefix of their own, sharing one injected clock."""
     import redis
 
     prefix = f"dinhdanh-test:{uuid.uuid4().hex}:"
-    clock = Clock(utc(2026, 12, 4, 16, 0))  # 23:00 in Hanoi
+    # 23:00 in Hanoi tonight: ahead of Redis's own clock, which expires the quota keys (EXPIREAT)
+    clock = Clock(vietnam_day_end(time.time()) - 3600.0)
     a, b = RedisLimiter(REDIS_URL, prefix=prefix, wall=clock), RedisLimiter(REDIS_URL, prefix=prefix, wall=clock)
     yield a, b, clock, prefix
     a.close()
@@ -74,7 +71,7 @@ def test_two_workers_share_one_daily_quota_that_resets_at_vietnam_midnight(worke
     assert [(a, b)[i % 2].count("partner:q", 5, end) for i in range(5)] == [0.0] * 5
     assert a.count("partner:q", 5, end) == pytest.approx(3600.0)
     assert b.count("partner:q", 5, end) == pytest.approx(3600.0)
-    clock.at = utc(2026, 12, 4, 17, 0, 1)  # 00:00:01 in Hanoi
+    clock.at = end + 1.0  # 00:00:01 in Hanoi
     end = vietnam_day_end(clock())
     assert b.count("partner:q", 5, end) == 0.0
 
