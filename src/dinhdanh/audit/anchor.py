@@ -16,6 +16,7 @@ data.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -45,13 +46,8 @@ def chain_head(conn: sa.Connection) -> dict:
 
 def sign_head(conn: sa.Connection, vault: Vault, issuer: str, now: dt.datetime | None = None) -> str:
     """The current head, signed: a compact JWS to keep outside the database."""
-    import json
-
-    key = keys.signing_key(conn, vault)
     payload = {"iss": issuer, "iat": int((now or utcnow()).timestamp()), **chain_head(conn)}
-    header = {"alg": keys.ALG, "kid": key.kid, "typ": TYPE}
-    return jws.serialize_compact(header, json.dumps(payload, separators=(",", ":"), sort_keys=True), key,
-                                 algorithms=[keys.ALG])
+    return keys.sign_json(conn, vault, payload, TYPE)
 
 
 @dataclass
@@ -73,8 +69,6 @@ def check_anchor(conn: sa.Connection, token: str) -> AnchorCheck:
 
     Reasons when not: ``not an anchor`` (malformed, wrong type), ``unknown key``, ``bad signature``,
     ``entry missing`` (the anchored entry is gone), ``hash differs`` (the chain was rewritten)."""
-    import json
-
     token = (token or "").strip()
     try:
         header = jws.extract_compact(token.encode()).protected

@@ -20,7 +20,7 @@ from dinhdanh.cards.lifecycle import OPEN
 from dinhdanh.cards.tables import card_applications, cards, pki_key_uses
 from dinhdanh.registry.events import Actor
 from dinhdanh.registry.tables import changes, events, persons
-from dinhdanh.store.base import utcnow
+from dinhdanh.store.base import utcnow, vietnam_date
 from dinhdanh.store.outbox import outbox
 from dinhdanh.store.vault import Vault
 
@@ -62,7 +62,7 @@ def issue_first_cards(conn: sa.Connection, vault: Vault, actor: Actor, pids: Seq
                       now: dt.datetime | None = None) -> dict:
     """Issue a first card to each of ``pids``; returns ``{"issued": [...], "skipped": [...]}``."""
     now = now or utcnow()
-    today = production.local_date(now)
+    today = vietnam_date(now)
     pids = list(dict.fromkeys(pids))
     found = _persons(conn, pids)
     skipped = []

@@ -22,7 +22,7 @@ from dinhdanh.registry.events import Actor, EventResult
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.records import find_person
 from dinhdanh.registry.tables import changes, events, persons
-from dinhdanh.store.base import utcnow
+from dinhdanh.store.base import utcnow, vietnam_date
 from dinhdanh.store.outbox import enqueue
 from dinhdanh.store.vault import Vault
 
@@ -217,7 +217,7 @@ def produce_card(conn, vault: Vault, actor: Actor, application_id: int, *, now: 
     signer = pki.document_signer(conn, vault, now)
     reference = f"application:{application_id}"
     made = production.produce(
-        row, issue_date=production.local_date(now), signed_at=now, father=_relative_name(conn, row.father_id),
+        row, issue_date=vietnam_date(now), signed_at=now, father=_relative_name(conn, row.father_id),
         mother=_relative_name(conn, row.mother_id), spouse=_relative_name(conn, row.spouse_id),
         sign=lambda data: signer.sign(conn, data, purpose="sign_sod", reference=reference),
         signer_certificate=signer.certificate, signature_algorithm=signer.signature_algorithm,

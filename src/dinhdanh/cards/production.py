@@ -25,12 +25,6 @@ from dinhdanh.ids.lds import dg1, dg2, dg13, dg14, dg15, efcom, sod
 
 ISSUING_AUTHORITY = "Cục Cảnh sát quản lý hành chính về trật tự xã hội"
 NO_EXPIRY = "Không thời hạn"
-VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")  # no daylight saving: a fixed offset is exact
-
-
-def local_date(moment: dt.datetime) -> dt.date:
-    """The date in Việt Nam at ``moment``: what is printed on a card produced then."""
-    return moment.astimezone(VIETNAM).date()
 NATIONALITIES = {"VNM": "Việt Nam"}
 CHIP_DGS = (1, 2, 13, 14, 15)
 PORTRAIT_SIZE = (240, 320)

@@ -141,12 +141,6 @@ def _targets(conn: sa.Connection, today: dt.date) -> list:
     return [r for r in rows if "subscribe" in r.operations]
 
 
-def _area(code: str | None) -> Area:
-    if code is None:
-        return Area()
-    return Area(commune=code) if len(code) == 5 else Area(province=code)
-
-
 def _route_one(conn: sa.Connection, row, targets: list, now: dt.datetime) -> int:
     wanted = [t for t in targets if row.topic in t.kinds]
     if not wanted or row.person_id is None:
@@ -160,7 +154,7 @@ def _route_one(conn: sa.Connection, row, targets: list, now: dt.datetime) -> int
     told: dict[str, str] = {}
     count = 0
     for t in wanted:
-        covered = t.client_id in followers if t.scope == "follows" else _area(t.area_code).covers(person)
+        covered = t.client_id in followers if t.scope == "follows" else Area.of_code(t.area_code).covers(person)
         if not covered:
             continue
         conn.execute(change_deliveries.insert().values(

@@ -18,6 +18,8 @@ import sqlalchemy as sa
 
 from dinhdanh import places
 from dinhdanh.changes.tables import SCOPES, change_deliveries, follows, subscriptions
+from dinhdanh.exchange.partners import check_area_code
+from dinhdanh.registry.area import Area
 from dinhdanh.registry.errors import InvalidInput, NotFound
 from dinhdanh.registry.tables import former_pids, persons
 from dinhdanh.store.base import utcnow
@@ -149,22 +151,14 @@ def check_area(partner, area_code: str | None) -> str | None:
     own = partner.area_code
     if area_code is None:
         return own
-    if not isinstance(area_code, str) or not re.fullmatch(r"[0-9]{2}|[0-9]{5}", area_code):
-        raise InvalidInput("An area is a province (2 digits) or commune (5 digits) code of 2025.", field="area_code")
-    if len(area_code) == 2:
-        if area_code not in places.PROVINCES:
-            raise InvalidInput("No province has this code.", field="area_code")
-        province = area_code
-    else:
-        commune = places.COMMUNES.get(area_code)
-        if commune is None:
-            raise InvalidInput("No commune has this code.", field="area_code")
-        province = commune.province_code
-    if own is not None:
-        inside = area_code == own if len(own) == 5 else province == own
-        if not inside:
-            raise InvalidInput(f"The area must lie within the partner's area ({own}).", field="area_code")
-    return area_code
+    code = check_area_code(area_code, field="area_code")
+    if own is None:  # a national partner picks any area, or the whole country
+        return code
+    commune = code if code is not None and len(code) == 5 else None
+    province = places.COMMUNES[commune].province_code if commune else code
+    if code is None or not Area.of_code(own).covers_place(province, commune):
+        raise InvalidInput(f"The area must lie within the partner's area ({own}).", field="area_code")
+    return code
 
 
 def subscription_view(row) -> dict:

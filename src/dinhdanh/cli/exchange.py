@@ -4,20 +4,12 @@ runner, and the telcos' mismatch ladder."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from dinhdanh.cli.common import (
-    DbOption,
-    actor_label,
-    emit,
-    engine_for,
-    fail,
-    fail_registry,
-)
+from dinhdanh.cli.common import DbOption, actor_label, emit, engine_for, fail, fail_registry
 from dinhdanh.registry.errors import RegistryError
 
 
@@ -38,15 +30,14 @@ def match(
     output resumes after the last finished chunk.
     """
     from dinhdanh.exchange import ladder
-    from dinhdanh.exchange.matching import match_file
+    from dinhdanh.exchange.matching import match_file, write_summary_file
 
     try:
         engine = engine_for(db, upgrade=True)
         summary = match_file(engine, file, out, partner, chunk_rows=chunk_rows,
-                             cache_dir=cache_dir, actor=actor_label())
+                             cache_dir=cache_dir, actor=actor_label(), write_summary=False)
         summary["ladder"] = ladder.record_batch(engine, summary["job_id"])  # telcos only
-        summary_file = out.with_name(out.name + ".summary.json")
-        summary_file.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        write_summary_file(out, summary)
     except RegistryError as exc:
         fail_registry(exc)
     except OSError as exc:
@@ -97,11 +88,12 @@ def ladder_advance(
 ) -> None:
     """Move every subscription whose next step is due: lock one way, two ways, terminate."""
     from dinhdanh.exchange import ladder
+    from dinhdanh.store.base import vietnam_date
 
     day = _day(today)
     with engine_for(db, upgrade=True).begin() as conn:
         moved = ladder.advance(conn, day)
-    emit({"today": (day or ladder.today_local()).isoformat(), "moved": moved})
+    emit({"today": (day or vietnam_date()).isoformat(), "moved": moved})
 
 
 @ladder_app.command("show")

@@ -26,12 +26,6 @@ def _quota(value: str | None) -> int | None:
         fail(f"--quota: a whole number of requests a day, or none (not {value!r})")
 
 
-def _area(value: str | None) -> str | None:
-    """``--area CODE|national``: a 2025 province (2 digits) or commune (5 digits) code."""
-    if value is None or value.strip().lower() == "national":
-        return None
-    return value.strip()
-
 partner_app = typer.Typer(help="Partners of the data exchange: register, approve, suspend, policy, show, list.",
                           no_args_is_help=True)
 
@@ -58,7 +52,7 @@ def partner_add(
     try:
         with engine.begin() as conn:
             made = add_partner(conn, name=name, kind=kind, operations=operations, fields=fields, purposes=purposes,
-                               rate_per_minute=rate, quota_per_day=per_day, area_code=_area(area),
+                               rate_per_minute=rate, quota_per_day=per_day, area_code=area,
                                actor=actor_label())
     except RegistryError as exc:
         fail_registry(exc)
@@ -139,7 +133,7 @@ def partner_policy(
     if quota is not None:
         changes["quota_per_day"] = _quota(quota)
     if area is not None:
-        changes["area_code"] = _area(area)
+        changes["area_code"] = area  # "national" included: checked by the registry
     if kyc_consent is not None:
         changes["kyc_consent_required"] = kyc_consent is KycConsent.required
     if not changes:

@@ -21,16 +21,15 @@ from dinhdanh.eid.tables import (account_events, account_locks, eid_accounts, fo
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.records import find_person
 from dinhdanh.registry.tables import persons
-from dinhdanh.store.base import utcnow
+from dinhdanh.store.base import utcnow, vietnam_date
 
 LEVEL2_MIN_AGE = 6  # under 6: level 1 only, registered by a guardian's level-2 account
 ADULT_AGE = 14  # 14 and over: both levels, on their own; 6-13: on request
 FOREIGNER_MIN_AGE = 6
 
 
-def vn_today(now: dt.datetime | None = None) -> dt.date:
-    """The date in Vietnam (UTC+7): ages and expiry dates are Vietnamese dates."""
-    return ((now or utcnow()) + dt.timedelta(hours=7)).date()
+# ages and expiry dates are Vietnamese dates
+vn_today = vietnam_date
 
 
 def new_subject() -> str:

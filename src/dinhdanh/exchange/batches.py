@@ -15,8 +15,8 @@ batch feeds the mismatch ladder (``ladder.record_batch``, idempotent), marked by
 
 Audit: ``match_jobs`` is the record of the batch (partner, purpose, input digest, counts, times,
 ``actor = partner:<client_id>``), linked from ``match_batches`` with the digest of the whole
-file. No per-person access-log entry is written: the partner learns, per row it sent, only
-whether its own data agree with the register, never a register value (see docs/architecture.md).
+file; ``matching.match_file`` also writes one access-log entry per person checked, with each
+chunk's checkpoint, so that the person's data tracker shows the check.
 """
 
 from __future__ import annotations
@@ -40,14 +40,9 @@ import sqlalchemy as sa
 from dinhdanh import config
 from dinhdanh.exchange import ladder, matching
 from dinhdanh.exchange.tables import match_batches, match_jobs
-from dinhdanh.registry.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    RegistryError,
-)
-from dinhdanh.store.base import utcnow
+from dinhdanh.registry import errors
+from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError
+from dinhdanh.store.base import utcnow, vietnam_date
 
 log = logging.getLogger("dinhdanh.batches")
 
@@ -79,7 +74,7 @@ def result_path(row) -> Path:
     return batch_dir(row.batch_id) / f"result.{row.result_format}"
 
 
-class TooLarge(RegistryError):
+class TooLarge(errors.TooLarge):
     """The upload is over the size limit (HTTP 413)."""
 
     def __init__(self, limit: int):
@@ -197,7 +192,7 @@ def status(conn: sa.Connection, partner: str, batch_id: str) -> dict:
     return view(conn, _own(conn, partner, batch_id))
 
 
-def list_batches(conn: sa.Connection, partner: str, limit: int = 100, before: str | None = None) -> list[dict]:
+def list_batches(conn: sa.Connection, partner: str, limit: int = 100) -> list[dict]:
     query = sa.select(match_batches).where(match_batches.c.partner == partner)
     rows = conn.execute(query.order_by(match_batches.c.created_at.desc(), match_batches.c.batch_id)
                         .limit(limit)).all()
@@ -300,7 +295,8 @@ def run(engine: sa.Engine, batch_id: str, owner: str, *, lease_seconds: int = LE
                 after_chunk(index, rows_done)
 
         summary = matching.match_file(engine, input_path(row), result_path(row), row.partner, chunk_rows=chunk_rows,
-                                      actor=f"partner:{row.partner}", purpose=row.purpose, after_chunk=chunk_done)
+                                      actor=f"partner:{row.partner}", purpose=row.purpose, after_chunk=chunk_done,
+                                      write_summary=False)  # the status answer has it
     except LeaseLost:
         log.warning("batch lease lost to another runner")
         return {"batch_id": batch_id, "status": "running"}
@@ -316,7 +312,6 @@ def run(engine: sa.Engine, batch_id: str, owner: str, *, lease_seconds: int = LE
         conn.execute(b.update().where(b.c.batch_id == batch_id).values(
             status="done", job_id=summary["job_id"], rows_total=summary["rows"], lease_owner=None, lease_until=None,
             finished_at=now, updated_at=now))
-    Path(str(result_path(row)) + ".summary.json").unlink(missing_ok=True)  # the status answer has it
     return finish_ladder(engine, batch_id, today=today)
 
 
@@ -375,7 +370,7 @@ def ladder_loop(engine: sa.Engine, stop: threading.Event, poll_seconds: float = 
     """Advance the ladder once a day (checked hourly; ``advance`` is idempotent within a day)."""
     last: dt.date | None = None
     while not stop.is_set():
-        today = ladder.today_local()
+        today = vietnam_date()
         if today != last:
             try:
                 with engine.begin() as conn:

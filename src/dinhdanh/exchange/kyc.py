@@ -26,14 +26,11 @@ log (action ``kyc``, the fields, outcome ``ok`` or ``refused``) in the request's
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from joserfc import jws
 
-from dinhdanh import places
 from dinhdanh.audit import service as audit
 from dinhdanh.cards import lifecycle
 from dinhdanh.cards.tables import cards
@@ -42,7 +39,7 @@ from dinhdanh.exchange import partners
 from dinhdanh.oidc import consent, keys
 from dinhdanh.oidc.tables import oidc_consents
 from dinhdanh.registry.errors import InvalidInput, NotFound
-from dinhdanh.registry.records import find_person
+from dinhdanh.registry.records import find_person, place
 from dinhdanh.registry.tables import changes, events
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.vault import Vault
@@ -141,13 +138,7 @@ def _card(conn: sa.Connection, person) -> tuple[dict | None, dt.datetime]:
 
 def _value(person, field: str):
     if field == "address":
-        if person.province_code is None and person.commune_code is None and person.address is None:
-            return None
-        province = places.PROVINCES.get(person.province_code or "")
-        commune = places.COMMUNES.get(person.commune_code or "")
-        return {"province_code": person.province_code, "province_name": province.name if province else None,
-                "commune_code": person.commune_code, "commune_name": commune.name if commune else None,
-                "address": person.address}
+        return place(person.province_code, person.commune_code, person.address)
     return _iso(getattr(person, field)) if field == "date_of_birth" else getattr(person, field)
 
 
@@ -165,14 +156,6 @@ def fields_of(conn: sa.Connection, person, asked) -> dict:
         at = max(times) if times else person.created_at
         out[f] = {"value": _value(person, f), "source": POPULATION, "updated_at": at.isoformat()}
     return out
-
-
-def sign(conn: sa.Connection, vault: Vault, claims: dict) -> str:
-    """The claims as a compact JWS (ES256) with the provider's signing key in service."""
-    key = keys.signing_key(conn, vault)
-    payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
-    return jws.serialize_compact({"alg": keys.ALG, "kid": key.kid, "typ": TYP}, payload, key,
-                                 algorithms=[keys.ALG])
 
 
 def disclose(conn: sa.Connection, vault: Vault, partner, pid: str, *, purpose: str | None,
@@ -210,6 +193,6 @@ def disclose(conn: sa.Connection, vault: Vault, partner, pid: str, *, purpose: s
     now = now or utcnow()
     claims = {"iss": issuer, "aud": partner.client_id, "iat": int(now.timestamp()), "jti": secrets.token_urlsafe(16),
               "purpose": purpose, "sub": person.pid, "fields": fields_of(conn, person, asked)}
-    token = sign(conn, vault, claims)
+    token = keys.sign_json(conn, vault, claims, TYP)
     audit.record_access(conn, actor, [person.person_id], "kyc", purpose, fields=asked, outcome="ok")
     return {"jws": token, "claims": claims}

@@ -24,22 +24,16 @@ step's history row carries the day it was due).
 from __future__ import annotations
 
 import datetime as dt
-import re
-import zoneinfo
 from pathlib import Path
 
 import pyarrow as pa
 import sqlalchemy as sa
 
-from dinhdanh.exchange.tables import (
-    match_jobs,
-    partners,
-    subscriber_ladder,
-    subscriber_ladder_history,
-)
+from dinhdanh.exchange.tables import match_jobs, partners, subscriber_ladder, subscriber_ladder_history
+from dinhdanh.ids import phone
 from dinhdanh.notify.service import send_sms
 from dinhdanh.registry.errors import InvalidInput, NotFound
-from dinhdanh.store.base import utcnow
+from dinhdanh.store.base import utcnow, vietnam_date
 
 __all__ = [
     "ACTIVE",
@@ -48,12 +42,10 @@ __all__ = [
     "advance",
     "list_subscriptions",
     "next_step",
-    "normal_msisdn",
     "record_batch",
     "reverified",
     "reverifies",
     "show",
-    "today_local",
 ]
 
 NOTIFY_DAYS = 5
@@ -64,23 +56,9 @@ GAP = {"notified": 15, "one_way_locked": 15, "two_way_locked": 30}
 NEXT = {"notified": "one_way_locked", "one_way_locked": "two_way_locked", "two_way_locked": "terminated"}
 ACTIVE = ("notified", "one_way_locked", "two_way_locked")
 PROBLEM_OUTCOMES = ("mismatch", "not_found", "invalid")
-_VN = zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-def today_local() -> dt.date:
-    """The day in Vietnam: the ladder counts calendar days where the subscribers are."""
-    return dt.datetime.now(_VN).date()
-
-
-def normal_msisdn(value: str) -> str:
-    """Digits only, the national form (``+84 90 123 4567`` -> ``0901234567``)."""
-    digits = re.sub(r"[^0-9]", "", value or "")
-    if value.strip().startswith("+84") or (digits.startswith("84") and len(digits) == 11):
-        return "0" + digits[2:]
-    return digits
-
-
-# The same normalisation in DuckDB, for the batch's result file.
+# ``ids.phone.compact`` in DuckDB, for the batch's result file.
 _MSISDN_SQL = """CASE WHEN ltrim(trim(coalesce(msisdn, '')), '+') LIKE '84%'
          AND (starts_with(trim(msisdn), '+84') OR length(regexp_replace(msisdn, '[^0-9]', '', 'g')) = 11)
     THEN '0' || substr(regexp_replace(msisdn, '[^0-9]', '', 'g'), 3)
@@ -167,7 +145,7 @@ def record_batch(engine: sa.Engine, job_id: int, *, today: dt.date | None = None
     Returns counts ``{"detected", "restarted", "cleared"}`` (or ``{"skipped": why}``). Safe to run
     again: a subscription already changed by this job is left alone.
     """
-    today = today or today_local()
+    today = today or vietnam_date()
     with engine.connect() as conn:
         job = conn.execute(sa.select(match_jobs).where(match_jobs.c.job_id == job_id)).first()
         if job is None:
@@ -223,7 +201,7 @@ def advance(conn: sa.Connection, today: dt.date | None = None) -> dict[str, int]
     Each step is one INSERT ... SELECT (history, dated the day the step fell due) and one UPDATE;
     passes repeat while something moved, so a ladder left alone for months catches up exactly.
     """
-    today = today or today_local()
+    today = today or vietnam_date()
     sl, h = subscriber_ladder, subscriber_ladder_history
     moved = {to: 0 for _, to, _ in STEPS}
     while True:
@@ -257,9 +235,9 @@ def reverifies(results: dict[str, str]) -> bool:
 
 def reverified(conn: sa.Connection, partner: str, msisdn: str, cause: str, today: dt.date | None = None) -> bool:
     """Clear the telco's subscription ``msisdn`` if it is on the ladder; True when it was."""
-    today = today or today_local()
+    today = today or vietnam_date()
     sl = subscriber_ladder
-    number = normal_msisdn(msisdn)
+    number = phone.compact(msisdn)
     row = conn.execute(sa.select(sl.c.ladder_id).where(sl.c.partner == partner, sl.c.msisdn == number,
                                                        sl.c.state.in_(ACTIVE))).first()
     if row is None:
@@ -293,7 +271,7 @@ def _view(row: sa.Row, history: list[sa.Row] | None = None) -> dict:
 def show(conn: sa.Connection, partner: str, msisdn: str) -> dict:
     """A subscription's state, dates, next step and history; ``NotFound`` when it never entered the ladder."""
     sl, h = subscriber_ladder, subscriber_ladder_history
-    row = conn.execute(sa.select(sl).where(sl.c.partner == partner, sl.c.msisdn == normal_msisdn(msisdn))).first()
+    row = conn.execute(sa.select(sl).where(sl.c.partner == partner, sl.c.msisdn == phone.compact(msisdn))).first()
     if row is None:
         raise NotFound("This subscription is not on the mismatch ladder.", field="msisdn")
     history = conn.execute(sa.select(h).where(h.c.ladder_id == row.ladder_id).order_by(h.c.history_id)).all()

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
+from dinhdanh.store.base import VIETNAM
 
 
 def vietnam_day_end(now: float) -> int:

@@ -401,8 +401,9 @@ def _finish_output(parts: list[Path], out: Path, fmt: str, header: list[str]) ->
 def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: str, *,
                chunk_rows: int = CHUNK_ROWS, cache_dir: Path | None = None, actor: str = "cli",
                threads: int | None = None, after_chunk: Callable[[int, int], None] | None = None,
-               purpose: str = PURPOSE) -> dict:
-    """Match ``path`` against the register for ``partner`` and write ``out``; returns the summary.
+               purpose: str = PURPOSE, write_summary: bool = True) -> dict:
+    """Match ``path`` against the register for ``partner`` and write ``out``; returns the summary,
+    also written to ``OUT.summary.json`` unless ``write_summary`` is false (a caller that adds to it).
 
     ``after_chunk(index, rows_done)`` is called once a chunk is committed (progress, tests).
     Raises ``InvalidInput`` for a file-level problem and ``Forbidden`` for a refused partner.
@@ -496,11 +497,18 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
         "job_id": job.job_id, "partner": partner, "purpose": purpose, "input": str(path), "output": str(out),
         "rows": done, "counts": counts, "resumed_from": resumed_from,
         "snapshot": {"fingerprint": fingerprint[:16], "cached": cached},
-        "seconds": round(seconds, 3), "audit_seconds": round(audit_seconds, 3), "rows_per_second": round((done - resumed_from) / seconds) if seconds else None,
+        "seconds": round(seconds, 3), "audit_seconds": round(audit_seconds, 3),
+        "rows_per_second": round((done - resumed_from) / seconds) if seconds else None,
     }
-    summary_path = out.with_name(out.name + ".summary.json")
-    summary_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if write_summary:
+        write_summary_file(out, summary)
     return summary
+
+
+def write_summary_file(out: Path, summary: dict) -> None:
+    """The summary beside the result: ``OUT.summary.json``."""
+    path = out.with_name(out.name + ".summary.json")
+    path.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def _sql_path(path: Path) -> str:

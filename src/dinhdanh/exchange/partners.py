@@ -7,9 +7,10 @@ A partner is one OAuth client of the OpenID provider (client-credentials grant, 
 its agreement (reference, legal basis, expiry date), its information-security level, a rate
 limit per minute, a daily quota (requests a Vietnam day over all operations; none: no quota), its
 area (a 2025 province or commune code; none: national) and whether e-KYC needs the citizen's
-consent. ``update_policy`` changes any of these; every change is kept in ``partner_events``. It is registered ``pending``; ``approve`` (with the agreement) approves its
-client and makes it ``active``; ``suspend`` stops it (its client stays registered: an operator may
-also ``dinhdanh client suspend`` it to revoke the tokens it holds).
+consent. ``update_policy`` changes any of these; every change is kept in ``partner_events``. It
+is registered ``pending``; ``approve`` (with the agreement) approves its client and makes it
+``active``; ``suspend`` stops it (its client stays registered: an operator may also ``dinhdanh
+client suspend`` it to revoke the tokens it holds).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from dinhdanh.audit.service import PARTNER_PURPOSES
 from dinhdanh import places
+from dinhdanh.audit.service import PARTNER_PURPOSES
 from dinhdanh.exchange.tables import PARTNER_KINDS, partner_events, partners
-from dinhdanh.registry.area import NATIONAL, Area
 from dinhdanh.oidc import clients
+from dinhdanh.registry.area import Area
 from dinhdanh.registry.errors import Forbidden, InvalidInput, NotFound
 from dinhdanh.store.base import utcnow
 
@@ -67,7 +68,7 @@ def _quota(value) -> int | None:
     return value
 
 
-def _area_code(value) -> str | None:
+def check_area_code(value, field: str = "area") -> str | None:
     """A 2025 province (2 digits) or commune (5 digits) code; None / "" / "national": national."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "national")):
         return None
@@ -76,15 +77,12 @@ def _area_code(value) -> str | None:
                                   or (len(code) == 5 and code in places.COMMUNES)):
         return code
     raise InvalidInput("The area must be a 2025 province code (2 digits, e.g. 79), a commune code "
-                       "(5 digits, e.g. 00070) or national.", field="area")
+                       "(5 digits, e.g. 00070) or national.", field=field)
 
 
 def area_of(row) -> Area:
     """The part of the country a partner serves (``registry.area``)."""
-    code = row.area_code
-    if code is None:
-        return NATIONAL
-    return Area(province=code) if len(code) == 2 else Area(commune=code)
+    return Area.of_code(row.area_code)
 
 
 def _event(conn: sa.Connection, partner_id: int, kind: str, actor: str, changes: dict) -> None:
@@ -132,7 +130,7 @@ def add_partner(conn: sa.Connection, *, name: str, kind: str, operations, fields
     codes = _subset(purposes, tuple(PARTNER_PURPOSES), "purposes", required=False) or [DEFAULT_PURPOSE[kind]]
     _rate(rate_per_minute)
     quota = _quota(quota_per_day)
-    area = _area_code(area_code)
+    area = check_area_code(area_code)
     if not isinstance(kyc_consent_required, bool):
         raise InvalidInput("kyc_consent_required is true or false.", field="kyc_consent")
     made = clients.register_client(conn, name=name, redirect_uris=[], scopes=SCOPE, auth_method=auth_method,
@@ -145,7 +143,7 @@ def add_partner(conn: sa.Connection, *, name: str, kind: str, operations, fields
         updated_at=now)).scalar_one()
     added = view(_row(conn, made["client_id"]))
     _event(conn, partner_id, "added", actor, {k: {"old": None, "new": added[k]} for k in POLICY})
-    return {**view(_row(conn, made["client_id"])), "partner_id": partner_id, "client_secret": made["client_secret"],
+    return {**added, "partner_id": partner_id, "client_secret": made["client_secret"],
             "token_endpoint_auth_method": auth_method, "scope": SCOPE}
 
 
@@ -207,7 +205,7 @@ def update_policy(conn: sa.Connection, client_id: str, *, operations=_UNCHANGED,
     if quota_per_day is not _UNCHANGED:
         new["quota_per_day"] = _quota(quota_per_day)
     if area_code is not _UNCHANGED:
-        new["area_code"] = _area_code(area_code)
+        new["area_code"] = check_area_code(area_code)
     if kyc_consent_required is not _UNCHANGED:
         if not isinstance(kyc_consent_required, bool):
             raise InvalidInput("kyc_consent_required is true or false.", field="kyc_consent")

@@ -21,10 +21,12 @@ True
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
 
 import sqlalchemy as sa
+from joserfc import jws
 from joserfc.jwk import ECKey, KeySet
 
 from dinhdanh.oidc.tables import oidc_keys
@@ -117,6 +119,15 @@ def published_jwks(conn: sa.Connection, now: dt.datetime | None = None) -> dict:
         jwk = {k: v for k, v in dict(row.public_jwk).items() if k in ("kty", "crv", "x", "y")}
         keys.append({**jwk, "kid": row.kid, "use": "sig", "alg": ALG})
     return {"keys": keys}
+
+
+def sign_json(conn: sa.Connection, vault: Vault, payload: dict, typ: str) -> str:
+    """``payload`` as a compact JWS (ES256) with the signing key in service, ``kid`` and ``typ`` in
+    its header: documents the platform signs for others to keep (e-KYC answers, audit anchors),
+    verifiable with the published JWKS (and, for old documents, with the key's row)."""
+    key = signing_key(conn, vault)
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    return jws.serialize_compact({"alg": ALG, "kid": key.kid, "typ": typ}, body, key, algorithms=[ALG])
 
 
 def is_published(conn: sa.Connection, kid: str, now: dt.datetime | None = None) -> bool:

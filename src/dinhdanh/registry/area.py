@@ -17,6 +17,13 @@ class Area:
     province: str | None = None  # two-digit 2025 code
     commune: str | None = None  # five-digit 2025 code
 
+    @classmethod
+    def of_code(cls, code: str | None) -> Area:
+        """The area a 2025 code names: a province (2 digits), a commune (5 digits), none: national."""
+        if code is None:
+            return cls()
+        return cls(commune=code) if len(code) == 5 else cls(province=code)
+
     @property
     def national(self) -> bool:
         return self.province is None and self.commune is None

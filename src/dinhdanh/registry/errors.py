@@ -38,6 +38,12 @@ class Forbidden(RegistryError):
     code = "forbidden"
 
 
+class TooLarge(RegistryError):
+    """The input is over the size allowed (an upload)."""
+
+    code = "too_large"
+
+
 class Conflict(RegistryError):
     """The record changed under us (another officer's write won); retry on fresh data."""
 

@@ -56,7 +56,8 @@ def _person_brief(conn: sa.Connection, person_id: int | None) -> dict | None:
                                    "old_id_number": r.old_id_number}
 
 
-def _place(province_code: str | None, commune_code: str | None, address: str | None) -> dict | None:
+def place(province_code: str | None, commune_code: str | None, address: str | None) -> dict | None:
+    """A residence as the record shows it: codes with their names, and the address."""
     if province_code is None and commune_code is None and address is None:
         return None
     prov = places.PROVINCES.get(province_code or "")
@@ -116,7 +117,7 @@ def record_of(conn: sa.Connection, row, as_of: dt.date | None = None) -> dict:
         .where(former_pids.c.person_id == row.person_id)
         .order_by(former_pids.c.retired_at)
     ).all()
-    temp = _place(flat["temp_province_code"], flat["temp_commune_code"], flat["temp_address"])
+    temp = place(flat["temp_province_code"], flat["temp_commune_code"], flat["temp_address"])
     if temp is not None:
         temp["until"] = flat["temp_until"]
     absence = None
@@ -124,7 +125,7 @@ def record_of(conn: sa.Connection, row, as_of: dt.date | None = None) -> dict:
         absence = {"from": flat["absent_from"], "until": flat["absent_until"], "destination": flat["absent_to"]}
     reg_code = flat["birth_registration_code"]
     reg_name = places.OLD_PROVINCES[reg_code].name if reg_code in places.OLD_PROVINCES else None
-    permanent = _place(flat["province_code"], flat["commune_code"], flat["address"])
+    permanent = place(flat["province_code"], flat["commune_code"], flat["address"])
     if permanent is not None:
         permanent["dossier_number"] = flat["residence_dossier"]
     parts = names.split(flat["full_name"])  # derived, so they follow the name as it stood

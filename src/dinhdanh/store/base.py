@@ -49,3 +49,13 @@ def one_of(column: str, *values: str) -> str:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+# Việt Nam keeps UTC+7 all year (no daylight saving): a fixed offset is exact. Printed dates, ages,
+# expiries, partners' daily quotas and the telcos' ladder all count Vietnamese days.
+VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
+
+
+def vietnam_date(moment: dt.datetime | None = None) -> dt.date:
+    """The date in Việt Nam at ``moment`` (an aware datetime; now by default)."""
+    return (moment or utcnow()).astimezone(VIETNAM).date()

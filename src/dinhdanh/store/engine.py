@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import weakref
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -63,30 +60,3 @@ def current_revision(engine: sa.Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
-
-def transaction(engine: sa.Engine) -> contextlib.AbstractContextManager[sa.Connection]:
-    """``engine.begin()``, serialised within this process on SQLite.
-
-    SQLite has one writer; two threads of one server whose transactions both read then write make
-    one of them wait in SQLite's busy handler, which sleeps in steps of up to 100 ms (or fail with
-    SQLITE_BUSY when its snapshot is stale). Queuing them on a lock in the process instead costs
-    nothing and keeps the latency of a busy server flat. PostgreSQL needs no such lock.
-
-    Only for a transaction that runs whole in one thread (a route that opens and ends it in its
-    own body): held across a hop to another worker thread, a full thread pool of waiters would
-    starve the holder."""
-    if engine.dialect.name != "sqlite":
-        return engine.begin()
-    return _serialised(engine)
-
-
-@contextlib.contextmanager
-def _serialised(engine: sa.Engine):
-    lock = _LOCKS.get(engine)
-    if lock is None:
-        lock = _LOCKS.setdefault(engine, threading.Lock())
-    with lock, engine.begin() as conn:
-        yield conn
-
-
-_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()

@@ -10,10 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError, RuleViolation
+from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError, RuleViolation, TooLarge
 
 log = logging.getLogger("dinhdanh.web")
-STATUS = {NotFound: 404, InvalidInput: 422, RuleViolation: 409, Conflict: 409, Forbidden: 403}
+STATUS = {NotFound: 404, InvalidInput: 422, RuleViolation: 409, Conflict: 409, Forbidden: 403, TooLarge: 413}
 TITLES = {
     400: "Yêu cầu không hợp lệ", 401: "Chưa xác thực", 403: "Không có quyền", 404: "Không tìm thấy",
     405: "Phương thức không được hỗ trợ", 409: "Không thực hiện được theo quy định",
@@ -95,7 +95,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def registry_error(request: Request, exc: RegistryError):
         message = _message(request, exc.code, exc.field, exc.message)
-        return error_body(STATUS.get(type(exc), 422), exc.code, message, exc.field)
+        status = next((STATUS[c] for c in type(exc).__mro__ if c in STATUS), 422)  # an area may refine a kind
+        return error_body(status, exc.code, message, exc.field)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):

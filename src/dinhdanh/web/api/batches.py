@@ -11,17 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import (
-    APIRouter,
-    File,
-    Form,
-    HTTPException,
-    Path,
-    Query,
-    Request,
-    Response,
-    UploadFile,
-)
+from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
@@ -172,13 +162,9 @@ def upload_batch(request: Request, partner: BatchPartner, conn: Conn,
                  format: Annotated[Literal["csv", "parquet"] | None,
                                    Form(description="Format of the result (default: the input's)")] = None):
     limit = batches.max_upload_bytes()
-    too_large = batches.TooLarge(limit)
-    try:
-        if file.size is not None and file.size > limit:
-            raise too_large
-        made = batches.submit(conn, partner, file.file, purpose=purpose, result_format=format, max_bytes=limit)
-    except batches.TooLarge as exc:
-        return error_body(413, exc.code, message_for(request, exc.code, exc.field, exc.message), exc.field)
+    if file.size is not None and file.size > limit:
+        raise batches.TooLarge(limit)
+    made = batches.submit(conn, partner, file.file, purpose=purpose, result_format=format, max_bytes=limit)
     body = _shaped(batches.status(conn, partner.client_id, made["batch_id"]))
     return JSONResponse(BatchStatus(**body).model_dump(mode="json"), status_code=202,
                         headers={"Location": body["links"]["self"]})

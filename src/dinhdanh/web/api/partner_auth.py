@@ -93,7 +93,6 @@ def partner_for(operation: str):
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-VerifyPartner = Annotated[sa.Row, Depends(partner_for("verify"))]
 KycPartner = Annotated[sa.Row, Depends(partner_for("kyc"))]
 BatchPartner = Annotated[sa.Row, Depends(partner_for("batch"))]
 SubscribePartner = Annotated[sa.Row, Depends(partner_for("subscribe"))]

@@ -11,7 +11,6 @@ or ``refused``).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
@@ -24,10 +23,9 @@ from dinhdanh.audit import service as audit
 from dinhdanh.cards import lifecycle
 from dinhdanh.cards.tables import cards
 from dinhdanh.exchange import ladder
-from dinhdanh.ids import names
+from dinhdanh.ids import names, phone
 from dinhdanh.registry.errors import NotFound
 from dinhdanh.registry.records import find_person
-from dinhdanh.store.engine import transaction
 from dinhdanh.web.api.partner_auth import Credentials, authenticate_partner
 from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.errors import error_body
@@ -89,12 +87,6 @@ def _text_result(sent: str, held: str | None) -> str:
     return "mismatch"
 
 
-def _phone_digits(value: str) -> str:
-    digits = re.sub(r"[^0-9]", "", value)
-    return "0" + digits[2:] if value.strip().startswith("+84") or (digits.startswith("84") and len(digits) == 11) \
-        else digits
-
-
 def compare(body: VerifyBody, person) -> dict[str, str]:
     out: dict[str, str] = {}
     for f in body.sent():
@@ -106,7 +98,7 @@ def compare(body: VerifyBody, person) -> dict[str, str]:
         elif f == "sex":
             out[f] = "match" if sent == person.sex else "mismatch"
         elif f == "phone":
-            out[f] = "match" if person.phone and _phone_digits(sent) == _phone_digits(person.phone) else "mismatch"
+            out[f] = "match" if person.phone and phone.compact(sent) == phone.compact(person.phone) else "mismatch"
     return out
 
 
@@ -133,7 +125,7 @@ async def verify(body: VerifyBody, request: Request, credentials: Credentials):
 
 
 def _verify(body: VerifyBody, request: Request, credentials) -> VerifyAnswer | JSONResponse:
-    with transaction(request.app.state.engine) as conn:
+    with request.app.state.engine.begin() as conn:
         partner = authenticate_partner(request, conn, credentials, "verify")
         return check_person(body, partner, conn)
 
