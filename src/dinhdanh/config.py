@@ -1,4 +1,5 @@
-"""Where the platform keeps its data, chosen once at the edge and passed down."""
+"""Where the platform keeps its data and how long it waits for the database, read once at the edge
+(the CLI, the app factory, the tests) and passed down."""
 
 from __future__ import annotations
 
@@ -23,3 +24,29 @@ def database_url(explicit: str | None = None) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return url
+
+
+def _positive(name: str, default: float, *, integer: bool = False) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a {'whole ' if integer else ''}number, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, not {raw!r}")
+    return value
+
+
+def lock_timeout() -> float:
+    """How long a unit of work waits for a database lock (the SQLite writer, a PostgreSQL row lock,
+    a pooled connection) before the request is refused with 503 and ``Retry-After``:
+    ``DINHDANH_DB_LOCK_TIMEOUT`` seconds, 5 by default. Never an unbounded wait."""
+    return _positive("DINHDANH_DB_LOCK_TIMEOUT", 5.0)
+
+
+def pool_size() -> int:
+    """Connections a process keeps to a server database (``DINHDANH_DB_POOL_SIZE``, 10); up to
+    three times as many more open under bursts and are closed when idle."""
+    return int(_positive("DINHDANH_DB_POOL_SIZE", 10, integer=True))

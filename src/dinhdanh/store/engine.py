@@ -1,4 +1,16 @@
-"""Engines for the embedded default (SQLite in WAL mode) and PostgreSQL, and migrations."""
+"""Engines for the embedded default (SQLite in WAL mode) and PostgreSQL, and migrations.
+
+Transactions are begun the same way on both back-ends (see ``store.unit_of_work``):
+
+- SQLite: the driver's own implicit transactions are switched off (``isolation_level = None``) and
+  every transaction is begun explicitly by the ``begin`` event: ``BEGIN IMMEDIATE`` (the write lock
+  is taken when the transaction begins, never by upgrading a read, which SQLite refuses at once
+  with ``SQLITE_BUSY`` when another writer got there first) unless the connection is marked
+  read-only (``READ_ONLY`` execution option), then a plain ``BEGIN`` with ``query_only`` on.
+  Waits for another process's lock end after ``busy_timeout`` (``config.lock_timeout``).
+- PostgreSQL: ``lock_timeout`` bounds every row or table lock wait, the pool's checkout wait is
+  bounded the same, and read-only units run ``READ ONLY`` transactions.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +19,78 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from dinhdanh import config
 from dinhdanh.config import database_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "dinhdanh_read_only"  # execution option of a read-only unit of work
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
-    cur.close()
+def _sqlite_connect(timeout_ms: int):
+    def connect(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # no implicit BEGIN by the driver: ours, in _sqlite_begin
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives the process being killed (the WAL is written before
+        # COMMIT returns); only an OS crash or power loss can lose the last commits. PostgreSQL is
+        # the production store (synchronous_commit on).
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
+        cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+        cur.close()
+
+    return connect
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgres_connect(timeout_ms: int):
+    def connect(dbapi_conn, _record) -> None:
+        with dbapi_conn.cursor() as cur:
+            # a lock wait (a row another transaction holds) ends in an error, not a hang
+            cur.execute(f"SET lock_timeout = {timeout_ms}")
+            # a session that left a transaction open (a killed client) gives its locks back
+            cur.execute("SET idle_in_transaction_session_timeout = 60000")
+        dbapi_conn.commit()
+
+    return connect
 
 
 def make_engine(url: str | None = None, **kwargs) -> sa.Engine:
     """An engine for ``url`` (see ``config.database_url``); SQLite files get WAL and foreign keys."""
     url = database_url(url)
     parsed = make_url(url)
+    timeout = config.lock_timeout()
     # errors and logs must not carry PIDs or names: keep bound values out of exception messages
     kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        memory = not parsed.database or parsed.database == ":memory:"
+        if not memory:
+            from dinhdanh.store import files
+
+            files.secure_sqlite(Path(parsed.database))
+            # threads wait for the writer in the unit of work, holding a connection: enough of them
+            kwargs.setdefault("pool_size", 8)
+            kwargs.setdefault("max_overflow", 64)
+            kwargs.setdefault("pool_timeout", timeout)
         engine = sa.create_engine(url, **kwargs)
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "connect", _sqlite_connect(int(timeout * 1000)))
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **kwargs)
+    size = config.pool_size()
+    kwargs.setdefault("pool_size", size)
+    kwargs.setdefault("max_overflow", 3 * size)
+    kwargs.setdefault("pool_timeout", timeout)
+    engine = sa.create_engine(url, **kwargs)
+    sa.event.listen(engine, "connect", _postgres_connect(int(timeout * 1000)))
+    return engine
 
 
 def alembic_config(engine: sa.Engine):
@@ -59,4 +114,3 @@ def current_revision(engine: sa.Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
-

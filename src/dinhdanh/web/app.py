@@ -13,6 +13,7 @@ import dinhdanh.eid
 from dinhdanh import __version__
 from dinhdanh.web import errors, oidc, portal
 from dinhdanh.exchange.limits import limiter_from_env
+from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web.api import audit, batches
 from dinhdanh.web.api import cards, citizens, eid, events, kyc, me, places, quality, verify
 from dinhdanh.web.api import changes as change_notifications
@@ -43,6 +44,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
         description="Cơ sở dữ liệu quốc gia về dân cư: API cho cán bộ (national population register: officer API).",
     )
     app.state.engine = engine
+    app.state.uow = UnitOfWork(engine)  # every request's transaction (web.deps.transaction)
     errors.install(app)
     # per-partner rate limits and quotas (exchange.limits): Redis when DINHDANH_REDIS_URL is set, so that
     # every API worker shares them; otherwise in this process
@@ -62,7 +64,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():
-        with engine.connect() as conn:
+        with app.state.uow.read() as conn:
             conn.execute(sa.text("SELECT 1"))
         return {"status": "ok"}
 

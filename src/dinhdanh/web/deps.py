@@ -11,18 +11,24 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dinhdanh.audit.service import DEFAULT_PURPOSE, PURPOSES
 from dinhdanh.officers.service import Officer, officer_by_token
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 bearer = HTTPBearer(auto_error=False, description="Officer API token (`dinhdanh officer add`)")
 
 
 def transaction(request: Request) -> Iterator[sa.Connection]:
-    """One transaction per request: committed when the handler returns, rolled back if it raises."""
-    engine: sa.Engine = request.app.state.engine
-    with engine.begin() as conn:
+    """The request's unit of work (``store.unit_of_work``): committed when the handler returns and
+    before the answer is sent (scope "function"), rolled back if it raises. FastAPI runs a sync
+    dependency, its exit included, in the thread pool: no lock is waited for on the event loop."""
+    with uow_of(request).begin() as conn:
         yield conn
 
 
-Conn = Annotated[sa.Connection, Depends(transaction)]
+def uow_of(request: Request) -> UnitOfWork:
+    return request.app.state.uow
+
+
+Conn = Annotated[sa.Connection, Depends(transaction, scope="function")]
 
 
 def current_officer(conn: Conn, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Officer:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError, RuleViolation, TooLarge
+from dinhdanh.store.unit_of_work import DatabaseBusy, DatabaseUnavailable, is_busy, is_unavailable
 
 log = logging.getLogger("dinhdanh.web")
 STATUS = {NotFound: 404, InvalidInput: 422, RuleViolation: 409, Conflict: 409, Forbidden: 403, TooLarge: 413}
@@ -25,6 +26,7 @@ TITLES = {
 # Vietnamese messages for the register's refusals, by stable code (and field where it matters).
 VI = {
     "upload_too_large": "Tệp tải lên vượt quá dung lượng cho phép.",
+    "body_too_large": "Nội dung yêu cầu vượt quá dung lượng cho phép.",
     "batch_not_done": "Lô đối chiếu chưa xử lý xong.",
     "not_a_telco": "Chỉ doanh nghiệp viễn thông mới có thuê bao trong quy trình xử lý sai lệch.",
     "already_married": "Người này đang có vợ hoặc chồng.",
@@ -57,6 +59,9 @@ VI = {
     "rate_limiter_unavailable": "Bộ giới hạn truy cập tạm thời không hoạt động nên chưa phục vụ được yêu cầu "
                                 "của đối tác; hãy thử lại sau ít phút.",
     "consent_required": "Công dân chưa đồng ý cho đối tác này nhận các thông tin được yêu cầu.",
+    "database_busy": "Hệ thống đang bận; yêu cầu chưa được thực hiện. Hãy thử lại sau ít giây.",
+    "database_unavailable": "Cơ sở dữ liệu tạm thời không truy cập được; yêu cầu chưa được thực hiện. "
+                            "Hãy thử lại sau ít giây.",
     "partner_unauthenticated": "Cần mã truy cập hợp lệ của đối tác (cấp qua /token, phạm vi dinhdanh.verify; "
                                "Authorization: Bearer ...).",
 }
@@ -86,6 +91,18 @@ def error_body(status: int, code: str, message: str, field: str | None = None, *
     return JSONResponse({"error": body}, status_code=status)
 
 
+def _database_refusal(request: Request, exc: Exception) -> JSONResponse:
+    """503 with ``Retry-After``: nothing was done (the unit of work rolled back), try again."""
+    busy = is_busy(exc)
+    code = "database_busy" if busy else "database_unavailable"
+    english = ("The database is busy; nothing was done. Try again in a moment." if busy else
+               "The database cannot be reached; nothing was done. Try again in a moment.")
+    log.warning("%s: %s", code, type(exc).__name__)
+    response = error_body(503, code, _message(request, code, None, english))
+    response.headers["Retry-After"] = str(getattr(exc, "retry_after", None) or (1 if busy else 5))
+    return response
+
+
 def _loc(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[-1] if loc else "")
@@ -105,8 +122,15 @@ def install(app: FastAPI) -> None:
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
         return error_body(422, "invalid_input", message, first["field"], problems=problems)
 
+    @app.exception_handler(DatabaseBusy)
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_wait(request: Request, exc: Exception):
+        return _database_refusal(request, exc)
+
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception):
+    async def unexpected(request: Request, exc: Exception):
+        if is_busy(exc) or is_unavailable(exc):  # a wait that ran out outside a unit of work
+            return _database_refusal(request, exc)
         # nothing of the request or the data in the answer (nor in the log line uvicorn writes)
         log.error("unexpected %s in a request", type(exc).__name__)
         return error_body(500, "internal_error", "An unexpected error; it has been logged.")

@@ -31,6 +31,7 @@ from dinhdanh.oidc.discovery import metadata
 from dinhdanh.oidc.server import HttpRequest, Provider
 from dinhdanh.oidc.server import Request as OAuthRequest
 from dinhdanh.web.api.cards import vault_of
+from dinhdanh.web.deps import uow_of
 
 router = APIRouter()
 MAX_BODY = 64 * 1024
@@ -113,10 +114,10 @@ async def _protocol(request: Request, work) -> Response:
         request.state.oidc_http = await read_http(request)
     except BadBody as e:
         return _json_error(400, "invalid_request", str(e))
-    engine, vault, issuer = request.app.state.engine, vault_of(request), issuer_of(request)
+    uow, vault, issuer = uow_of(request), vault_of(request), issuer_of(request)
 
     def run():
-        with engine.begin() as conn:
+        with uow.begin() as conn:
             return work(StarletteProvider(conn, vault, issuer))
 
     return await run_in_threadpool(run)
@@ -133,7 +134,7 @@ def configuration(request: Request) -> JSONResponse:
 @router.get("/jwks", tags=["oidc"], summary="The provider's public signing keys (JWKS)")
 def jwks(request: Request) -> JSONResponse:
     vault = vault_of(request)
-    with request.app.state.engine.begin() as conn:
+    with uow_of(request).begin() as conn:
         keys.signing_key(conn, vault)  # there is always one key to publish
         body = keys.published_jwks(conn)
     # short: a new key signs from the moment it is rotated in
@@ -307,11 +308,11 @@ async def _page(request: Request, work) -> Response:
     except BadBody:
         return _error(_lang(request), "bad_body")
     request.state.oidc_http = http
-    engine, vault, issuer = request.app.state.engine, vault_of(request), issuer_of(request)
+    uow, vault, issuer = uow_of(request), vault_of(request), issuer_of(request)
     cookie = request.cookies.get(sessions.COOKIE)
 
     def run() -> Page:
-        with engine.begin() as conn:
+        with uow.begin() as conn:
             provider = StarletteProvider(conn, vault, issuer)
             session = sessions.load(conn, vault, cookie, provider.now)
             fresh = None

@@ -34,6 +34,7 @@ from dinhdanh.oidc.claims import ACR_LEVELS
 from dinhdanh.oidc.relying_party import IdTokenError, validate_id_token
 from dinhdanh.oidc.tables import oidc_clients
 from dinhdanh.store.vault import for_database
+from dinhdanh.web.deps import uow_of
 
 CLIENT_ID = "dvc-portal-demo"
 SCOPE = "openid profile dinhdanh.pid dinhdanh.me"  # dinhdanh.me: the citizen's data tracker
@@ -90,7 +91,7 @@ def _settings(request: Request) -> dict:
     if cache is None:
         cache = request.app.state.portal_clients = {}
     if base not in cache:
-        with request.app.state.engine.begin() as conn:
+        with uow_of(request).begin() as conn:
             cache[base] = ensure_demo_client(conn, base)
     return cache[base]
 

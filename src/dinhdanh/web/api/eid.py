@@ -28,7 +28,7 @@ from dinhdanh.registry.records import find_person
 from dinhdanh.web import errors
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.api.schemas import ErrorBody
-from dinhdanh.web.deps import Conn, CurrentOfficer
+from dinhdanh.web.deps import Conn, CurrentOfficer, uow_of
 
 router = APIRouter(prefix="/api/v1/eid", tags=["eid"],
                    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
@@ -348,7 +348,7 @@ def register(body: RegistrationBody, request: Request, conn: Conn):
 def _committed(request: Request, work):
     """Run ``work(conn)`` in a transaction that commits even when it refuses (attempt counters)."""
     refused = None
-    with request.app.state.engine.begin() as conn:
+    with uow_of(request).begin() as conn:
         try:
             return work(conn)
         except (registration.ActivationRefused, auth.LoginRefused, sessions.SecondFactorRefused) as exc:

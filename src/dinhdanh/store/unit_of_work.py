@@ -1,0 +1,152 @@
+"""The unit of work: one transaction per request, command or background step, committed before
+anyone is told it succeeded (Cosmic Python, chapter 6, without its ceremony).
+
+::
+
+    uow = UnitOfWork(engine)
+    with uow.begin() as conn:      # a unit that may write
+        ...                        # its changes, their audit entries and outbox messages
+    # committed here, before the answer; an exception inside rolled everything back
+
+    with uow.read() as conn:       # a unit that only reads (READ ONLY; may go to a replica later)
+        ...
+
+A writing unit on SQLite takes the database's write lock when it begins (``BEGIN IMMEDIATE``, see
+``store.engine``), never by upgrading a read. Threads of one process queue for it here, on one
+lock per database with a bounded wait, rather than in SQLite's sleeping busy handler (which is
+neither fair nor prompt); other processes are waited for by ``busy_timeout``. On PostgreSQL there is
+no process-wide lock: writers meet only on the rows they share, and ``lock_timeout`` bounds that.
+
+Every wait is bounded (``config.lock_timeout``): a unit that cannot get its lock, its connection or
+its rows in time raises ``DatabaseBusy``, which the API answers with 503 and ``Retry-After``. The
+unit's work must not wait on anything else that can block without a bound, and nothing that can
+wait on a database lock runs on the event loop: the web layer runs units in its thread pool.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from dinhdanh import config
+from dinhdanh.store.engine import READ_ONLY
+
+__all__ = ["UnitOfWork", "DatabaseBusy", "DatabaseUnavailable", "is_busy", "is_unavailable"]
+
+
+class DatabaseBusy(Exception):
+    """A lock, a connection or the writer was not free within the bound: try again shortly."""
+
+    retry_after = 1
+
+
+class DatabaseUnavailable(Exception):
+    """The database does not answer (down, restarting): try again shortly."""
+
+    retry_after = 5
+
+
+# One writer lock per SQLite database (per engine) in this process, whoever makes the unit.
+_writers: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_writers_lock = threading.Lock()
+
+
+def _writer_of(engine: sa.Engine) -> threading.Lock | None:
+    if engine.dialect.name != "sqlite":
+        return None
+    with _writers_lock:
+        lock = _writers.get(engine)
+        if lock is None:
+            lock = _writers[engine] = threading.Lock()
+        return lock
+
+
+class UnitOfWork:
+    """Units of work on ``engine`` (see the module's doc)."""
+
+    def __init__(self, engine: sa.Engine, *, lock_timeout: float | None = None):
+        self.engine = engine
+        self.lock_timeout = config.lock_timeout() if lock_timeout is None else lock_timeout
+        self._writer = _writer_of(engine)
+        self._postgres = engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def begin(self) -> Iterator[sa.Connection]:
+        """A unit that may write: committed when the block ends, rolled back if it raises."""
+        writer = self._writer
+        if writer is not None and not writer.acquire(timeout=self.lock_timeout):
+            raise DatabaseBusy("the database's writer was not free in time")
+        try:
+            with translated(), self.engine.begin() as conn:
+                yield conn
+        finally:
+            if writer is not None:
+                writer.release()
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A unit that only reads (a write in it fails)."""
+        with translated(), self.engine.connect() as conn:
+            if self._postgres:
+                conn.execution_options(postgresql_readonly=True)
+                with conn.begin():
+                    yield conn
+                return
+            conn.execution_options(**{READ_ONLY: True})
+            driver = conn.connection.driver_connection  # outside any transaction (no autobegin)
+            driver.execute("PRAGMA query_only = ON")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                driver.execute("PRAGMA query_only = OFF")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is a bounded wait that ran out: SQLite's lock, PostgreSQL's lock_timeout or a
+    serialization failure, the pool's checkout."""
+    if isinstance(exc, DatabaseBusy | sa.exc.TimeoutError):
+        return True
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.DBAPIError):
+        orig = getattr(exc, "orig", None)
+        code = getattr(orig, "sqlstate", None)
+        if code in ("55P03", "40001", "40P01", "57014"):  # lock timeout, serialization, deadlock, canceled
+            return True
+        text = str(orig or "").lower()
+        return "database is locked" in text or "database table is locked" in text
+    return False
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database server cannot be reached (down, restarting, shutting down)."""
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = getattr(exc, "orig", None)
+        code = getattr(orig, "sqlstate", None) or ""
+        if code.startswith("08") or code in ("57P01", "57P02", "57P03"):  # connection, admin shutdown
+            return True
+        text = str(orig or "").lower()
+        return "connection refused" in text or "server closed the connection" in text or "connection failed" in text
+    return False
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Bounded waits that ran out become ``DatabaseBusy``; a database that is gone, ``DatabaseUnavailable``."""
+    try:
+        yield
+    except (DatabaseBusy, DatabaseUnavailable):
+        raise
+    except Exception as exc:
+        if is_busy(exc):
+            raise DatabaseBusy(type(exc).__name__) from exc
+        if is_unavailable(exc):
+            raise DatabaseUnavailable(type(exc).__name__) from exc
+        raise
