@@ -1,8 +1,8 @@
-"""``dinhdanh audit``: the access log's hash chain, and anchors of its head kept outside the database."""
+"""``dinhdanh audit``: the access log as a transparency log: integrate, save a signed head, verify."""
 
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,58 +10,68 @@ import typer
 
 from dinhdanh.cli.common import DbOption, emit, engine_for, fail
 
-audit_app = typer.Typer(help="The access log (every read of a person's data), hash-chained.", no_args_is_help=True)
+audit_app = typer.Typer(help="The access log (every read of a person's data), an RFC 9162 transparency log.",
+                        no_args_is_help=True)
+
+
+def _parts(db: str | None):
+    from dinhdanh.store.unit_of_work import UnitOfWork
+    from dinhdanh.store.vault import for_database
+
+    engine = engine_for(db, upgrade=True)
+    return UnitOfWork(engine), for_database(engine.url.render_as_string(hide_password=False))
 
 
 @audit_app.command("verify")
 def verify(
-    anchor: Annotated[list[Path] | None, typer.Option(
-        "--anchor", help="An anchor file (from `audit anchor`) the chain must still hold; repeatable")] = None,
+    head: Annotated[list[Path] | None, typer.Option(
+        "--head", help="A signed head saved earlier (`audit head --out`); the log must still give its root; "
+                       "repeatable")] = None,
     db: DbOption = None,
 ) -> None:
-    """Walk the access log's hash chain; print {entries, valid, first_broken[, anchors]}. Exit 0 valid, 1 broken."""
-    from dinhdanh.audit.anchor import check_anchor
-    from dinhdanh.audit.chain import verify as walk
+    """Recompute the tree from the entries; check it against the newest signed head and any saved head.
+    Prints {tree_size, pending, valid, first_bad, head, saved}. Exit 0 valid, 1 not."""
+    from dinhdanh.audit import checks, heads
 
-    tokens = []
-    for path in anchor or []:
+    saved = []
+    for path in head or []:
         try:
-            tokens.append((str(path), path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeError) as exc:
-            fail(f"--anchor {path}: cannot read it ({type(exc).__name__})")
-    engine = engine_for(db, upgrade=True)
-    verdict = walk(engine)
-    report = verdict.as_dict()
-    valid = verdict.valid
-    if tokens:
-        with engine.connect() as conn:
-            checks = [{"file": name, **check_anchor(conn, text).as_dict()} for name, text in tokens]
-        report["anchors"] = checks
-        valid = valid and all(c["valid"] for c in checks)
-        report["valid"] = valid
-    emit(report)
-    if not valid:
+            saved.append((str(path), checks.read_saved(path)))
+        except (OSError, UnicodeError, ValueError, heads.HeadError) as exc:
+            fail(f"--head {path}: not a saved tree head ({type(exc).__name__})")
+    uow, _ = _parts(db)
+    report = checks.verify_log(uow, saved)
+    emit(report.as_dict())
+    if not report.valid:
         raise typer.Exit(1)
 
 
-@audit_app.command("anchor")
-def anchor(
-    out: Annotated[Path | None, typer.Option(help="Write the anchor to this file (else print it)")] = None,
+@audit_app.command("head")
+def save_head(
+    out: Annotated[Path | None, typer.Option(help="Write the signed head to this file (else print it)")] = None,
     db: DbOption = None,
 ) -> None:
-    """Sign the chain's head (ES256, the provider's key) as a compact JWS to keep outside the database."""
-    from dinhdanh.audit.anchor import sign_head
-    from dinhdanh.store.vault import for_database
+    """The log's current signed tree head, as JSON: what auditors keep outside the database."""
+    from dinhdanh.audit import proofs, sequencer
 
-    engine = engine_for(db, upgrade=True)
-    issuer = os.environ.get("DINHDANH_OIDC_ISSUER") or "urn:dinhdanh"
-    with engine.begin() as conn:
-        token = sign_head(conn, for_database(engine.url.render_as_string(hide_password=False)), issuer)
+    uow, vault = _parts(db)
+    sequencer.integrate_all(uow, vault)  # what was written before this moment is in the head
+    text = json.dumps(proofs.current_head(uow, vault).as_dict(), indent=2) + "\n"
     if out is None:
-        print(token)
+        print(text, end="")
         return
     try:
-        out.write_text(token + "\n", encoding="utf-8")
+        out.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"--out {out}: cannot write it ({type(exc).__name__})")
-    emit({"anchor": str(out)})
+    emit({"head": str(out)})
+
+
+@audit_app.command("sequence")
+def sequence(db: DbOption = None) -> None:
+    """Integrate every waiting entry into the tree now (``serve`` does it continuously)."""
+    from dinhdanh.audit import proofs, sequencer
+
+    uow, vault = _parts(db)
+    done = sequencer.integrate_all(uow, vault)
+    emit({"integrated": done, "tree_size": proofs.current_head(uow, vault).tree_size})

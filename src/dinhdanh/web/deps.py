@@ -24,11 +24,18 @@ def transaction(request: Request) -> Iterator[sa.Connection]:
         yield conn
 
 
+def read_transaction(request: Request) -> Iterator[sa.Connection]:
+    """A read-only unit of work for routes that only read (no audit entry, no counter)."""
+    with uow_of(request).read() as conn:
+        yield conn
+
+
 def uow_of(request: Request) -> UnitOfWork:
     return request.app.state.uow
 
 
 Conn = Annotated[sa.Connection, Depends(transaction, scope="function")]
+ReadConn = Annotated[sa.Connection, Depends(read_transaction, scope="function")]
 
 
 def current_officer(conn: Conn, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Officer:

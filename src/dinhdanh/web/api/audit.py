@@ -1,32 +1,77 @@
-"""``GET /api/v1/audit/head``: the access log's chain head, signed, for anyone to keep.
-
-Public like the JWKS: it holds counts and hashes, no personal data. Partners, auditors and
-citizens' organisations keep copies; ``dinhdanh audit verify --anchor FILE`` later shows whether
-the log still holds what was anchored (see ``audit.anchor``).
+"""The access log as a transparency log, public like a CT log: the signed tree head, inclusion and
+consistency proofs (RFC 9162 s2.1.3, s2.1.4), and the log's keys. Hashes and counts only, never
+personal data: a leaf hash is salted (``audit.leaves``), so it tells nothing about who read whom.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from dinhdanh.audit.anchor import chain_head, sign_head
+from dinhdanh.audit import proofs, sequencer
+from dinhdanh.web import background
 from dinhdanh.web.api.cards import vault_of
-from dinhdanh.web.deps import Conn
+from dinhdanh.web.api.schemas import ErrorBody
+from dinhdanh.web.deps import ReadConn, uow_of
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+def sequencer_loop(engine, stop) -> None:
+    """The log's sequencer beside the API (one process at a time holds its lease)."""
+    from dinhdanh.store.unit_of_work import UnitOfWork
+    from dinhdanh.store.vault import for_database
 
-
-class SignedHead(BaseModel):
-    anchor: str = Field(description="Compact JWS (ES256, typ audit-head+jwt) over the head, "
-                                    "verifiable with the provider's /jwks")
-    last_access_id: int
-    last_hash: str
-    entries: int
+    sequencer.sequencer_loop(UnitOfWork(engine), for_database(engine.url.render_as_string(hide_password=False)), stop)
 
 
-@router.get("/head", response_model=SignedHead, summary="The access log's chain head, signed (public)")
-def signed_head(request: Request, conn: Conn) -> SignedHead:
-    from dinhdanh.web.oidc import issuer_of
+background.register("audit-sequencer", sequencer_loop)
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses={422: {"model": ErrorBody}})
+Size = Annotated[int, Query(ge=0, le=2**62)]
 
-    return SignedHead(anchor=sign_head(conn, vault_of(request), issuer_of(request)), **chain_head(conn))
+
+class TreeHead(BaseModel):
+    tree_size: int
+    root_hash: str = Field(description="Base64 of the 32-byte root hash (RFC 9162 s2.1.1)")
+    timestamp: int = Field(description="Milliseconds since the epoch")
+    signature: str = Field(description="Compact JWS (ES256, typ tree-head+jws) whose payload is the other three "
+                                       "fields as JSON (keys sorted, no spaces); keys at /api/v1/audit/keys")
+
+
+class InclusionProof(BaseModel):
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    audit_path: list[str]
+
+
+class ConsistencyProof(BaseModel):
+    first: int
+    second: int
+    consistency_path: list[str]
+
+
+def _b64(values: list[bytes]) -> list[str]:
+    return [base64.b64encode(v).decode() for v in values]
+
+
+@router.get("/head", response_model=TreeHead, summary="The log's signed tree head (public)")
+def head(request: Request) -> dict:
+    return proofs.current_head(uow_of(request), vault_of(request)).as_dict()
+
+
+@router.get("/proof/inclusion", response_model=InclusionProof, summary="An inclusion proof (RFC 9162 s2.1.3)")
+def inclusion(conn: ReadConn, leaf_index: Size, tree_size: Size) -> dict:
+    leaf, path = proofs.inclusion(conn, leaf_index, tree_size)
+    return {"leaf_index": leaf_index, "tree_size": tree_size, "leaf_hash": base64.b64encode(leaf).decode(),
+            "audit_path": _b64(path)}
+
+
+@router.get("/proof/consistency", response_model=ConsistencyProof, summary="A consistency proof (RFC 9162 s2.1.4)")
+def consistency(conn: ReadConn, first: Size, second: Size) -> dict:
+    return {"first": first, "second": second, "consistency_path": _b64(proofs.consistency(conn, first, second))}
+
+
+@router.get("/keys", summary="Every key the log has signed heads with (JWKS)")
+def log_keys(conn: ReadConn) -> dict:
+    return proofs.keys(conn)
