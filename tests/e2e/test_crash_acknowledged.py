@@ -19,7 +19,7 @@ from dinhdanh.store.engine import make_engine, upgrade
 from tests.e2e.test_mixed_load import Server, db_url  # noqa: F401  (db_url: the fixture, per back-end)
 from tests.support import FAMILY, write_people
 
-ROUNDS = 5
+ROUNDS = 4
 # the adults of FAMILY and a commune other than their permanent one
 MOVERS = [(row[0], "26743" if row[5] == "00070" else "00070") for row in FAMILY if row[2] < "2000"]
 

@@ -168,10 +168,11 @@ class Register:
         return {"Authorization": f"Bearer {self.officer_token}"}
 
 
-def load_register(db: str, tmp_path: Path, *, population: int = POPULATION, citizens: int = 4) -> Register:
+def load_register(db: str, tmp_path: Path, *, population: int = POPULATION, citizens: int = 4,
+                  file: Path | None = None) -> Register:
     """A synthetic population (``population`` people, seed 1), a national officer, an approved
     partner allowed to verify names and dates of birth, a relying party allowed ``dinhdanh.me``,
-    and ``citizens`` adults with level-1 e-ID accounts."""
+    and ``citizens`` adults with level-1 e-ID accounts. ``file``: a population file to import instead."""
     from dinhdanh.eid import auth
     from dinhdanh.exchange import partners
     from dinhdanh.officers.service import add_officer
@@ -183,8 +184,9 @@ def load_register(db: str, tmp_path: Path, *, population: int = POPULATION, citi
 
     engine = make_engine(db)
     upgrade(engine)
-    file = tmp_path / f"population-{population}.parquet"
-    synthetic.write(synthetic.generate(population, 1), file)
+    if file is None:
+        file = tmp_path / f"population-{population}.parquet"
+        synthetic.write(synthetic.generate(population, 1), file)
     report = import_population(engine, file)
     assert report.loaded > 0.9 * population, report
     with engine.begin() as conn:
@@ -328,7 +330,9 @@ class Mix:
             return Outcome(kind, r.status_code, elapsed, f"no match for the register's own data: {r.text[:200]}")
         return Outcome(kind, r.status_code, elapsed)
 
-    def run(self, clients: int, seconds: float, seed: int = 1) -> list[Outcome]:
+    def run(self, clients: int, seconds: float, seed: int = 1, tag: str = "") -> list[Outcome]:
+        """``clients`` threads, each with its own connection, for ``seconds``; ``tag`` keeps the
+        addresses of one run apart from another's."""
         kinds, weights = zip(*self.WEIGHTS.items(), strict=True)
         deadline = time.monotonic() + seconds
 
@@ -340,7 +344,7 @@ class Mix:
                 n = 0
                 while time.monotonic() < deadline:
                     n += 1
-                    out.append(self.one(client, rng.choices(kinds, weights)[0], rng, mine, f"{w}-{n}"))
+                    out.append(self.one(client, rng.choices(kinds, weights)[0], rng, mine, f"{tag}{w}-{n}"))
             return out
 
         with concurrent.futures.ThreadPoolExecutor(clients) as pool:
