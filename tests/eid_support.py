@@ -91,11 +91,15 @@ def card_photo(engine, vault, pid: str) -> bytes:
 
 
 def last_code(engine, channel: str = "notify.sms") -> str:
-    """The activation code of the newest notification (what the phone receives)."""
+    """The activation code of the newest notification (what the phone receives; the outbox holds it
+    sealed, opened here with the database's vault as the deliverer would)."""
+    from dinhdanh.notify.service import opened
+    from dinhdanh.store.vault import of_bind
+
     with engine.connect() as conn:
         payload = conn.execute(sa.select(outbox.c.payload).where(outbox.c.topic == channel)
                                .order_by(outbox.c.seq.desc())).scalars().first()
-    return re.search(r"\b([0-9]{6})\b", payload["text"]).group(1)
+    return re.search(r"\b([0-9]{6})\b", opened(of_bind(engine), payload)["text"]).group(1)
 
 
 def counts(engine, *tables) -> tuple[int, ...]:

@@ -13,8 +13,10 @@ from dinhdanh.cards import pki
 from dinhdanh.eid import auth, counter, registration
 from dinhdanh.eid.tables import (account_events, eid_accounts, eid_biometrics, eid_level2_checks,
                                  eid_registrations, mobile_subscriptions)
+from dinhdanh.notify.service import opened
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from dinhdanh.store.outbox import outbox
+from dinhdanh.store.vault import of_bind
 from tests import chips
 from tests.chips import AN, BINH, DUC, GIANG, HOA
 from tests.eid_support import (PHONES, FakeMatcher, card_photo, counts, device_key, enroll, issue, jpeg, last_code,
@@ -116,8 +118,8 @@ def test_refused_review_sends_word_and_leaves_no_account(reg, vault):
                                    "này", actor="officer:1")["status"] == "refused"
     with reg.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(eid_accounts)).scalar_one() == 0
-        text = conn.execute(sa.select(outbox.c.payload).where(outbox.c.topic == "notify.sms")).scalar_one()["text"]
-        assert "khong duoc chap nhan" in text
+        payload = conn.execute(sa.select(outbox.c.payload).where(outbox.c.topic == "notify.sms")).scalar_one()
+        assert "khong duoc chap nhan" in opened(of_bind(reg), payload)["text"]
 
 
 @pytest.mark.parametrize(("fields", "expected"), [
@@ -277,3 +279,73 @@ def test_counter_enrolment_spends_the_apps_code(reg, vault):
     assert enroll(reg, vault, AN)["state"] == "active"
     with pytest.raises(Conflict):  # the code can no longer reset the passcode
         activate(reg, registration_id=out["registration_id"], code=code, passcode="000111")
+
+
+def test_the_code_rests_nowhere_in_clear_and_its_hash_is_keyed(reg, vault):
+    import hashlib
+    import json
+
+    from dinhdanh.store.vault import Vault
+
+    out = register(reg, vault, FakeMatcher(), face=card_photo(reg, vault, AN))
+    rid, code = out["registration_id"], last_code(reg)
+    with reg.connect() as conn:
+        payloads = conn.execute(sa.select(outbox.c.payload).where(outbox.c.topic.like("notify.%"))).scalars().all()
+        stored = conn.execute(sa.select(eid_registrations.c.code_hash)
+                              .where(eid_registrations.c.registration_id == rid)).scalar_one()
+    assert len(payloads) == 2  # SMS and e-mail, both sealed
+    for payload in payloads:
+        assert code not in json.dumps(payload) and "sealed" in payload and "text" not in payload
+    # keyed: not the bare SHA-256 of the code, and another master key gives another hash
+    assert stored not in (hashlib.sha256(f"{rid}:{code}".encode()).hexdigest(), hashlib.sha256(code.encode()).hexdigest())
+    with reg.connect() as conn:
+        assert stored == registration._code_hash(auth.database_vault(conn), rid, code)
+    other = Vault(bytes(range(32)))
+    assert registration._code_hash(other, rid, code) != stored
+    assert registration._code_hash(Vault(bytes(32)), rid, code) != registration._code_hash(other, rid, code)
+    # a hash in the old format (bare SHA-256) activates nothing: its code only fails, then expires
+    with reg.begin() as conn:
+        conn.execute(eid_registrations.update().where(eid_registrations.c.registration_id == rid)
+                     .values(code_hash=hashlib.sha256(f"{rid}:{code}".encode()).hexdigest()))
+    assert activate(reg, registration_id=rid, code=code, passcode="135790").code == "invalid_code"
+
+
+def test_concurrent_wrong_codes_get_five_checks_at_most(reg, vault, monkeypatch):
+    import threading
+
+    out = register(reg, vault, FakeMatcher(), face=card_photo(reg, vault, AN))
+    rid, code = out["registration_id"], last_code(reg)
+    wrong = "999999" if code != "999999" else "888888"
+    checks, lock = [], threading.Lock()
+    real_hash = registration._code_hash
+
+    def counted(*args):
+        with lock:
+            checks.append(args)
+        return real_hash(*args)
+
+    monkeypatch.setattr(registration, "_code_hash", counted)
+    start, outcomes = threading.Barrier(20), []
+
+    def guess():
+        start.wait()
+        try:
+            result = activate(reg, registration_id=rid, code=wrong, passcode="135790")
+            outcomes.append(getattr(result, "code", "activated"))
+        except Exception as exc:  # noqa: BLE001 (what each refusal was)
+            outcomes.append(getattr(exc, "code", type(exc).__name__))
+
+    threads = [threading.Thread(target=guess) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # every guess answered: five checked (and refused), the other fifteen refused unchecked
+    assert sorted(outcomes) == ["code_attempts_exceeded"] * 15 + ["invalid_code"] * 5, outcomes
+    assert len(checks) == 5
+    with reg.connect() as conn:
+        assert conn.execute(sa.select(eid_registrations.c.code_attempts)
+                            .where(eid_registrations.c.registration_id == rid)).scalar_one() == 5
+    with pytest.raises(RuleViolation) as e:  # and the right code comes too late
+        activate(reg, registration_id=rid, code=code, passcode="135790")
+    assert e.value.code == "code_attempts_exceeded" and len(checks) == 5

@@ -68,9 +68,13 @@ def history(engine, msisdn: str) -> list[tuple]:
 
 
 def sms(engine) -> list[dict]:
+    """The notices waiting in the outbox, opened (they are sealed there) as the deliverer would."""
+    from dinhdanh.notify.service import opened
+    from dinhdanh.store.vault import of_bind
+
     with engine.connect() as conn:
-        return [r.payload for r in conn.execute(sa.select(outbox).where(outbox.c.topic == "notify.sms")
-                                                .order_by(outbox.c.seq)).all()]
+        return [opened(of_bind(engine), r.payload) for r in conn.execute(
+            sa.select(outbox).where(outbox.c.topic == "notify.sms").order_by(outbox.c.seq)).all()]
 
 
 def advance(engine, day: int) -> dict:

@@ -11,12 +11,17 @@ never passes unchecked.
 An approved registration has a ``pending`` account and an activation code (6 digits, 15 minutes,
 5 attempts) sent by SMS (and e-mail) through the outbox; ``activate`` sets the passcode, and
 optionally registers the device key and TOTP.
+
+The code is at rest nowhere in clear: the outbox message is sealed (``notify.service``), and the
+registration keeps a keyed hash of it (HMAC-SHA-256 under the database vault's key for
+``eid-activation-code``, ``Vault.mac``), so a copy of the table cannot be reversed by hashing the
+million possible codes. Each check of a code first takes one of the five attempts with a single
+conditional UPDATE (``code_attempts < 5``), so concurrent guesses never get more than five checks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import random
 import secrets
@@ -108,16 +113,26 @@ def msisdn_owned(conn: sa.Connection, msisdn: str, person) -> bool:
 # ------------------------------------------------------------------------------ registration
 
 
-def _code_hash(registration_id: int, code: str) -> str:
-    return hashlib.sha256(f"{registration_id}:{code}".encode()).hexdigest()
+CODE_PURPOSE = "eid-activation-code"
+
+
+def _code_hash(vault: Vault, registration_id: int, code: str) -> str:
+    """The keyed hash of an activation code (64 hex digits, as the column holds).
+
+    Codes hashed by earlier versions (bare SHA-256 of the same text) are not accepted: no forged or
+    replayed hash opens them, they can only fail and expire (15 minutes after they were sent); the
+    holder asks for a new code. No migration is needed."""
+    return vault.mac(f"{registration_id}:{code}".encode(), CODE_PURPOSE).hex()
 
 
 def _send_code(conn, registration_id: int, msisdn: str | None, email: str | None, person_id: int | None,
                now: dt.datetime) -> dt.datetime:
     code = f"{secrets.randbelow(10**6):06d}"
     expires = now + CODE_LIFETIME
+    vault = auth.database_vault(conn)  # the same vault ``activate`` checks the code with
     conn.execute(eid_registrations.update().where(eid_registrations.c.registration_id == registration_id)
-                 .values(code_hash=_code_hash(registration_id, code), code_expires_at=expires, code_attempts=0))
+                 .values(code_hash=_code_hash(vault, registration_id, code), code_expires_at=expires,
+                         code_attempts=0))
     text = (f"VNeID: ma kich hoat tai khoan dinh danh dien tu cua ban la {code} "
             f"(ho so {registration_id}), hieu luc 15 phut. Khong cung cap ma nay cho bat ky ai.")
     if msisdn:
@@ -365,17 +380,36 @@ def activate(conn: sa.Connection, *, code: str, passcode: str, registration_id: 
     if row.code_expires_at is None or row.code_expires_at <= now:
         raise RuleViolation("The activation code has expired: register again for a new one.", code="code_expired",
                             field="code")
-    if not isinstance(code, str) or not hmac.compare_digest(_code_hash(row.registration_id, code), row.code_hash):
-        conn.execute(eid_registrations.update().where(eid_registrations.c.registration_id == row.registration_id)
-                     .values(code_attempts=row.code_attempts + 1))
-        left = CODE_ATTEMPTS - row.code_attempts - 1
+    # Take one attempt before checking, in one conditional UPDATE: concurrent requests (PostgreSQL
+    # re-checks the WHERE after the row lock; SQLite has one writer) never check more than five codes.
+    used = conn.execute(eid_registrations.update()
+                        .where(eid_registrations.c.registration_id == row.registration_id,
+                               eid_registrations.c.status == "approved",
+                               eid_registrations.c.code_hash == row.code_hash,
+                               eid_registrations.c.code_attempts < CODE_ATTEMPTS)
+                        .values(code_attempts=eid_registrations.c.code_attempts + 1)
+                        .returning(eid_registrations.c.code_attempts)).scalar_one_or_none()
+    if used is None:  # changed meanwhile: the attempts spent, the code replaced or used
+        now_row = _get(conn, row.registration_id)
+        if now_row.status != "approved" or now_row.code_hash != row.code_hash:
+            raise Conflict(f"The registration is {now_row.status}, not awaiting activation with this code.",
+                           code="not_awaiting_activation", field="registration_id")
+        raise RuleViolation("Too many wrong codes: register again for a new one.", code="code_attempts_exceeded",
+                            field="code")
+    if not isinstance(code, str) or not hmac.compare_digest(
+            _code_hash(auth.database_vault(conn), row.registration_id, code), row.code_hash):
+        left = CODE_ATTEMPTS - used
         raise ActivationRefused(f"The activation code is wrong ({left} attempts left).", field="code")
     account = accounts.get_account(conn, row.account_id)
     if account.state != "pending":  # an activation code never resets an active account's passcode
         raise Conflict(f"The account is {account.state}.", code="account_locked" if account.state == "locked"
                        else "not_awaiting_activation", field="registration_id")
-    conn.execute(eid_registrations.update().where(eid_registrations.c.registration_id == row.registration_id)
-                 .values(status="activated", code_hash=None))
+    done = conn.execute(eid_registrations.update().where(eid_registrations.c.registration_id == row.registration_id,
+                                                         eid_registrations.c.status == "approved")
+                        .values(status="activated", code_hash=None))
+    if done.rowcount != 1:  # activated by a concurrent request with the same code
+        raise Conflict("The registration is not awaiting activation.", code="not_awaiting_activation",
+                       field="registration_id")
     accounts.set_state(conn, account, "active", kind="activated", source="owner", actor="owner",
                        reason="activation code confirmed", detail={"registration_id": row.registration_id}, now=now,
                        passcode_hash=auth.hash_passcode(passcode), failed_attempts=0, lockouts=0, locked_until=None,

@@ -3,16 +3,19 @@
 ``deliver(engine, channels)`` reads undelivered ``notify.*`` rows in ``seq`` order, hands each to
 its channel, records the outcome in ``notification_deliveries`` and blanks the message in the
 outbox (the recipient stays, masked), one transaction per message: a crash resends at most the
-message in flight. Logs name sequence numbers and channels, never recipients or texts.
+message in flight. Messages are sealed in the outbox (``notify.service``) and opened here, with the
+database's vault, only to be handed to the channel. Logs name sequence numbers and channels, never
+recipients or texts.
 
 ``FileSink`` is the demo's phone and mailbox: ``DIR/sms/<number>/<seq>.txt`` and
-``DIR/email/<address>/<seq>.txt``.
+``DIR/email/<address>/<seq>.txt``, owner-only (folders 0700, files 0600).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import smtplib
 import urllib.request
@@ -23,10 +26,12 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from dinhdanh.notify.service import EMAIL, SMS
+from dinhdanh.notify.service import EMAIL, SMS, opened
 from dinhdanh.notify.tables import notification_deliveries
 from dinhdanh.store.base import utcnow
+from dinhdanh.store.files import private_dir
 from dinhdanh.store.outbox import outbox
+from dinhdanh.store.vault import Vault, VaultError, of_bind
 
 log = logging.getLogger("dinhdanh.notify")
 CHANNEL_OF = {SMS: "sms", EMAIL: "email"}
@@ -55,10 +60,11 @@ class FileSink:
 
     def send(self, message: Message) -> None:
         safe = re.sub(r"[^0-9A-Za-z@._+-]", "_", message.to)[:100] or "_"
-        where = self.folder / message.channel / safe
-        where.mkdir(parents=True, exist_ok=True)
+        where = private_dir(self.folder / message.channel / safe)
         body = message.text if message.subject is None else f"Subject: {message.subject}\n\n{message.text}"
-        (where / f"{message.seq:08d}.txt").write_text(body + "\n", encoding="utf-8")
+        fd = os.open(where / f"{message.seq:08d}.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(body + "\n")
 
 
 class SmsGateway:
@@ -110,8 +116,11 @@ def pending(conn: sa.Connection, limit: int = 1000) -> list:
         .order_by(outbox.c.seq).limit(limit)).all()
 
 
-def deliver(engine: sa.Engine, channels: dict[str, Channel], *, limit: int = 1000) -> dict:
-    """Deliver what is waiting; returns {"sent": n, "failed": n, "skipped": n} (skipped: no channel)."""
+def deliver(engine: sa.Engine, channels: dict[str, Channel], *, limit: int = 1000,
+            vault: Vault | None = None) -> dict:
+    """Deliver what is waiting; returns {"sent": n, "failed": n, "skipped": n} (skipped: no channel).
+    Messages are opened with ``vault`` (default: the database's, ``store.vault.of_bind``)."""
+    vault = vault or of_bind(engine)
     with engine.connect() as conn:
         rows = pending(conn, limit)
     counts = {"sent": 0, "failed": 0, "skipped": 0}
@@ -121,15 +130,20 @@ def deliver(engine: sa.Engine, channels: dict[str, Channel], *, limit: int = 100
         if channel is None:
             counts["skipped"] += 1
             continue
-        payload = row.payload or {}
-        message = Message(seq=row.seq, channel=channel_name, to=str(payload.get("to", "")),
-                          text=str(payload.get("text", "")), subject=payload.get("subject"))
         try:
-            channel.send(message)
-            outcome = "sent"
-        except Exception as exc:  # a channel's failure must not stop the others
-            log.warning("notification %d over %s failed: %s", row.seq, channel_name, type(exc).__name__)
-            outcome = "failed"
+            content = opened(vault, row.payload)
+        except (VaultError, ValueError) as exc:  # sealed under another master key, or damaged: kept, retried
+            log.warning("notification %d over %s cannot be opened: %s", row.seq, channel_name, type(exc).__name__)
+            content = None
+        message = Message(seq=row.seq, channel=channel_name, to=content["to"], text=content["text"],
+                          subject=content["subject"]) if content else None
+        outcome = "failed"
+        if message is not None:
+            try:
+                channel.send(message)
+                outcome = "sent"
+            except Exception as exc:  # a channel's failure must not stop the others
+                log.warning("notification %d over %s failed: %s", row.seq, channel_name, type(exc).__name__)
         with engine.begin() as conn:
             done = conn.execute(notification_deliveries.update().where(notification_deliveries.c.seq == row.seq)
                                 .values(outcome=outcome, delivered_at=utcnow(),
