@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from dinhdanh.cli import audit, cards, changes, clients, eid, exchange, formats, partners, register, serve
@@ -38,4 +40,10 @@ app.command("demo")(serve.demo)
 
 
 def main() -> None:
+    # Everything the platform writes is personal data or keys (the SQLite database, its WAL and
+    # journal, batch uploads and results, match snapshots, card exports, the demo population, the
+    # vault's key file, audit anchors): owner-only, whatever wrote it (SQLite, pyarrow, Pillow, our
+    # own code). store.files makes the files we know of private explicitly; the umask covers the
+    # rest, including files libraries create on their own (files 0600, folders 0700).
+    os.umask(0o077)
     app()

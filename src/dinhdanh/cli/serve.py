@@ -43,6 +43,7 @@ def demo(
     from dinhdanh.officers.service import ensure_demo_officer
     from dinhdanh.population import synthetic
     from dinhdanh.registry.tables import persons
+    from dinhdanh.store.files import private_dir, private_file
 
     engine = engine_for(db, upgrade=True)
     with engine.connect() as conn:
@@ -51,8 +52,9 @@ def demo(
         file = Path(home()) / f"demo-population-{population}-{DEMO_SEED}.parquet"
         if not file.exists():
             typer.echo(f"generating {population} people ...", err=True)
-            file.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(file.parent)  # the data home: owner-only
             synthetic.write(synthetic.generate(population, DEMO_SEED), file)
+            private_file(file)  # a population, even a synthetic one, is kept like the real one
         report = run_import(engine, file)
         typer.echo(f"imported {report.loaded} people in {report.seconds:.1f} s", err=True)
     else:

@@ -43,6 +43,7 @@ from dinhdanh.exchange.tables import match_batches, match_jobs
 from dinhdanh.registry import errors
 from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError
 from dinhdanh.store.base import utcnow, vietnam_date
+from dinhdanh.store.files import private_dir
 
 log = logging.getLogger("dinhdanh.batches")
 
@@ -117,7 +118,8 @@ def submit(conn: sa.Connection, partner: sa.Row, stream: BinaryIO, *, purpose: s
     limit = max_bytes or max_upload_bytes()
     batch_id = secrets.token_urlsafe(16)
     folder = batch_dir(batch_id)
-    folder.mkdir(parents=True, mode=0o700)
+    private_dir(batches_dir())  # var/batches and its parents under the data home: 0700
+    folder.mkdir(mode=0o700)
     try:
         part = folder / "upload.part"
         digest, size, head = hashlib.sha256(), 0, b""

@@ -48,6 +48,7 @@ from dinhdanh.exchange import keys
 from dinhdanh.exchange.tables import match_jobs
 from dinhdanh.registry.errors import Forbidden, InvalidInput
 from dinhdanh.store.base import utcnow
+from dinhdanh.store.files import private_dir
 
 __all__ = ["REQUIRED", "OPTIONAL", "PURPOSE", "OUTCOMES", "authorised_partner", "match_file",
            "snapshot_fingerprint", "build_snapshot", "snapshot_file"]
@@ -164,7 +165,7 @@ def snapshot_file(engine: sa.Engine, cache_dir: Path | None = None) -> tuple[Pat
         if path.exists():
             return path, fingerprint, True
         table = build_snapshot(conn)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(cache_dir)  # snapshots of the register: owner-only
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     pq.write_table(table, tmp, compression="lz4")
     os.chmod(tmp, 0o600)
@@ -395,6 +396,7 @@ def _finish_output(parts: list[Path], out: Path, fmt: str, header: list[str]) ->
             for part in parts:
                 with part.open("rb") as p:
                     shutil.copyfileobj(p, f, 1 << 22)
+    os.chmod(tmp, 0o600)  # the result names people: owner-only, whatever the umask
     os.replace(tmp, out)
 
 
@@ -425,7 +427,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
     job = _find_or_start(engine, partner, source, out, chunk_rows, actor, purpose)
     chunk_rows = job.chunk_rows
     parts_dir = out.with_name(f".{out.name}.parts-{job.job_id}")
-    parts_dir.mkdir(exist_ok=True)
+    parts_dir.mkdir(mode=0o700, exist_ok=True)
     snap_path, fingerprint, cached = snapshot_file(engine, cache_dir)
 
     has_msisdn, has_sex = "msisdn" in source.columns, "sex" in source.columns
