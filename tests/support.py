@@ -27,3 +27,15 @@ def write_people(path: Path, rows, columns=FAMILY_COLUMNS) -> Path:
         w.writerow(columns)
         w.writerows(rows)
     return path
+
+
+def log_is_valid(engine) -> bool:
+    """Integrate what waits in the access log and check the whole transparency log (audit verify)."""
+    from dinhdanh.audit import checks, sequencer
+    from dinhdanh.store.unit_of_work import UnitOfWork
+    from dinhdanh.store.vault import for_database
+
+    uow = UnitOfWork(engine)
+    sequencer.integrate_all(uow, for_database(engine.url.render_as_string(hide_password=False)))
+    report = checks.verify_log(uow)
+    return report.valid and report.pending == 0

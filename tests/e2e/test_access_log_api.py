@@ -4,19 +4,21 @@ why in Vietnamese, what, outcome) in ``GET /api/v1/me/access-log``, and nobody e
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from dinhdanh.audit.chain import verify
 from dinhdanh.audit.service import PURPOSES, record_access
 from dinhdanh.officers.service import add_officer
 from dinhdanh.registry.tables import persons
 from dinhdanh.web.app import create_app
+from tests import rfc9162
 from tests.e2e.test_oidc_flow import ISSUER, RP_SCOPES, Op
 from tests.oidc_support import BINH, HOA, add_client, load_people
+from tests.support import log_is_valid
 
 LOG = "/api/v1/me/access-log"
 
@@ -67,7 +69,50 @@ def test_the_citizen_sees_an_officers_read_of_their_record(op):
     binh = bearer(op.tokens(scope="openid dinhdanh.me", who=BINH)["access_token"])
     binh_reads = [e for e in op.http.get(LOG, headers=binh).json()["items"] if e["action"] == "read"]
     assert len(binh_reads) == 1 and not {e["access_id"] for e in binh_reads} & set(own)
-    assert verify(op.engine).valid
+    assert log_is_valid(op.engine)
+
+
+def test_the_citizen_proves_their_entries_are_in_the_log_auditors_see(op):
+    """Once sequenced, each entry carries its leaf index and hash; the public head and inclusion
+    proof, checked with an independent RFC 9162 implementation and the log's published key, show
+    it is in the same log everyone else sees; a consistency proof links an older head to a newer."""
+    from joserfc import jws
+    from joserfc.jwk import KeySet
+
+    with op.engine.begin() as conn:
+        _, officer_token = add_officer(conn, "Cán bộ Bộ Công an", "national", None)
+    assert op.http.get(f"/api/v1/citizens/{HOA}", headers=bearer(officer_token)).status_code == 200
+    hoa = bearer(op.tokens(scope="openid dinhdanh.me", who=HOA)["access_token"])
+    pending = op.http.get(LOG, headers=hoa).json()["items"][0]
+    assert pending["leaf_index"] is None and pending["leaf_hash"] is None  # not sequenced yet
+    assert log_is_valid(op.engine)  # the sequencer runs (serve runs it continuously)
+    older = op.http.get("/api/v1/audit/head").json()
+    assert op.http.get(f"/api/v1/citizens/{BINH}", headers=bearer(officer_token)).status_code == 200
+    assert log_is_valid(op.engine)
+    head = op.http.get("/api/v1/audit/head").json()
+    assert set(head) == {"tree_size", "root_hash", "timestamp", "signature"}
+    keys = KeySet.import_key_set(op.http.get("/api/v1/audit/keys").json())
+    payload = json.loads(jws.deserialize_compact(head["signature"], keys).payload)
+    assert payload == {k: head[k] for k in ("tree_size", "root_hash", "timestamp")}
+    root = base64.b64decode(head["root_hash"])
+    for entry in op.http.get(LOG, headers=hoa).json()["items"]:
+        assert entry["leaf_index"] is not None
+        proof = op.http.get("/api/v1/audit/proof/inclusion",
+                            params={"leaf_index": entry["leaf_index"], "tree_size": head["tree_size"]}).json()
+        assert proof["leaf_hash"] == entry["leaf_hash"]
+        path = [base64.b64decode(p) for p in proof["audit_path"]]
+        assert rfc9162.verify_inclusion(entry["leaf_index"], head["tree_size"], base64.b64decode(entry["leaf_hash"]),
+                                        path, root)
+    assert head["tree_size"] > older["tree_size"]
+    proof = op.http.get("/api/v1/audit/proof/consistency",
+                        params={"first": older["tree_size"], "second": head["tree_size"]}).json()
+    assert rfc9162.verify_consistency(older["tree_size"], head["tree_size"], base64.b64decode(older["root_hash"]),
+                                      root, [base64.b64decode(p) for p in proof["consistency_path"]])
+    for params in ({"leaf_index": head["tree_size"], "tree_size": head["tree_size"]},
+                   {"leaf_index": 0, "tree_size": head["tree_size"] + 1},
+                   {"leaf_index": -1, "tree_size": 1}, {"leaf_index": 10**30, "tree_size": 1}):
+        r = op.http.get("/api/v1/audit/proof/inclusion", params=params)
+        assert r.status_code == 422 and r.json()["error"]["field"] in ("leaf_index", "tree_size"), r.text
 
 
 def test_newest_first_paged_with_fields_outcome_and_partner_names(op):

@@ -136,6 +136,9 @@ class AccessEntry(BaseModel):
     purpose: Purpose
     fields: list[str] | None = Field(description="The fields read; null: the record as a whole / not stated")
     outcome: str
+    leaf_index: int | None = Field(description="Its place in the transparency log (GET /api/v1/audit/proof/"
+                                               "inclusion); null until sequenced, within seconds")
+    leaf_hash: str | None = Field(description="Base64 of its RFC 9162 leaf hash; null until sequenced")
 
 
 class AccessLogPage(BaseModel):
@@ -146,7 +149,8 @@ class AccessLogPage(BaseModel):
 @router.get("/access-log", summary="Who read my data, when, why (newest first)")
 def my_access_log(account_id: Account, conn: Conn,
                   limit: Annotated[int, Query(ge=1, le=audit.MAX_LOG_PAGE)] = 20,
-                  before: Annotated[int | None, Query(ge=1, description="Entries older than this access_id")] = None,
+                  before: Annotated[int | None, Query(ge=1, le=2**63 - 1,
+                                                     description="Entries older than this access_id")] = None,
                   ) -> AccessLogPage:
     from dinhdanh.eid.tables import eid_accounts
 
