@@ -84,7 +84,7 @@ dinhdanh demo
         curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
              -d '{{"pid": "{sample.pid if sample else 'PID'}", "full_name": "{sample.full_name if sample else ''}"}}' {base}/api/v1/verify
         curl -H "Authorization: Bearer $TOKEN" "{base}/api/v1/changes?after=0"
-  access log anchor: {base}/api/v1/audit/head   (dinhdanh audit verify --anchor FILE)
+  access log (RFC 9162 transparency log): {base}/api/v1/audit/head   (dinhdanh audit head --out head.json; later dinhdanh audit verify --head head.json)
 """)
     _run(engine, "127.0.0.1", port)
 
