@@ -11,7 +11,7 @@ from prometheus_client import make_asgi_app
 
 import dinhdanh.eid
 from dinhdanh import __version__
-from dinhdanh.web import errors, oidc, portal
+from dinhdanh.web import body_limits, errors, oidc, portal
 from dinhdanh.exchange.limits import limiter_from_env
 from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web.api import audit, batches
@@ -57,7 +57,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     for module in (oidc, me, portal):  # the OpenID Connect provider, self-service, the demo portal
         app.include_router(module.router)
     app.include_router(batches.router)  # batch matching and the telcos' mismatch ladder (partners)
-    batches.install(app)  # uploads over the size limit refused as they arrive
+    app.add_middleware(body_limits.BodyLimit, max_bytes=body_limits.max_body_bytes())  # every body limited
     eid.install(app)
     dinhdanh.eid.hooks()  # a death or a revoked card locks the e-ID account, in the same transaction
     app.mount("/metrics", make_asgi_app())

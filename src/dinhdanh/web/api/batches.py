@@ -5,13 +5,16 @@ with the batch's opaque id; the runner beside the API (``exchange.batches.runner
 ``dinhdanh batches run``) matches it; ``GET /api/v1/batches/{id}`` gives its progress and, when
 done, the counts; ``/result`` streams the result file. A partner sees only its own batches.
 ``/api/v1/subscribers`` shows a telco the state of its subscriptions on the mismatch ladder.
+
+An upload over ``DINHDANH_BATCH_MAX_BYTES`` is refused as it arrives, by the app's body-size
+middleware (``web.body_limits``, this route's rule), before anything is spooled.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
@@ -21,7 +24,6 @@ from dinhdanh.web import background
 from dinhdanh.web.api.partner_auth import BatchPartner
 from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.deps import Conn
-from dinhdanh.web.errors import error_body, message_for
 
 background.register("batches", batches.runner_loop)
 background.register("ladder", batches.ladder_loop)
@@ -91,55 +93,6 @@ class SubscriptionPage(BaseModel):
     page: int
     items: list[Subscription]
     has_next: bool
-
-
-class UploadTooLarge(HTTPException):
-    """Raised while the body arrives, so FastAPI's form parser stops at once (it re-raises HTTP errors)."""
-
-    code = "upload_too_large"
-
-    def __init__(self, limit: int):
-        super().__init__(status_code=413, detail=f"The file is larger than the limit of {limit} bytes.")
-
-
-class UploadLimit:
-    """ASGI middleware on ``POST /api/v1/batches``: an upload over the size limit is refused as it
-    arrives, at once from its Content-Length, else when the bytes received pass the limit, so
-    nothing beyond the limit (plus the multipart envelope) is ever read or spooled."""
-
-    ENVELOPE = 64 << 10  # multipart boundaries, part headers and the small form fields
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/api/v1/batches":
-            await self.app(scope, receive, send)
-            return
-        limit = batches.max_upload_bytes()
-        allowed = limit + self.ENVELOPE
-        length = dict(scope.get("headers") or []).get(b"content-length", b"")
-        if length.isdigit() and int(length) > allowed:
-            message = message_for(Request(scope), UploadTooLarge.code, "file", UploadTooLarge(limit).detail)
-            response = error_body(413, UploadTooLarge.code, message, "file")
-            await response(scope, receive, send)
-            return
-        received = 0
-
-        async def limited():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > allowed:
-                    raise UploadTooLarge(limit)
-            return message
-
-        await self.app(scope, limited, send)
-
-
-def install(app) -> None:
-    app.add_middleware(UploadLimit)
 
 
 def _links(batch_id: str) -> dict[str, str]:
