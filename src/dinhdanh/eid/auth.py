@@ -3,7 +3,8 @@
 Who logs in
     A citizen with their PID (a former PID still finds them), a foreigner with their
     identification number, an organisation with its e-ID code; always with the 6-digit passcode.
-    ``authenticate`` answers a ``Principal`` or raises ``LoginRefused`` whose ``code`` is one of
+    ``check_login(engine, username, passcode)`` checks and counts; ``login_result(conn, check)``
+    answers a ``Principal`` or raises ``LoginRefused`` whose ``code`` is one of
     ``bad_credentials`` (the same for an unknown user and a wrong passcode), ``temporarily_locked``
     (too many wrong passcodes: ``retry_after`` seconds), ``account_locked`` (an administrative or
     owner's lock) and ``not_active`` (pending activation, or revoked). The account's state is told
@@ -14,16 +15,27 @@ Passcodes
     the account for 5 min, then 15 min, 60 min and 24 h at each further run of five; a right passcode
     resets the count and the back-off.
 
-    **The wrong-passcode counters are written on the connection given.** A caller that lets
-    ``LoginRefused`` roll its transaction back erases them (and with them the lockout): catch it
-    inside the transaction and let the transaction commit, e.g.::
+    **The counters hold under concurrency.** ``check_login`` is called with no transaction open:
+    it claims the attempt first, in a short transaction of its own, with one conditional UPDATE
+    (``failed_attempts + 1`` while the account is not locked; the fifth claim puts the lock on,
+    ``lockouts + 1``, in the same statement), then verifies Argon2 with no transaction open (a
+    SQLite write transaction would hold the whole database for tens of milliseconds), then settles
+    in another short transaction (a right passcode clears the count; the wrong fifth records the
+    lock). So at most five passcodes are checked per lockout window, however many arrive at once, no
+    step of the ladder is lost, a check cut short by a crash counts as a failure, and nothing
+    depends on the caller committing::
 
+        check = auth.check_login(engine, username, passcode)    # no transaction open
         with engine.begin() as conn:
             try:
-                who = auth.authenticate(conn, username, passcode)
+                who = auth.login_result(conn, check)
             except auth.LoginRefused as refused:
-                auth.record_login(conn, ...outcome=refused.code...)   # committed with the counters
+                auth.record_login(conn, check.account_id, ...outcome=refused.code...)
                 return error_page(refused.message)
+
+    ``authenticate(engine, ...)`` does both; ``authenticate(conn, ...)`` and ``check_credentials``
+    run the same steps on one connection (scripts, tests): the counters are then written on
+    ``conn``, so commit even when it raises.
 
 Second factor (what makes a login level 2)
     A device key (ES256 public JWK, registered at activation): the app signs the server's
@@ -33,7 +45,10 @@ Second factor (what makes a login level 2)
     do), each code accepted once. Only an account at level 2 should be given acr level 2 by the
     caller: ``Principal.level`` says which level the account holds. Wrong factors are counted
     (five in a row: the same temporary lock as wrong passcodes), on ``conn`` as well: commit even
-    when it answers False. ``temporarily_locked(conn, account_id)`` gives the refusal to show then.
+    when it answers False. Each check is counted before it is made, by an UPDATE that holds the
+    account's row until the caller commits, so concurrent checks of one account take turns and a
+    TOTP code is accepted once even when sent twice at the same moment.
+    ``temporarily_locked(conn, account_id)`` gives the refusal to show then.
 
 Claims
     ``claims(conn, account_id)`` reads the register (citizens), the foreigners table or the
@@ -71,10 +86,11 @@ from dinhdanh.ids import names
 from dinhdanh.registry.errors import InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.records import find_person
 from dinhdanh.registry.tables import persons
-from dinhdanh.store.base import utcnow
+from dinhdanh.store.base import UTCDateTime, utcnow
 from dinhdanh.store.vault import Vault, for_database
 
-__all__ = ["Principal", "LoginRefused", "enroll", "authenticate", "new_challenge", "verify_second_factor",
+__all__ = ["Principal", "LoginRefused", "PasscodeCheck", "enroll", "check_login", "login_result",
+           "checked_account", "authenticate", "new_challenge", "verify_second_factor",
            "enable_totp", "claims", "record_login", "login_history", "account_view", "lock_by_owner",
            "principal", "register_device", "hash_passcode", "check_passcode", "database_vault"]
 
@@ -273,51 +289,177 @@ def _usable(account) -> None:
         raise LoginRefused("not_active")
 
 
-def count_failure(conn: sa.Connection, account, now: dt.datetime) -> LoginRefused:
-    """Count a wrong passcode; the refusal to raise (a temporary lock at the fifth in a row)."""
-    failures = account.failed_attempts + 1
-    if failures >= MAX_FAILURES:
-        wait = BACKOFF[min(account.lockouts, len(BACKOFF) - 1)]
-        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account.account_id).values(
-            failed_attempts=0, lockouts=account.lockouts + 1, locked_until=now + wait))
-        accounts.log_event(conn, account.account_id, "temporarily_locked", source="system", actor="system",
-                           reason=f"{MAX_FAILURES} wrong passcodes", detail={"seconds": int(wait.total_seconds())},
-                           now=now)
-        return LoginRefused("temporarily_locked", int(wait.total_seconds()))
-    conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account.account_id)
-                 .values(failed_attempts=failures))
+@dataclass(frozen=True, slots=True)
+class PasscodeCheck:
+    """What ``check_login`` found: the account the username names (None when it names none, or one
+    without a passcode) and the refusal (None when the passcode was right). The counters are
+    already settled and committed; ``login_result`` or ``checked_account`` tell the caller the rest."""
+
+    account_id: int | None
+    refusal: LoginRefused | None
+
+    @property
+    def ok(self) -> bool:
+        return self.refusal is None
+
+
+def _lock_until(now: dt.datetime):
+    """``now`` plus the back-off of the step the account's ``lockouts`` column is at (SQL)."""
+    steps = [(eid_accounts.c.lockouts == i, sa.literal(now + wait, UTCDateTime())) for i, wait in
+             enumerate(BACKOFF[:-1])]
+    return sa.case(*steps, else_=sa.literal(now + BACKOFF[-1], UTCDateTime()))
+
+
+def _not_locked(now: dt.datetime):
+    return sa.or_(eid_accounts.c.locked_until.is_(None), eid_accounts.c.locked_until <= now)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    account_id: int
+    passcode_hash: str
+    lockouts: int  # after the claim
+    locked_until: dt.datetime | None  # set when this claim was the fifth: the lock is already on
+
+    def locked(self, now: dt.datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
+
+
+def _claim(conn: sa.Connection, account_id: int, now: dt.datetime) -> _Claim | None:
+    """Count one passcode check before it is made, in one statement; None while the account waits
+    out a back-off. The fifth claim in a row puts the lock on at once (the next step of the
+    ladder, ``lockouts + 1`` in SQL): no sixth check can be claimed, and a check that never
+    settles (a crash) still counts."""
+    fifth = eid_accounts.c.failed_attempts + 1 >= MAX_FAILURES
+    row = conn.execute(eid_accounts.update().where(
+        eid_accounts.c.account_id == account_id, eid_accounts.c.passcode_hash.is_not(None), _not_locked(now),
+    ).values(
+        failed_attempts=sa.case((fifth, 0), else_=eid_accounts.c.failed_attempts + 1),
+        lockouts=sa.case((fifth, eid_accounts.c.lockouts + 1), else_=eid_accounts.c.lockouts),
+        locked_until=sa.case((fifth, _lock_until(now)), else_=eid_accounts.c.locked_until),
+    ).returning(eid_accounts.c.passcode_hash, eid_accounts.c.lockouts, eid_accounts.c.locked_until)).first()
+    if row is None:
+        return None
+    return _Claim(account_id, row.passcode_hash, row.lockouts, row.locked_until)
+
+
+def _waiting(conn: sa.Connection, account_id: int, now: dt.datetime) -> LoginRefused:
+    until = conn.execute(sa.select(eid_accounts.c.locked_until).where(eid_accounts.c.account_id == account_id)
+                         ).scalar()
+    if until is None or until <= now:  # the account went away, or lost its passcode, meanwhile
+        return LoginRefused("bad_credentials")
+    return LoginRefused("temporarily_locked", math.ceil((until - now).total_seconds()))
+
+
+def _settle(conn: sa.Connection, claim: _Claim, right: bool, passcode: str, now: dt.datetime) -> LoginRefused | None:
+    """After the check: a right passcode clears the count and the ladder (unless a lock that other
+    checks put on meanwhile is in force: it stays, and this login, checked within the budget,
+    goes through); the wrong fifth records the lock its claim put on."""
+    if right:
+        ours = sa.and_(eid_accounts.c.lockouts == claim.lockouts, eid_accounts.c.locked_until.is_not(None)) \
+            if claim.locked(now) else sa.false()
+        values = {"failed_attempts": 0, "lockouts": 0, "locked_until": None}
+        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == claim.account_id,
+                                                 sa.or_(_not_locked(now), ours)).values(**values))
+        if HASHER.check_needs_rehash(claim.passcode_hash):
+            conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == claim.account_id,
+                                                     eid_accounts.c.passcode_hash == claim.passcode_hash)
+                         .values(passcode_hash=HASHER.hash(passcode)))
+        return None
+    if claim.locked(now):
+        wait = math.ceil((claim.locked_until - now).total_seconds())
+        accounts.log_event(conn, claim.account_id, "temporarily_locked", source="system", actor="system",
+                           reason=f"{MAX_FAILURES} wrong passcodes", detail={"seconds": wait}, now=now)
+        return LoginRefused("temporarily_locked", wait)
     return LoginRefused("bad_credentials")
 
 
-def check_credentials(conn: sa.Connection, username: str, passcode: str, *, now: dt.datetime | None = None):
-    """The account when the passcode is right (whatever its state), counting failures; else raises."""
+def _usable_passcode(passcode) -> str:
+    return passcode if isinstance(passcode, str) and PASSCODE.match(passcode) else ""  # "" never matches
+
+
+def check_login(db, username: str, passcode: str, *, now: dt.datetime | None = None) -> PasscodeCheck:
+    """Check a username and passcode, counting the attempt so that it holds under any concurrency.
+
+    ``db`` is an ``Engine`` (or anything whose ``begin()`` gives a committed transaction, such as a
+    ``UnitOfWork``); call it with no transaction open. Three steps: the attempt is claimed in a
+    short transaction of its own (one conditional UPDATE: at most five checks per lockout window,
+    however many arrive at once), Argon2 runs with no transaction open (a SQLite write transaction
+    holds the whole database), and the outcome is settled in another short transaction. Nothing
+    depends on the caller committing. An unknown username costs one Argon2 check too.
+    """
     now = now or utcnow()
+    passcode = _usable_passcode(passcode)
+    with db.begin() as conn:
+        account = find_login(conn, username)
+        if account is None or account.passcode_hash is None:
+            account_id, claim = (account.account_id if account is not None else None), None
+        else:
+            account_id, claim = account.account_id, _claim(conn, account.account_id, now)
+            if claim is None:
+                return PasscodeCheck(account_id, _waiting(conn, account_id, now))
+    if claim is None:
+        _verify(None, passcode)
+        return PasscodeCheck(account_id, LoginRefused("bad_credentials"))
+    right = _verify(claim.passcode_hash, passcode)
+    if not right and not claim.locked(now):
+        return PasscodeCheck(account_id, LoginRefused("bad_credentials"))  # counted by the claim
+    with db.begin() as conn:
+        return PasscodeCheck(account_id, _settle(conn, claim, right, passcode, now))
+
+
+def checked_account(conn: sa.Connection, check: PasscodeCheck):
+    """The account of a right passcode, whatever its state (for the owner's unlock); else raises
+    the check's ``LoginRefused``."""
+    if check.refusal is not None:
+        raise check.refusal
+    try:
+        return accounts.get_account(conn, check.account_id)
+    except NotFound:
+        raise LoginRefused("bad_credentials") from None
+
+
+def login_result(conn: sa.Connection, check: PasscodeCheck) -> Principal:
+    """The principal of a right passcode on a usable account; ``LoginRefused`` otherwise."""
+    account = checked_account(conn, check)
+    _usable(account)
+    return _principal(conn, account)
+
+
+def check_credentials(conn: sa.Connection, username: str, passcode: str, *, now: dt.datetime | None = None):
+    """``check_login`` on one connection, for scripts and tests: the account when the passcode is
+    right (whatever its state), else raises. The claim holds the account's row (PostgreSQL) or the
+    database (SQLite) until the caller commits, and the counters commit with the caller: commit
+    even when it raises. Servers use ``check_login``."""
+    now = now or utcnow()
+    passcode = _usable_passcode(passcode)
     account = find_login(conn, username)
-    if not isinstance(passcode, str) or not PASSCODE.match(passcode):
-        passcode = ""  # never matches, but costs the same
     if account is None or account.passcode_hash is None:
         _verify(None, passcode)
         raise LoginRefused("bad_credentials")
-    if account.locked_until is not None and account.locked_until > now:
-        raise LoginRefused("temporarily_locked", math.ceil((account.locked_until - now).total_seconds()))
-    if not _verify(account.passcode_hash, passcode):
-        raise count_failure(conn, account, now)
-    values = {}
-    if account.failed_attempts or account.lockouts or account.locked_until is not None:
-        values.update(failed_attempts=0, lockouts=0, locked_until=None)
-    if HASHER.check_needs_rehash(account.passcode_hash):
-        values["passcode_hash"] = HASHER.hash(passcode)
-    if values:
-        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account.account_id).values(**values))
+    claim = _claim(conn, account.account_id, now)
+    if claim is None:
+        raise _waiting(conn, account.account_id, now)
+    refusal = _settle(conn, claim, _verify(claim.passcode_hash, passcode), passcode, now)
+    if refusal is not None:
+        raise refusal
     return accounts.get_account(conn, account.account_id)
 
 
-def authenticate(conn: sa.Connection, username: str, passcode: str, *, now: dt.datetime | None = None) -> Principal:
-    """The principal for a right username and passcode on a usable account; ``LoginRefused`` otherwise
-    (counters are written on ``conn``: commit even when it raises, see the module's doc)."""
-    account = check_credentials(conn, username, passcode, now=now)
-    _usable(account)
-    return _principal(conn, account)
+def authenticate(bind: sa.Engine | sa.Connection, username: str, passcode: str, *,
+                 now: dt.datetime | None = None) -> Principal:
+    """The principal for a right username and passcode on a usable account; ``LoginRefused`` otherwise.
+
+    Given an engine (or a unit of work), ``check_login`` then ``login_result``: what servers do.
+    Given a connection, ``check_credentials`` on it (the counters are written on ``conn``: commit
+    even when it raises, see the module's doc)."""
+    if isinstance(bind, sa.Connection):
+        account = check_credentials(bind, username, passcode, now=now)
+        _usable(account)
+        return _principal(bind, account)
+    check = check_login(bind, username, passcode, now=now)
+    with bind.begin() as conn:
+        return login_result(conn, check)
 
 
 def principal(conn: sa.Connection, account_id: int) -> Principal:
@@ -407,9 +549,12 @@ def _check_totp(conn, account, code: str, vault: Vault, now: dt.datetime) -> boo
         if account.totp_last_step is not None and step <= account.totp_last_step:
             continue
         if hmac.compare_digest(totp.generate_otp(step), code):
-            conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account.account_id)
-                         .values(totp_last_step=step))
-            return True
+            # once, even for two requests at the same moment: only one moves the step forward
+            spent = conn.execute(eid_accounts.update().where(
+                eid_accounts.c.account_id == account.account_id,
+                sa.or_(eid_accounts.c.totp_last_step.is_(None), eid_accounts.c.totp_last_step < step),
+            ).values(totp_last_step=step))
+            return spent.rowcount == 1
     return False
 
 
@@ -421,36 +566,34 @@ def verify_second_factor(conn: sa.Connection, account_id: int, *, totp: str | No
     Wrong factors are counted apart from wrong passcodes (a right passcode does not reset them): the
     fifth in a row locks the account temporarily, as five wrong passcodes do, and while it is so
     locked every factor is refused. The counters are written on ``conn``: commit even on False.
+
+    The check is counted before it is made, by one UPDATE that also holds the account's row (on
+    PostgreSQL; on SQLite the write transaction holds the database) until the caller commits, so
+    concurrent checks of one account take turns and no count or step of the ladder is lost.
     """
     now = now or utcnow()
-    try:
-        account = accounts.get_account(conn, account_id)
-    except NotFound:
-        return False
     if device_proof is None and totp is None:
         return False
-    if account.locked_until is not None and account.locked_until > now:
+    claimed = conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id, _not_locked(now))
+                           .values(factor_failures=eid_accounts.c.factor_failures + 1)
+                           .returning(eid_accounts.c.factor_failures)).scalar()
+    if claimed is None:  # no such account, or it waits out a back-off
         return False
+    account = accounts.get_account(conn, account_id)  # read under the claim: current
     ok = device_proof is not None and challenge is not None and _check_device_proof(conn, account_id, device_proof,
                                                                                       challenge)
     if not ok and totp is not None:
         ok = _check_totp(conn, account, totp, vault or database_vault(conn), now)
     if ok:
-        if account.factor_failures:
-            conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id)
-                         .values(factor_failures=0))
+        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id).values(factor_failures=0))
         return True
-    failures = account.factor_failures + 1
-    if failures >= MAX_FAILURES:
-        wait = BACKOFF[min(account.lockouts, len(BACKOFF) - 1)]
-        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id).values(
-            factor_failures=0, lockouts=account.lockouts + 1, locked_until=now + wait))
+    if claimed >= MAX_FAILURES:
+        until = conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id).values(
+            factor_failures=0, lockouts=eid_accounts.c.lockouts + 1, locked_until=_lock_until(now))
+            .returning(eid_accounts.c.locked_until)).scalar_one()
         accounts.log_event(conn, account_id, "temporarily_locked", source="system", actor="system",
                            reason=f"{MAX_FAILURES} wrong second factors",
-                           detail={"seconds": int(wait.total_seconds())}, now=now)
-    else:
-        conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id)
-                     .values(factor_failures=failures))
+                           detail={"seconds": math.ceil((until - now).total_seconds())}, now=now)
     return False
 
 

@@ -51,7 +51,7 @@ class SecondFactorRefused(RuleViolation):
     code = "second_factor_failed"
 
 
-def _second_factor(conn, account, *, totp, device_proof, challenge, now) -> bool | None:
+def _second_factor(conn, account_id: int, *, totp, device_proof, challenge, now) -> bool | None:
     """None when none was given; True / False for the one given."""
     if device_proof is None and totp is None:
         return None
@@ -59,23 +59,26 @@ def _second_factor(conn, account, *, totp, device_proof, challenge, now) -> bool
         if challenge is None or not _spend_challenge(conn, challenge, now):
             raise RuleViolation("The challenge is unknown, expired or already used.", code="challenge_invalid",
                                 field="challenge")
-    return auth.verify_second_factor(conn, account.account_id, totp=totp, device_proof=device_proof,
+    return auth.verify_second_factor(conn, account_id, totp=totp, device_proof=device_proof,
                                      challenge=challenge, now=now)
 
 
-def open_session(conn: sa.Connection, username: str, passcode: str, *, totp: str | None = None,
+def open_session(conn: sa.Connection, check: auth.PasscodeCheck, *, totp: str | None = None,
                  device_proof: str | None = None, challenge: str | None = None, ip: str | None = None,
                  user_agent: str | None = None, now: dt.datetime | None = None) -> dict:
+    """A session for the passcode ``auth.check_login`` checked (with no transaction open, before
+    this one), at level 2 with a right second factor on a level-2 account. Refusals are recorded
+    in the login history on ``conn``, and second factors counted on it: commit even when it raises."""
     now = now or utcnow()
-    account = auth.find_login(conn, username)
     try:
-        who = auth.authenticate(conn, username, passcode, now=now)
+        who = auth.login_result(conn, check)
     except auth.LoginRefused as refused:
-        if account is not None:
-            auth.record_login(conn, account.account_id, client_id=APP_CLIENT, acr=None, outcome=refused.code,
+        if check.account_id is not None:
+            auth.record_login(conn, check.account_id, client_id=APP_CLIENT, acr=None, outcome=refused.code,
                               ip=ip, user_agent=user_agent)
         raise
-    second = _second_factor(conn, account, totp=totp, device_proof=device_proof, challenge=challenge, now=now)
+    second = _second_factor(conn, who.account_id, totp=totp, device_proof=device_proof, challenge=challenge,
+                            now=now)
     if second is False:
         auth.record_login(conn, who.account_id, client_id=APP_CLIENT, acr=None, outcome="second_factor_failed",
                           ip=ip, user_agent=user_agent)
@@ -104,17 +107,19 @@ def session_of(conn: sa.Connection, token: str, *, now: dt.datetime | None = Non
     return None if row is None else (row.account_id, row.level)
 
 
-def owner_unlock(conn: sa.Connection, username: str, passcode: str, *, totp: str | None = None,
+def owner_unlock(conn: sa.Connection, check: auth.PasscodeCheck, *, totp: str | None = None,
                  device_proof: str | None = None, challenge: str | None = None, reason: str,
                  now: dt.datetime | None = None) -> dict:
-    """The owner lifts a lock they asked for: right passcode, and their second factor when they have one."""
+    """The owner lifts a lock they asked for: right passcode (``check``, from ``auth.check_login``),
+    and their second factor when they have one."""
     now = now or utcnow()
-    account = auth.check_credentials(conn, username, passcode, now=now)
+    account = auth.checked_account(conn, check)
     has_factor = account.totp_secret is not None or conn.execute(
         sa.select(eid_devices.c.device_id).where(eid_devices.c.account_id == account.account_id,
                                                  eid_devices.c.revoked_at.is_(None))).first() is not None
     if has_factor:
-        second = _second_factor(conn, account, totp=totp, device_proof=device_proof, challenge=challenge, now=now)
+        second = _second_factor(conn, account.account_id, totp=totp, device_proof=device_proof,
+                                challenge=challenge, now=now)
         if second is None:
             raise RuleViolation("The second factor is required.", code="second_factor_failed", field="totp")
         if not second:

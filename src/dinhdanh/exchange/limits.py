@@ -5,14 +5,17 @@ at most ``rate`` tokens (a partner may burst up to one minute's allowance). The 
 counter per key and day: the day is Vietnam's (UTC+7, no daylight saving), so every partner's
 quota resets at midnight in Hanoi (``vietnam_day_end``).
 
-``RateLimiter`` is the interface; ``MemoryLimiter`` keeps the buckets and counters in this
-process (one worker); ``RedisLimiter`` keeps them in Redis so that several API workers share
-them: one hash per key with ``tokens`` and ``at``, updated by a Lua script (atomic, with an
-expiry), and one counter per key and day (INCR + EXPIREAT). When Redis cannot be reached it
-raises ``LimiterUnavailable`` (the API answers 503: a national system does not serve partners
-whose limits it cannot enforce).
+``RateLimiter`` is the interface, and ``limiter_for(engine)`` picks the one the app uses:
+``RedisLimiter`` when ``DINHDANH_REDIS_URL`` is set, else ``DatabaseLimiter``. ``RedisLimiter``
+keeps them in Redis so that several API workers share them: one hash per key with ``tokens`` and
+``at``, updated by a Lua script (atomic, with an expiry), and one counter per key and day (INCR +
+EXPIREAT). ``DatabaseLimiter`` keeps them in the database (``limit_buckets``, ``limit_counters``):
+each take or count is one upsert with RETURNING in a short transaction of its own, so concurrent
+requests and several processes share them exactly and a restart changes nothing; past days are
+swept. ``MemoryLimiter`` keeps them in this process (unit tests). When the store cannot be reached
+the limiter raises ``LimiterUnavailable`` (the API answers 503: a national system does not serve
+partners whose limits it cannot enforce).
 """
-
 from __future__ import annotations
 
 import datetime as dt
@@ -21,6 +24,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+import sqlalchemy as sa
 
 from dinhdanh.store.base import VIETNAM
 
@@ -176,10 +181,147 @@ class RedisLimiter:
         self._redis.close()
 
 
-def limiter_from_env(environ=None) -> RateLimiter:
-    """``RedisLimiter`` when ``DINHDANH_REDIS_URL`` is set (several workers share the limits),
-    else ``MemoryLimiter`` (this process only)."""
+class DatabaseLimiter:
+    """The same buckets and counters in the database, shared by every process that uses it.
+
+    Each ``take`` and ``count`` is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in a
+    short transaction of its own, never the caller's: the answer holds whatever runs at the same
+    time, and is kept whatever becomes of the request. On PostgreSQL the rows are in the register's
+    database. On SQLite a request's transaction holds the whole database's write lock from its
+    start, and partners are limited inside it: the counters live in a companion file beside the
+    register (``<name>.limits.sqlite``, the same tables), whose lock is held for one statement.
+    Rows of past days, and buckets idle for a day (a bucket left alone refills: deleting it is the
+    same), are swept every ``sweep_every`` seconds.
+    """
+
+    def __init__(self, engine: sa.Engine, *, wall: Callable[[], float] = time.time, sweep_every: float = 600.0):
+        from dinhdanh.store.unit_of_work import UnitOfWork
+
+        self._engine = _counters_engine(engine)
+        self._units = UnitOfWork(self._engine)  # threads of a process take turns for SQLite's lock
+        self._wall = wall
+        self._sweep_every = sweep_every
+        self._swept = -math.inf
+        if self._engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        self._insert = insert
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self._engine
+
+    def now(self) -> float:
+        return self._wall()
+
+    def _run(self, statement):
+        from dinhdanh.store.unit_of_work import DatabaseBusy, DatabaseUnavailable
+
+        try:
+            with self._units.begin() as conn:
+                return conn.execute(statement).one()
+        except (DatabaseBusy, DatabaseUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise LimiterUnavailable(f"the rate-limit store does not answer ({type(exc).__name__})") from None
+
+    def take(self, key: str, rate_per_minute: int) -> float:
+        if rate_per_minute <= 0:
+            return math.inf
+        from dinhdanh.exchange.tables import limit_buckets as b
+
+        now = self._wall()
+        rate, per_second = float(rate_per_minute), rate_per_minute / 60.0
+        at_now = sa.literal(now, sa.Double())
+        later = at_now > b.c.at
+        refilled = b.c.tokens + sa.case((later, at_now - b.c.at), else_=0.0) * per_second
+        tokens = sa.case((refilled > rate, rate), else_=refilled)
+        statement = self._insert(b).values(key=key, tokens=rate - 1.0, at=now, granted=True)
+        statement = statement.on_conflict_do_update(index_elements=[b.c.key], set_={
+            "tokens": sa.case((tokens >= 1.0, tokens - 1.0), else_=tokens),
+            "at": sa.case((later, at_now), else_=b.c.at),
+            "granted": tokens >= 1.0,
+        }).returning(b.c.tokens, b.c.granted)
+        left, granted = self._run(statement)
+        self._sweep(now)
+        return 0.0 if granted else (1.0 - left) / per_second
+
+    def count(self, key: str, limit: int, window_end: int) -> float:
+        from dinhdanh.exchange.tables import limit_counters as c
+
+        statement = self._insert(c).values(key=key, window_end=window_end, hits=1)
+        statement = statement.on_conflict_do_update(index_elements=[c.c.key, c.c.window_end],
+                                                    set_={"hits": c.c.hits + 1}).returning(c.c.hits)
+        (n,) = self._run(statement)
+        now = self._wall()
+        self._sweep(now)
+        return 0.0 if n <= limit else max(0.0, window_end - now)
+
+    def sweep(self, now: float | None = None) -> None:
+        """Delete the counters of past days and the buckets idle for a day."""
+        from dinhdanh.exchange.tables import limit_buckets, limit_counters
+
+        now = self._wall() if now is None else now
+        self._swept = now
+        with self._units.begin() as conn:
+            conn.execute(limit_counters.delete().where(limit_counters.c.window_end < now - 60))
+            conn.execute(limit_buckets.delete().where(limit_buckets.c.at < now - 86400))
+
+    def _sweep(self, now: float) -> None:
+        if now - self._swept >= self._sweep_every:
+            try:
+                self.sweep(now)
+            except Exception:  # noqa: BLE001 - a sweep that fails is done by the next one
+                pass
+
+
+_companions: dict[str, sa.Engine] = {}
+_companions_lock = threading.Lock()
+
+
+def _counters_engine(engine: sa.Engine) -> sa.Engine:
+    """Where the counters of ``engine``'s register live: the same database, or for an SQLite file
+    the companion file beside it (see ``DatabaseLimiter``), its tables created on first use."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    from pathlib import Path
+
+    from dinhdanh.exchange.tables import limit_buckets, limit_counters
+    from dinhdanh.store.engine import make_engine
+
+    database = engine.url.database
+    if not database or database == ":memory:":
+        raise ValueError("an in-memory SQLite database has no file to keep the counters beside")
+    path = Path(database).resolve()
+    path = path.with_name(f"{path.stem}.limits.sqlite")
+    with _companions_lock:
+        companion = _companions.get(str(path))
+        if companion is None:
+            companion = make_engine(f"sqlite:///{path}")
+            with companion.begin() as conn:
+                for table in (limit_buckets, limit_counters):
+                    conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
+                    for index in table.indexes:
+                        conn.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+            _companions[str(path)] = companion
+    return companion
+
+
+def limiter_for(engine: sa.Engine | None, environ=None) -> RateLimiter:
+    """The limiter the app uses: ``RedisLimiter`` when ``DINHDANH_REDIS_URL`` is set (as before),
+    else ``DatabaseLimiter`` on ``engine`` (a restart keeps the day's counts; every process on the
+    database shares them). Only without an engine, or on an in-memory SQLite database (which a
+    restart loses anyway), ``MemoryLimiter``."""
     import os
 
     url = (environ if environ is not None else os.environ).get("DINHDANH_REDIS_URL", "").strip()
-    return RedisLimiter(url) if url else MemoryLimiter()
+    if url:
+        return RedisLimiter(url)
+    if engine is None or (engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")):
+        return MemoryLimiter()
+    return DatabaseLimiter(engine)
+
+
+def limiter_from_env(environ=None, engine: sa.Engine | None = None) -> RateLimiter:
+    """``limiter_for(engine, environ)``: Redis when ``DINHDANH_REDIS_URL`` is set, else the
+    database when an engine is given, else this process only."""
+    return limiter_for(engine, environ)

@@ -162,3 +162,24 @@ subscriber_ladder_history = sa.Table(
     sa.CheckConstraint(one_of("state", *LADDER_STATES), name="state"),
     sa.Index("ix_subscriber_ladder_history_ladder_id", "ladder_id"),
 )
+
+# Partners' rate limits and daily quotas when there is no Redis (``exchange.limits.DatabaseLimiter``):
+# a token bucket per key, and a counter per key and Vietnam day (its end, Unix seconds). Each is
+# changed by one statement (an upsert with RETURNING), so concurrent requests and several processes
+# share them exactly and a restart keeps them; past days are swept.
+limit_buckets = sa.Table(
+    "limit_buckets", metadata,
+    sa.Column("key", Key(200), primary_key=True),
+    sa.Column("tokens", sa.Double, nullable=False),
+    sa.Column("at", sa.Double, nullable=False),  # Unix seconds of the last refill
+    sa.Column("granted", sa.Boolean, nullable=False),  # whether the last take got a token
+    sa.Index("ix_limit_buckets_at", "at"),
+)
+
+limit_counters = sa.Table(
+    "limit_counters", metadata,
+    sa.Column("key", Key(200), primary_key=True),
+    sa.Column("window_end", sa.BigInteger, primary_key=True),  # Unix seconds: the next midnight in Hanoi
+    sa.Column("hits", sa.BigInteger, nullable=False),
+    sa.Index("ix_limit_counters_window_end", "window_end"),
+)

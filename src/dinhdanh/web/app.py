@@ -46,9 +46,9 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     app.state.engine = engine
     app.state.uow = UnitOfWork(engine)  # every request's transaction (web.deps.transaction)
     errors.install(app)
-    # per-partner rate limits and quotas (exchange.limits): Redis when DINHDANH_REDIS_URL is set, so that
-    # every API worker shares them; otherwise in this process
-    app.state.limiter = limiter_from_env()
+    # per-partner rate limits and quotas (exchange.limits): Redis when DINHDANH_REDIS_URL is set, otherwise
+    # the database; either way every API worker shares them and a restart keeps them
+    app.state.limiter = limiter_from_env(engine=engine)
     # verify first: the exchange's hot path (routes are matched in order); kyc before citizens
     # (/citizens/{pid}/kyc)
     for module in (verify, kyc, citizens, events, quality, places, cards, eid, audit):

@@ -30,6 +30,7 @@ from dinhdanh.oidc.claims import CLAIM_LABELS
 from dinhdanh.oidc.discovery import metadata
 from dinhdanh.oidc.server import HttpRequest, Provider
 from dinhdanh.oidc.server import Request as OAuthRequest
+from dinhdanh.store.base import utcnow
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.deps import uow_of
 
@@ -395,21 +396,59 @@ async def login_form(request: Request) -> Response:
     return await _page(request, work)
 
 
+async def _login_check(request: Request) -> tuple[Request, eid.PasscodeCheck | None] | Response:
+    """The passcode of a login form, checked and counted before the page's transaction and outside
+    any (``eid.check_login``: a short transaction claims the attempt, Argon2 runs with none open),
+    once the form is seen to belong to a live interaction and session (a read, CSRF checked). The
+    request to hand on to ``_page``, which reads the body again: the same form, replayed."""
+    try:
+        http = await read_http(request)
+    except BadBody:
+        return _error(_lang(request), "bad_body")
+    form = dict(http.form)
+    db = getattr(request.app.state, "uow", None) or request.app.state.engine
+    vault, cookie = vault_of(request), request.cookies.get(sessions.COOKIE)
+
+    def run() -> eid.PasscodeCheck | None:
+        with db.begin() as conn:
+            now = utcnow()
+            session = sessions.load(conn, vault, cookie, now)
+            live = (session is not None and sessions.check_csrf(session, form.get("csrf_token"))
+                    and flow.load_interaction(conn, form.get("i"), now) is not None)
+        if not live:
+            return None  # the page answers (expired, csrf) without a check
+        return eid.check_login(db, form.get("username", ""), form.get("password", ""))
+
+    check = await run_in_threadpool(run)
+    body = urlencode(http.form).encode()
+
+    async def replay() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, replay), check
+
+
 @router.post("/login", include_in_schema=False)
 async def login(request: Request) -> Response:
+    checked = await _login_check(request)
+    if isinstance(checked, Response):
+        return checked
+    request, check = checked
+
     def work(provider, http, session):
         interaction, answer = _current(provider, http, session, "login")
         if answer:
             return answer
         form = dict(http.form)
         conn = provider.conn
-        username, password = form.get("username", ""), form.get("password", "")
+        username = form.get("username", "")
+        if check is None:  # the form was not live when checked, and is now: show it again
+            return _page_for(provider, interaction, session, http, "login")
         try:
-            who = eid.authenticate(conn, username, password, now=provider.now)
+            who = eid.login_result(conn, check)
         except eid.LoginRefused as refused:
-            account = eid.find_login(conn, username)
-            if account is not None:
-                eid.record_login(conn, account.account_id, client_id=interaction.client_id, acr=None,
+            if check.account_id is not None:
+                eid.record_login(conn, check.account_id, client_id=interaction.client_id, acr=None,
                                  outcome=refused.code, ip=http.ip, user_agent=http.user_agent)
             client = provider.query_client(interaction.client_id)
             return Page(render=("login", 200, {

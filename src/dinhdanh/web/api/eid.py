@@ -371,16 +371,24 @@ def challenge(conn: Conn) -> dict:
 @router.post("/sessions", status_code=201, summary="Log in to the app (passcode; device proof or TOTP for level 2)",
              responses=LOGIN_RESPONSES)
 def login(body: SessionBody, request: Request) -> dict:
+    # the passcode is checked, and counted, before the transaction and outside any (auth.check_login)
+    check = auth.check_login(_transactions(request), body.username, body.passcode)
     return _committed(request, lambda conn: sessions.open_session(
-        conn, body.username, body.passcode, totp=body.totp, device_proof=body.device_proof,
+        conn, check, totp=body.totp, device_proof=body.device_proof,
         challenge=body.challenge, ip=_ip(request), user_agent=request.headers.get("user-agent")))
+
+
+def _transactions(request: Request):
+    """What ``auth.check_login`` opens its short transactions with: the app's unit of work, else the engine."""
+    return getattr(request.app.state, "uow", None) or request.app.state.engine
 
 
 @router.post("/unlock", summary="The owner lifts their own lock (passcode, and the second factor if any)",
              responses=LOGIN_RESPONSES)
 def owner_unlock(body: OwnerUnlockBody, request: Request) -> dict:
+    check = auth.check_login(_transactions(request), body.username, body.passcode)
     return _committed(request, lambda conn: sessions.owner_unlock(
-        conn, body.username, body.passcode, totp=body.totp, device_proof=body.device_proof,
+        conn, check, totp=body.totp, device_proof=body.device_proof,
         challenge=body.challenge, reason=body.reason))
 
 

@@ -3,9 +3,9 @@
 dependency every partner route uses: 401 without a valid token, 403 for a client that is not an
 active partner allowed the operation, 429 over its rate limit or its daily quota (with
 ``Retry-After``: for the quota, the seconds to midnight in Vietnam), 503 ``rate_limiter_unavailable``
-when the shared limiter (Redis) does not answer: the exchange then fails closed, since a national
-register does not disclose data to partners whose limits it cannot enforce, and the error says so
-plainly rather than hiding behind a 500. Each request counts once against the quota, whatever it
+when the shared limiter (Redis, or the database without it) does not answer: the exchange then
+fails closed, since a national register does not disclose data to partners whose limits it cannot
+enforce, and the error says so plainly rather than hiding behind a 500. Each request counts once against the quota, whatever it
 carries (a batch upload is one request).
 """
 
@@ -26,7 +26,6 @@ log = logging.getLogger("dinhdanh.exchange")
 SCOPE = partners.SCOPE
 bearer = HTTPBearer(auto_error=False, description="An access token from /token (client_credentials, scope "
                                                   "`dinhdanh.verify`) of an active partner")
-_fallback = limits.MemoryLimiter()
 
 
 class PartnerRefusal(HTTPException):
@@ -43,7 +42,11 @@ def _unauthenticated(message: str, error: str = "invalid_token") -> HTTPExceptio
 
 
 def limiter_of(request: Request) -> limits.RateLimiter:
-    return getattr(request.app.state, "limiter", None) or _fallback
+    """The app's limiter; an app made without one gets ``limits.limiter_for`` its engine, once."""
+    limiter = getattr(request.app.state, "limiter", None)
+    if limiter is None:
+        limiter = request.app.state.limiter = limits.limiter_for(request.app.state.engine)
+    return limiter
 
 
 def authenticate_partner(request: Request, conn: sa.Connection, credentials: HTTPAuthorizationCredentials | None,
