@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks as sc
 
+from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.ids import pid as pidfmt
 from dinhdanh.officers.service import add_officer
 from dinhdanh.population.importer import import_population
@@ -60,6 +61,7 @@ def _load_family(engine, tmp_path) -> str:
 def national_token(sqlite_engine, tmp_path):
     token = _load_family(sqlite_engine, tmp_path)
     APP.state.engine = sqlite_engine
+    APP.state.uow = UnitOfWork(sqlite_engine)
     yield token
     APP.state.engine = None
 

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks as sc
 
+from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.exchange.tables import match_batches
 from dinhdanh.web.app import create_app
 from tests.oidc_support import add_partner
@@ -31,6 +32,7 @@ def telco_token(sqlite_engine, tmp_path, monkeypatch):
     partner = add_partner(sqlite_engine, operations=("verify", "kyc", "batch"),
                           fields=("full_name", "date_of_birth", "sex", "status", "card"))
     APP.state.engine = sqlite_engine
+    APP.state.uow = UnitOfWork(sqlite_engine)
     http = TestClient(APP, base_url="https://testserver")
     r = http.post("/token", data={"grant_type": "client_credentials", "scope": "dinhdanh.verify"},
                   auth=(partner["client_id"], partner["client_secret"]))

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.changes import routing
 from dinhdanh.changes.tables import change_deliveries
 from dinhdanh.exchange.tables import partners
@@ -195,6 +196,7 @@ def partner_token(sqlite_engine, tmp_path):
     client = TestClient(create_app(sqlite_engine), base_url="https://testserver")
     _, auth = partner(sqlite_engine, client, area_code="01", kind="locality", name="UBND Hà Nội")
     APP.state.engine = sqlite_engine
+    APP.state.uow = UnitOfWork(sqlite_engine)
     APP.state.oidc_issuer = "https://testserver"  # the issuer the token was issued at
     yield auth
     APP.state.engine = None

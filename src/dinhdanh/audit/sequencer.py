@@ -38,6 +38,7 @@ _PENDING = (sa.select(access_log.c.access_id, access_log.c.at, access_log.c.acto
                       access_log.c.action, access_log.c.purpose, access_log.c.fields, access_log.c.outcome)
             .where(access_log.c.leaf_index.is_(None)).order_by(access_log.c.access_id)
             .limit(sa.bindparam("limit")))
+_WAITING = sa.select(access_log.c.access_id).where(access_log.c.leaf_index.is_(None)).limit(1)
 _PLACE = (access_log.update().where(access_log.c.access_id == sa.bindparam("aid"))
           .values(leaf_index=sa.bindparam("li"), salt=sa.bindparam("s"), leaf_hash=sa.bindparam("h")))
 
@@ -65,6 +66,9 @@ def integrate(uow: UnitOfWork, vault: Vault, *, holder: str | None = None, limit
     """Integrate one batch; the number of entries integrated (0: nothing waiting, or not our lease)."""
     holder = holder or holder_name()
     limit = limit or BATCH.get(uow.engine.dialect.name, 2_000)
+    with uow.read() as conn:  # idle: look without writing (no lease renewal, no writer lock taken)
+        if conn.execute(_WAITING).first() is None:
+            return 0
     with uow.begin() as conn:
         now = now or utcnow()
         if not _take_lease(conn, holder, now):

@@ -29,6 +29,7 @@ from dinhdanh.changes.routing import (
 from dinhdanh.changes.service import KINDS, event_body
 from dinhdanh.registry.tables import persons
 from dinhdanh.store.outbox import outbox
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger("dinhdanh.changes")
 ENV = "DINHDANH_NATS_URL"
@@ -59,7 +60,7 @@ async def ensure_stream(js, stream: str = STREAM, prefix: str = PREFIX) -> None:
 
 def _pending(engine: sa.Engine, gaps: Gaps, batch: int, prefix: str) -> tuple[list[tuple[int, str, bytes]], int]:
     """The next messages to publish (seq, subject, body) and the seq the cursor may move to."""
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         cursor = cursor_of(conn, CURSOR)
         rows = conn.execute(sa.select(outbox).where(outbox.c.seq > cursor).order_by(outbox.c.seq)
                             .limit(batch)).all()
@@ -87,16 +88,16 @@ async def publish_pending(engine: sa.Engine, url: str, gaps: Gaps | None = None,
         js = nc.jetstream()
         await ensure_stream(js, stream, prefix)
         while True:
-            with engine.connect() as conn:
+            with UnitOfWork(engine).read() as conn:
                 before = cursor_of(conn, CURSOR)
             messages, upto = _pending(engine, gaps, batch, prefix)
             for seq, subject, body in messages:
                 ack = await js.publish(subject, body, stream=stream, headers={"Nats-Msg-Id": str(seq)})
                 counts["duplicates" if ack.duplicate else "published"] += 1
-                with engine.begin() as conn:
+                with UnitOfWork(engine).begin() as conn:
                     move_cursor(conn, CURSOR, seq)
             if upto > before:
-                with engine.begin() as conn:
+                with UnitOfWork(engine).begin() as conn:
                     move_cursor(conn, CURSOR, upto)  # past the events of other kinds
             else:
                 return counts

@@ -41,6 +41,7 @@ from dinhdanh.registry.area import Area
 from dinhdanh.registry.tables import persons
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.outbox import outbox
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger("dinhdanh.changes")
 ROUTER = "router"
@@ -174,7 +175,7 @@ def route_batch(engine: sa.Engine, gaps: Gaps, *, batch: int = BATCH, now: dt.da
     """Route the next batch of outbox events; ``{"events": handled, "deliveries": rows written,
     "waiting": whether a gap holds the rest back}``."""
     ensure_cursor(engine, ROUTER)
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:
         cursor = cursor_of(conn, ROUTER, lock=True)
         rows = conn.execute(sa.select(outbox).where(outbox.c.seq > cursor)
                             .order_by(outbox.c.seq).limit(batch)).all()

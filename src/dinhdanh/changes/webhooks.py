@@ -34,6 +34,7 @@ from dinhdanh.changes.tables import change_deliveries, subscriptions
 from dinhdanh.exchange.tables import partners
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.vault import Vault
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger("dinhdanh.changes")
 SCHEDULE = (5, 30, 120, 600, 3600, 3 * 3600, 6 * 3600)  # seconds before attempt 2, 3, ...; then the last
@@ -137,24 +138,24 @@ class Deliverer:
         """One attempt at one message: "delivered", "retry", "dead", or None if it was not due."""
         now = self.clock()
         if self.hold:  # the row stays locked while it is sent: other deliverers skip it
-            with self.engine.begin() as conn:
+            with UnitOfWork(self.engine).begin() as conn:
                 row = self._load(conn, delivery_id, now)
                 if row is None:
                     return None
                 return self._record(conn, row, self._post(row), self.clock())
-        with self.engine.connect() as conn:  # SQLite: no transaction open during the POST
+        with UnitOfWork(self.engine).read() as conn:  # SQLite: no transaction open during the POST
             row = self._load(conn, delivery_id, now)
         if row is None:
             return None
         error = self._post(row)
-        with self.engine.begin() as conn:
+        with UnitOfWork(self.engine).begin() as conn:
             return self._record(conn, row, error, self.clock())
 
     def run(self, limit: int = BATCH) -> dict[str, int]:
         """Send what is due now, round after round, until nothing is due; counts per outcome."""
         counts = {"delivered": 0, "retry": 0, "dead": 0}
         while True:
-            with self.engine.connect() as conn:
+            with UnitOfWork(self.engine).read() as conn:
                 ids = self.due(conn, self.clock(), limit)
             if not ids:
                 return counts

@@ -44,6 +44,7 @@ from dinhdanh.registry import errors
 from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError
 from dinhdanh.store.base import utcnow, vietnam_date
 from dinhdanh.store.files import private_dir
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger("dinhdanh.batches")
 
@@ -230,7 +231,7 @@ def claim(engine: sa.Engine, owner: str, lease_seconds: int = LEASE_SECONDS) -> 
     b = match_batches
     now = utcnow()
     free = sa.or_(b.c.status == "queued", sa.and_(b.c.status == "running", b.c.lease_until < now))
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:
         ids = conn.execute(sa.select(b.c.batch_id).where(free).order_by(b.c.created_at).limit(10)).scalars().all()
         for batch_id in ids:
             taken = conn.execute(b.update().where(b.c.batch_id == batch_id, free).values(
@@ -243,7 +244,7 @@ def claim(engine: sa.Engine, owner: str, lease_seconds: int = LEASE_SECONDS) -> 
 
 def _renew(engine: sa.Engine, batch_id: str, owner: str, lease_seconds: int) -> None:
     b = match_batches
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:
         kept = conn.execute(b.update().where(b.c.batch_id == batch_id, b.c.lease_owner == owner).values(
             lease_until=utcnow() + dt.timedelta(seconds=lease_seconds), updated_at=utcnow())).rowcount
     if kept != 1:
@@ -281,14 +282,14 @@ def run(engine: sa.Engine, batch_id: str, owner: str, *, lease_seconds: int = LE
         chunk_rows: int = matching.CHUNK_ROWS, after_chunk=None, today: dt.date | None = None) -> dict:
     """Run a claimed batch to the end (resuming its job), then feed the ladder for a telco."""
     b = match_batches
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         row = conn.execute(sa.select(b).where(b.c.batch_id == batch_id)).one()
     if row.status == "done":
         return finish_ladder(engine, batch_id, today=today)
     try:
         if row.rows_total is None:
             total = count_rows(input_path(row), row.input_format)
-            with engine.begin() as conn:
+            with UnitOfWork(engine).begin() as conn:
                 conn.execute(b.update().where(b.c.batch_id == batch_id).values(rows_total=total))
 
         def chunk_done(index: int, rows_done: int) -> None:
@@ -310,7 +311,7 @@ def run(engine: sa.Engine, batch_id: str, owner: str, *, lease_seconds: int = LE
         _fail(engine, batch_id, owner, _safe_error(exc))
         return {"batch_id": batch_id, "status": "failed"}
     now = utcnow()
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:
         conn.execute(b.update().where(b.c.batch_id == batch_id).values(
             status="done", job_id=summary["job_id"], rows_total=summary["rows"], lease_owner=None, lease_until=None,
             finished_at=now, updated_at=now))
@@ -320,20 +321,20 @@ def run(engine: sa.Engine, batch_id: str, owner: str, *, lease_seconds: int = LE
 def finish_ladder(engine: sa.Engine, batch_id: str, *, today: dt.date | None = None) -> dict:
     """Feed a done telco batch to the ladder once (idempotent if interrupted half-way)."""
     b = match_batches
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         row = conn.execute(sa.select(b).where(b.c.batch_id == batch_id)).one()
     out = {"batch_id": batch_id, "status": row.status}
     if row.status != "done" or row.ladder_done:
         return out
     out["ladder"] = ladder.record_batch(engine, row.job_id, today=today)
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:
         conn.execute(b.update().where(b.c.batch_id == batch_id).values(ladder_done=True, updated_at=utcnow()))
     return out
 
 
 def _fail(engine: sa.Engine, batch_id: str, owner: str, error: str) -> None:
     b = match_batches
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:
         conn.execute(b.update().where(b.c.batch_id == batch_id, b.c.lease_owner == owner).values(
             status="failed", error=error[:500], lease_owner=None, lease_until=None, finished_at=utcnow(),
             updated_at=utcnow()))
@@ -350,7 +351,7 @@ def run_pending(engine: sa.Engine, owner: str | None = None, *, stop: threading.
         if batch_id is None:
             break
         done.append(run(engine, batch_id, owner, **kw))
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         left = conn.execute(sa.select(match_batches.c.batch_id).where(
             match_batches.c.status == "done", match_batches.c.ladder_done.is_(False))).scalars().all()
     for batch_id in left:
@@ -375,7 +376,7 @@ def ladder_loop(engine: sa.Engine, stop: threading.Event, poll_seconds: float = 
         today = vietnam_date()
         if today != last:
             try:
-                with engine.begin() as conn:
+                with UnitOfWork(engine).begin() as conn:
                     ladder.advance(conn, today)
                 last = today
             except Exception as exc:  # noqa: BLE001

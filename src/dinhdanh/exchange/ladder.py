@@ -34,6 +34,7 @@ from dinhdanh.ids import phone
 from dinhdanh.notify.service import send_sms
 from dinhdanh.registry.errors import InvalidInput, NotFound
 from dinhdanh.store.base import utcnow, vietnam_date
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 __all__ = [
     "ACTIVE",
@@ -146,7 +147,7 @@ def record_batch(engine: sa.Engine, job_id: int, *, today: dt.date | None = None
     again: a subscription already changed by this job is left alone.
     """
     today = today or vietnam_date()
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         job = conn.execute(sa.select(match_jobs).where(match_jobs.c.job_id == job_id)).first()
         if job is None:
             raise NotFound(f"No match job {job_id}.", field="job_id")
@@ -170,7 +171,7 @@ def record_batch(engine: sa.Engine, job_id: int, *, today: dt.date | None = None
              "notified_on": today, "due_on": lock_on, "changed_on": today, "last_job": job_id}
     for i in range(0, max(len(new), len(restart), len(clear)), chunk):
         part_new, part_restart, part_clear = new[i:i + chunk], restart[i:i + chunk], clear[i:i + chunk]
-        with engine.begin() as conn:
+        with UnitOfWork(engine).begin() as conn:
             now = utcnow()
             if part_new:
                 conn.execute(sl.insert(), [dict(fresh, partner=job.partner, msisdn=m, outcome=o, reason=(r or None)

@@ -49,6 +49,7 @@ from dinhdanh.exchange.tables import match_jobs
 from dinhdanh.registry.errors import Forbidden, InvalidInput
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.files import private_dir
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 __all__ = ["REQUIRED", "OPTIONAL", "PURPOSE", "OUTCOMES", "authorised_partner", "match_file",
            "snapshot_fingerprint", "build_snapshot", "snapshot_file"]
@@ -159,7 +160,7 @@ def snapshot_file(engine: sa.Engine, cache_dir: Path | None = None) -> tuple[Pat
     Only the newest snapshot is kept; it holds personal data, so it is readable by its owner only.
     """
     cache_dir = Path(cache_dir or default_cache_dir())
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         fingerprint = snapshot_fingerprint(conn)
         path = cache_dir / f"snapshot-{fingerprint[:32]}.parquet"
         if path.exists():
@@ -358,7 +359,7 @@ def _find_or_start(engine: sa.Engine, partner: str, source: _Input, out: Path, c
     digest = source.digest()
     key = dict(partner=partner, input_path=str(source.path.resolve())[-500:], input_size=source.size,
                input_sha256=digest, output_path=str(out.resolve())[-500:])
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:
         job = conn.execute(
             sa.select(match_jobs).where(*(match_jobs.c[k] == v for k, v in key.items()),
                                         match_jobs.c.status.in_(("running", "failed")))
@@ -419,7 +420,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
         raise InvalidInput(f"Unsupported output extension {out.suffix!r}: use .csv or .parquet.", field="out")
     if chunk_rows < 1:
         raise InvalidInput("chunk_rows must be at least 1.", field="chunk_rows")
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         authorised_partner(conn, partner)
     source = _Input(path)
     if not out.parent.is_dir():
@@ -466,7 +467,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
                 counts[k] += got.get(k, 0)
             done = start + table.num_rows
             audit_started = time.perf_counter()
-            with engine.begin() as conn:
+            with UnitOfWork(engine).begin() as conn:
                 # each person checked is told in their data tracker, with the progress: a resumed run
                 # neither repeats nor skips an entry (in person order: the log's index grows in order)
                 for outcome, person_ids in checked.items():
@@ -482,7 +483,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
         n_parts = index + 1
     except BaseException:
         con.close()
-        with engine.begin() as conn:
+        with UnitOfWork(engine).begin() as conn:
             conn.execute(match_jobs.update().where(match_jobs.c.job_id == job.job_id)
                          .values(status="failed", updated_at=utcnow()))
         raise
@@ -492,7 +493,7 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
     _finish_output(parts, out, fmt, header)
     shutil.rmtree(parts_dir, ignore_errors=True)
     seconds = time.perf_counter() - started
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:
         conn.execute(match_jobs.update().where(match_jobs.c.job_id == job.job_id).values(
             status="done", rows_total=done, finished_at=utcnow(), updated_at=utcnow()))
     summary = {

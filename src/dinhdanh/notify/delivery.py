@@ -32,6 +32,7 @@ from dinhdanh.store.base import utcnow
 from dinhdanh.store.files import private_dir
 from dinhdanh.store.outbox import outbox
 from dinhdanh.store.vault import Vault, VaultError, of_bind
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 log = logging.getLogger("dinhdanh.notify")
 CHANNEL_OF = {SMS: "sms", EMAIL: "email"}
@@ -121,7 +122,7 @@ def deliver(engine: sa.Engine, channels: dict[str, Channel], *, limit: int = 100
     """Deliver what is waiting; returns {"sent": n, "failed": n, "skipped": n} (skipped: no channel).
     Messages are opened with ``vault`` (default: the database's, ``store.vault.of_bind``)."""
     vault = vault or of_bind(engine)
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         rows = pending(conn, limit)
     counts = {"sent": 0, "failed": 0, "skipped": 0}
     for row in rows:
@@ -144,7 +145,7 @@ def deliver(engine: sa.Engine, channels: dict[str, Channel], *, limit: int = 100
                 outcome = "sent"
             except Exception as exc:  # a channel's failure must not stop the others
                 log.warning("notification %d over %s failed: %s", row.seq, channel_name, type(exc).__name__)
-        with engine.begin() as conn:
+        with UnitOfWork(engine).begin() as conn:
             done = conn.execute(notification_deliveries.update().where(notification_deliveries.c.seq == row.seq)
                                 .values(outcome=outcome, delivered_at=utcnow(),
                                         attempts=notification_deliveries.c.attempts + 1))

@@ -3,10 +3,11 @@
 Transactions are begun the same way on both back-ends (see ``store.unit_of_work``):
 
 - SQLite: the driver's own implicit transactions are switched off (``isolation_level = None``) and
-  every transaction is begun explicitly by the ``begin`` event: ``BEGIN IMMEDIATE`` (the write lock
-  is taken when the transaction begins, never by upgrading a read, which SQLite refuses at once
-  with ``SQLITE_BUSY`` when another writer got there first) unless the connection is marked
-  read-only (``READ_ONLY`` execution option), then a plain ``BEGIN`` with ``query_only`` on.
+  every transaction is begun explicitly by the ``begin`` event: ``BEGIN IMMEDIATE`` for a unit of
+  work that may write (``WRITE`` execution option, set by ``UnitOfWork.begin``): the write lock is
+  taken when the transaction begins, never by upgrading a read, which SQLite refuses at once with
+  ``SQLITE_BUSY`` when another writer got there first. Anything else gets a plain ``BEGIN`` (a
+  read snapshot that takes no lock, so a read opened inside a writer's block cannot deadlock on it).
   Waits for another process's lock end after ``busy_timeout`` (``config.lock_timeout``).
 - PostgreSQL: ``lock_timeout`` bounds every row or table lock wait, the pool's checkout wait is
   bounded the same, and read-only units run ``READ ONLY`` transactions.
@@ -24,6 +25,7 @@ from dinhdanh.config import database_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "dinhdanh_read_only"  # execution option of a read-only unit of work
+WRITE = "dinhdanh_write"  # execution option of a unit of work that may write
 
 
 def _sqlite_connect(timeout_ms: int):
@@ -44,10 +46,7 @@ def _sqlite_connect(timeout_ms: int):
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
-    if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
 
 
 def _postgres_connect(timeout_ms: int):

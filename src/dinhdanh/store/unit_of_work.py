@@ -33,7 +33,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from dinhdanh import config
-from dinhdanh.store.engine import READ_ONLY
+from dinhdanh.store.engine import READ_ONLY, WRITE
 
 __all__ = ["UnitOfWork", "DatabaseBusy", "DatabaseUnavailable", "is_busy", "is_unavailable"]
 
@@ -81,8 +81,10 @@ class UnitOfWork:
         if writer is not None and not writer.acquire(timeout=self.lock_timeout):
             raise DatabaseBusy("the database's writer was not free in time")
         try:
-            with translated(), self.engine.begin() as conn:
-                yield conn
+            with translated(), self.engine.connect() as conn:
+                conn.execution_options(**{WRITE: True})
+                with conn.begin():
+                    yield conn
         finally:
             if writer is not None:
                 writer.release()
