@@ -12,6 +12,7 @@ from joserfc import jws
 from joserfc.jwk import ECKey
 from PIL import Image
 
+from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.cards import chip, lifecycle
 from dinhdanh.cards.tables import cards
 from dinhdanh.eid import auth, faces, registration
@@ -38,7 +39,7 @@ def enroll(engine, vault, pid: str, level: int = 1, passcode: str = PASSCODE, **
 
 
 def record(engine, kind: str, **fields):
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:  # as the app writes: BEGIN IMMEDIATE
         return ev.record_event(conn, ev.Actor("officer:test"), kind, cmd.EVENT_KINDS[kind].model_validate(fields))
 
 

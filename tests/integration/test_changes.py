@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import sqlalchemy as sa
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.changes import service
 from dinhdanh.exchange.tables import partners
 from dinhdanh.registry import commands as cmd
@@ -50,7 +51,7 @@ def follow(engine: sa.Engine, partner, pids, days: int = 30) -> dict:
 
 def record(engine: sa.Engine, kind: str, **fields):
     command = cmd.EVENT_KINDS[kind].model_validate(fields)
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:  # as the app writes: BEGIN IMMEDIATE
         return ev.record_event(conn, CLERK, kind, command)
 
 

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.cards import pki
 from dinhdanh.eid import auth, counter, registration
 from dinhdanh.eid.tables import (account_events, eid_accounts, eid_biometrics, eid_level2_checks,
@@ -51,7 +52,7 @@ def register(engine, vault, matcher=None, face=None, **fields):
 
 
 def activate(engine, **kw):
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:  # as the app writes: BEGIN IMMEDIATE
         try:
             return registration.activate(conn, **kw)
         except registration.ActivationRefused as exc:
