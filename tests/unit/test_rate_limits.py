@@ -13,7 +13,7 @@ from dinhdanh.exchange import limits
 from dinhdanh.exchange.limits import (
     MemoryLimiter,
     RedisLimiter,
-    limiter_from_env,
+    limiter_for,
     vietnam_day_end,
 )
 
@@ -90,10 +90,10 @@ def test_retry_after_is_whole_seconds_at_least_one():
     assert limits.retry_after(3600) == "3600"
 
 
-def test_limiter_from_env():
-    assert isinstance(limiter_from_env({}), MemoryLimiter)
-    assert isinstance(limiter_from_env({"DINHDANH_REDIS_URL": "  "}), MemoryLimiter)
-    chosen = limiter_from_env({"DINHDANH_REDIS_URL": "redis://127.0.0.1:1/0"})  # no connection until used
+def test_limiter_for_without_an_engine():
+    assert isinstance(limiter_for(None, {}), MemoryLimiter)
+    assert isinstance(limiter_for(None, {"DINHDANH_REDIS_URL": "  "}), MemoryLimiter)
+    chosen = limiter_for(None, {"DINHDANH_REDIS_URL": "redis://127.0.0.1:1/0"})  # no connection until used
     assert isinstance(chosen, RedisLimiter)
     chosen.close()
 

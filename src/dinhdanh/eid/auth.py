@@ -87,7 +87,7 @@ from dinhdanh.registry.errors import InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.records import find_person
 from dinhdanh.registry.tables import persons
 from dinhdanh.store.base import UTCDateTime, utcnow
-from dinhdanh.store.vault import Vault, for_database
+from dinhdanh.store.vault import Vault, of_bind
 
 __all__ = ["Principal", "LoginRefused", "PasscodeCheck", "enroll", "check_login", "login_result",
            "checked_account", "authenticate", "new_challenge", "verify_second_factor",
@@ -174,16 +174,10 @@ def set_passcode(conn: sa.Connection, account_id: int, passcode: str, *, now: dt
 
 # ------------------------------------------------------------------------------------ vault
 
-_vaults: dict[str, Vault] = {}
-
 
 def database_vault(conn: sa.Connection) -> Vault:
-    """The vault of the database behind ``conn`` (cached per URL)."""
-    url = conn.engine.url.render_as_string(hide_password=False)
-    vault = _vaults.get(url)
-    if vault is None:
-        vault = _vaults[url] = for_database(url)
-    return vault
+    """The vault of the database behind ``conn`` (``store.vault.of_bind``: one cache per URL)."""
+    return of_bind(conn)
 
 
 # ----------------------------------------------------------------------------- the counter

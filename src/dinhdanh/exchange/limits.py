@@ -202,11 +202,7 @@ class DatabaseLimiter:
         self._wall = wall
         self._sweep_every = sweep_every
         self._swept = -math.inf
-        if self._engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        self._insert = insert
+        self._take, self._count = _limit_statements(self._engine.dialect.name)
 
     @property
     def engine(self) -> sa.Engine:
@@ -215,43 +211,26 @@ class DatabaseLimiter:
     def now(self) -> float:
         return self._wall()
 
-    def _run(self, statement):
+    def _run(self, statement, params: dict):
         from dinhdanh.store.unit_of_work import DatabaseBusy, DatabaseUnavailable
 
         try:
             with self._units.begin() as conn:
-                return conn.execute(statement).one()
+                return conn.execute(statement, params).one()
         except (DatabaseBusy, DatabaseUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise LimiterUnavailable(f"the rate-limit store does not answer ({type(exc).__name__})") from None
 
     def take(self, key: str, rate_per_minute: int) -> float:
         if rate_per_minute <= 0:
             return math.inf
-        from dinhdanh.exchange.tables import limit_buckets as b
-
-        now = self._wall()
-        rate, per_second = float(rate_per_minute), rate_per_minute / 60.0
-        at_now = sa.literal(now, sa.Double())
-        later = at_now > b.c.at
-        refilled = b.c.tokens + sa.case((later, at_now - b.c.at), else_=0.0) * per_second
-        tokens = sa.case((refilled > rate, rate), else_=refilled)
-        statement = self._insert(b).values(key=key, tokens=rate - 1.0, at=now, granted=True)
-        statement = statement.on_conflict_do_update(index_elements=[b.c.key], set_={
-            "tokens": sa.case((tokens >= 1.0, tokens - 1.0), else_=tokens),
-            "at": sa.case((later, at_now), else_=b.c.at),
-            "granted": tokens >= 1.0,
-        }).returning(b.c.tokens, b.c.granted)
-        left, granted = self._run(statement)
+        now, per_second = self._wall(), rate_per_minute / 60.0
+        left, granted = self._run(self._take, {"key": key, "now": now, "rate": float(rate_per_minute),
+                                               "per_second": per_second})
         self._sweep(now)
         return 0.0 if granted else (1.0 - left) / per_second
 
     def count(self, key: str, limit: int, window_end: int) -> float:
-        from dinhdanh.exchange.tables import limit_counters as c
-
-        statement = self._insert(c).values(key=key, window_end=window_end, hits=1)
-        statement = statement.on_conflict_do_update(index_elements=[c.c.key, c.c.window_end],
-                                                    set_={"hits": c.c.hits + 1}).returning(c.c.hits)
-        (n,) = self._run(statement)
+        (n,) = self._run(self._count, {"key": key, "window_end": window_end})
         now = self._wall()
         self._sweep(now)
         return 0.0 if n <= limit else max(0.0, window_end - now)
@@ -272,6 +251,34 @@ class DatabaseLimiter:
                 self.sweep(now)
             except Exception:  # noqa: BLE001 - a sweep that fails is done by the next one
                 pass
+
+
+def _limit_statements(dialect: str):
+    """The bucket's take and the day's count, each one upsert with RETURNING, built once with bind
+    parameters (building them cost more than running them)."""
+    from dinhdanh.exchange.tables import limit_buckets as b
+    from dinhdanh.exchange.tables import limit_counters as c
+
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    now = sa.bindparam("now", type_=sa.Double())
+    rate = sa.bindparam("rate", type_=sa.Double())
+    per_second = sa.bindparam("per_second", type_=sa.Double())
+    later = now > b.c.at
+    refilled = b.c.tokens + sa.case((later, now - b.c.at), else_=0.0) * per_second
+    tokens = sa.case((refilled > rate, rate), else_=refilled)
+    take = insert(b).values(key=sa.bindparam("key"), tokens=rate - 1.0, at=now, granted=True)
+    take = take.on_conflict_do_update(index_elements=[b.c.key], set_={
+        "tokens": sa.case((tokens >= 1.0, tokens - 1.0), else_=tokens),
+        "at": sa.case((later, now), else_=b.c.at),
+        "granted": tokens >= 1.0,
+    }).returning(b.c.tokens, b.c.granted)
+    count = insert(c).values(key=sa.bindparam("key"), window_end=sa.bindparam("window_end"), hits=1)
+    count = count.on_conflict_do_update(index_elements=[c.c.key, c.c.window_end],
+                                        set_={"hits": c.c.hits + 1}).returning(c.c.hits)
+    return take, count
 
 
 _companions: dict[str, sa.Engine] = {}
@@ -320,8 +327,3 @@ def limiter_for(engine: sa.Engine | None, environ=None) -> RateLimiter:
         return MemoryLimiter()
     return DatabaseLimiter(engine)
 
-
-def limiter_from_env(environ=None, engine: sa.Engine | None = None) -> RateLimiter:
-    """``limiter_for(engine, environ)``: Redis when ``DINHDANH_REDIS_URL`` is set, else the
-    database when an engine is given, else this process only."""
-    return limiter_for(engine, environ)

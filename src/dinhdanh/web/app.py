@@ -12,7 +12,7 @@ from prometheus_client import make_asgi_app
 import dinhdanh.eid
 from dinhdanh import __version__
 from dinhdanh.web import body_limits, errors, oidc, portal
-from dinhdanh.exchange.limits import limiter_from_env
+from dinhdanh.exchange.limits import limiter_for
 from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web.api import audit, batches
 from dinhdanh.web.api import cards, citizens, eid, events, kyc, me, places, quality, verify
@@ -48,7 +48,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     errors.install(app)
     # per-partner rate limits and quotas (exchange.limits): Redis when DINHDANH_REDIS_URL is set, otherwise
     # the database; either way every API worker shares them and a restart keeps them
-    app.state.limiter = limiter_from_env(engine=engine)
+    app.state.limiter = limiter_for(engine)
     # verify first: the exchange's hot path (routes are matched in order); kyc before citizens
     # (/citizens/{pid}/kyc)
     for module in (verify, kyc, citizens, events, quality, places, cards, eid, audit):
