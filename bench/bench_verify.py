@@ -73,9 +73,11 @@ def serve_ours(db: str, port: int, background: bool = False) -> None:
     import uvicorn
 
     from dinhdanh.store.engine import make_engine
-    from dinhdanh.web.app import create_app
+    from dinhdanh.web.app import create_app, settle_heap
 
-    uvicorn.run(create_app(make_engine(db), background=background), host="127.0.0.1", port=port,
+    app = create_app(make_engine(db), background=background)
+    settle_heap()  # as serve does
+    uvicorn.run(app, host="127.0.0.1", port=port,
                 log_level="warning", access_log=False, loop="uvloop", http="httptools")
 
 

@@ -15,9 +15,11 @@ DEMO_SEED = 2025
 def _run(engine, host: str, port: int) -> None:
     import uvicorn
 
-    from dinhdanh.web.app import create_app
+    from dinhdanh.web.app import create_app, settle_heap
 
-    uvicorn.run(create_app(engine, background=True), host=host, port=port, log_level="info", access_log=False)
+    app = create_app(engine, background=True)
+    settle_heap()
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
 def serve(

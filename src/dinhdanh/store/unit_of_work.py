@@ -25,6 +25,7 @@ wait on a database lock runs on the event loop: the web layer runs units in its 
 
 from __future__ import annotations
 
+import collections
 import threading
 import weakref
 from collections.abc import Iterator
@@ -50,18 +51,60 @@ class DatabaseUnavailable(Exception):
     retry_after = 5
 
 
+class FairLock:
+    """A lock handed to its waiters in the order they came (first in, first out).
+
+    ``threading.Lock`` lets whichever thread wakes first take it, so under a steady queue one unit
+    can lose the race many times in a row: its wait, not its work, then makes the slowest answers.
+    Here ``release`` hands the lock to the oldest waiter, so a unit waits for at most the units
+    queued before it. A waiter that gives up (timeout) leaves the queue; if the lock was handed to
+    it at that very moment, it keeps it and says so.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: collections.deque[threading.Lock] = collections.deque()
+
+    def acquire(self, timeout: float = -1) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        if turn.acquire(timeout=timeout):
+            return True  # handed over by release()
+        with self._mutex:
+            try:
+                self._waiters.remove(turn)
+            except ValueError:
+                return True  # handed over while giving up: it is ours
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if not self._held:
+                raise RuntimeError("release of an unheld FairLock")
+            if self._waiters:
+                self._waiters.popleft().release()  # still held: now by the oldest waiter
+            else:
+                self._held = False
+
+
 # One writer lock per SQLite database (per engine) in this process, whoever makes the unit.
-_writers: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_writers: weakref.WeakKeyDictionary[sa.Engine, FairLock] = weakref.WeakKeyDictionary()
 _writers_lock = threading.Lock()
 
 
-def _writer_of(engine: sa.Engine) -> threading.Lock | None:
+def _writer_of(engine: sa.Engine) -> FairLock | None:
     if engine.dialect.name != "sqlite":
         return None
     with _writers_lock:
         lock = _writers.get(engine)
         if lock is None:
-            lock = _writers[engine] = threading.Lock()
+            lock = _writers[engine] = FairLock()
         return lock
 
 
