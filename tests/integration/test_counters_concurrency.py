@@ -281,6 +281,47 @@ def test_past_days_are_swept(engine, clock):
         assert conn.execute(sa.select(limit_buckets.c.key)).scalars().all() == []
 
 
+def test_leased_quota_never_serves_more_than_the_day_and_a_clean_stop_gives_units_back(engine, clock):
+    # a quota of 8,000 leases 4 units at a time; two limiters are two server processes
+    assert limits.lease_size(8000, *limits.DatabaseLimiter.QUOTA_LEASE) == 4
+    first, second = limits.DatabaseLimiter(engine, wall=clock), limits.DatabaseLimiter(engine, wall=clock)
+    end = limits.vietnam_day_end(clock())
+    waits = at_once(8200, lambda i: (first, second)[i % 2].count("partner:lease", 8000, end), workers=16)
+    served = waits.count(0.0)
+    unspent = sum(first._units_left.values()) + sum(second._units_left.values())
+    assert served + unspent == 8000 and unspent <= 2 * 3  # each holds at most one lease's remainder
+    assert all(w == pytest.approx(3600.0) for w in waits if w)
+
+    def counted() -> int:
+        with first.engine.connect() as conn:
+            return conn.execute(sa.select(limit_counters.c.hits).where(limit_counters.c.key == "partner:lease")
+                                ).scalar_one()
+
+    assert counted() >= 8000  # every lease asked for is counted, granted or not
+    # a restart: a process that stops cleanly gives back what it had not spent
+    fresh = limits.DatabaseLimiter(engine, wall=clock)
+    fresh.count("partner:gift", 8000, end)  # leases 4, spends 1
+    fresh.close()
+    with first.engine.connect() as conn:
+        assert conn.execute(sa.select(limit_counters.c.hits).where(limit_counters.c.key == "partner:gift")
+                            ).scalar_one() == 1
+
+
+def test_leased_tokens_never_exceed_the_bucket_and_expire(engine, clock):
+    # 2,400 a minute leases 4 tokens; the bucket holds one minute's worth
+    first, second = limits.DatabaseLimiter(engine, wall=clock), limits.DatabaseLimiter(engine, wall=clock)
+    waits = at_once(2600, lambda i: (first, second)[i % 2].take("partner:burst", 2400), workers=16)
+    assert waits.count(0.0) <= 2400
+    assert waits.count(0.0) >= 2400 - 2 * 3  # at most one lease's remainder stranded per process
+    assert all(0 < w <= 1 / 40 + 1e-9 for w in waits if w)  # 40 tokens a second
+    # a leased token is spent within TOKEN_HOLD or not at all: the bucket refills, not the lease
+    clock.at += 0.1  # four tokens back in the bucket
+    assert first.take("partner:burst", 2400) == 0.0
+    clock.at += limits.DatabaseLimiter.TOKEN_HOLD + 0.01
+    spent = sum(first.take("partner:burst", 2400) == 0.0 for _ in range(200))
+    assert spent <= 4 + 40 * 1.11 + 4  # what refilled in the meantime, plus one lease
+
+
 WORKER = textwrap.dedent("""
     import sys
     from dinhdanh.exchange.limits import DatabaseLimiter

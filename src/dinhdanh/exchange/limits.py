@@ -11,14 +11,15 @@ keeps them in Redis so that several API workers share them: one hash per key wit
 ``at``, updated by a Lua script (atomic, with an expiry), and one counter per key and day (INCR +
 EXPIREAT). ``DatabaseLimiter`` keeps them in the database (``limit_buckets``, ``limit_counters``):
 each take or count is one upsert with RETURNING in a short transaction of its own, so concurrent
-requests and several processes share them exactly and a restart changes nothing; past days are
-swept. ``MemoryLimiter`` keeps them in this process (unit tests). When the store cannot be reached
+requests and several processes share them and a restart gives no one more; for large limits a
+process leases several units per statement (see the class); past days are swept. ``MemoryLimiter`` keeps them in this process (unit tests). When the store cannot be reached
 the limiter raises ``LimiterUnavailable`` (the API answers 503: a national system does not serve
 partners whose limits it cannot enforce).
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import threading
 import time
@@ -28,6 +29,8 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from dinhdanh.store.base import VIETNAM
+
+log = logging.getLogger("dinhdanh.exchange")
 
 
 def vietnam_day_end(now: float) -> int:
@@ -181,18 +184,43 @@ class RedisLimiter:
         self._redis.close()
 
 
+def lease_size(limit: int, per_block: int, most: int) -> int:
+    """How many units a process takes from the database at once for a limit of ``limit``: one for
+    small limits (exact to the unit), at most ``most``, so that what a process holds is a small
+    share of the limit.
+
+    >>> lease_size(50, 2000, 64), lease_size(1_000_000, 2000, 64), lease_size(6000, 600, 32)
+    (1, 64, 10)
+    """
+    return max(1, min(most, limit // per_block))
+
+
 class DatabaseLimiter:
     """The same buckets and counters in the database, shared by every process that uses it.
 
-    Each ``take`` and ``count`` is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in a
-    short transaction of its own, never the caller's: the answer holds whatever runs at the same
+    Each database ``take`` and ``count`` is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` in
+    a short transaction of its own, never the caller's: the answer holds whatever runs at the same
     time, and is kept whatever becomes of the request. On PostgreSQL the rows are in the register's
     database. On SQLite a request's transaction holds the whole database's write lock from its
     start, and partners are limited inside it: the counters live in a companion file beside the
     register (``<name>.limits.sqlite``, the same tables), whose lock is held for one statement.
     Rows of past days, and buckets idle for a day (a bucket left alone refills: deleting it is the
     same), are swept every ``sweep_every`` seconds.
+
+    Leases: for a large limit a process takes several units at once and spends them from memory,
+    so that a busy partner costs one statement per lease, not per request (a second transaction per
+    request was most of the limiter's cost on the verification path). Quota units are counted in
+    the database when leased, so no process ever serves more than the day's quota, a restart never
+    gives a partner more, and at worst a process that dies loses its unspent units
+    (``QUOTA_LEASE``: at most 64, one per 2,000 of the quota; ``close`` gives them back). Tokens
+    are leased likewise (``RATE_LEASE``: one per 600 a minute, at most 32) and kept for at most
+    ``TOKEN_HOLD`` seconds: a process may run ahead of the bucket by at most one lease. Limits
+    under 4,000 a day or 1,200 a minute lease one unit: exact.
     """
+
+    QUOTA_LEASE = (2000, 64)  # one unit of lease per 2,000 of the quota, at most 64
+    RATE_LEASE = (600, 32)  # one token of lease per 600 a minute, at most 32
+    TOKEN_HOLD = 1.0  # seconds a leased token may be spent
 
     def __init__(self, engine: sa.Engine, *, wall: Callable[[], float] = time.time, sweep_every: float = 600.0):
         from dinhdanh.store.unit_of_work import UnitOfWork
@@ -202,7 +230,10 @@ class DatabaseLimiter:
         self._wall = wall
         self._sweep_every = sweep_every
         self._swept = -math.inf
-        self._take, self._count = _limit_statements(self._engine.dialect.name)
+        self._take, self._count, self._give_back = _limit_statements(self._engine.dialect.name)
+        self._held = threading.Lock()
+        self._tokens: dict[str, tuple[int, float]] = {}  # key -> (leased tokens left, spend before)
+        self._units_left: dict[tuple[str, int], int] = {}  # (key, window_end) -> leased quota units left
 
     @property
     def engine(self) -> sa.Engine:
@@ -224,16 +255,57 @@ class DatabaseLimiter:
         if rate_per_minute <= 0:
             return math.inf
         now, per_second = self._wall(), rate_per_minute / 60.0
+        lease = lease_size(rate_per_minute, *self.RATE_LEASE)
+        if lease > 1:
+            with self._held:
+                left, before = self._tokens.get(key, (0, 0.0))
+                if left > 0 and now < before:
+                    self._tokens[key] = (left - 1, before)
+                    return 0.0
+            params = {"key": key, "now": now, "rate": float(rate_per_minute), "per_second": per_second,
+                      "n": float(lease)}
+            _, granted = self._run(self._take, params)
+            if granted:
+                with self._held:  # threads that leased at the same time keep all their tokens
+                    left, before = self._tokens.get(key, (0, 0.0))
+                    self._tokens[key] = ((left if now < before else 0) + lease - 1, now + self.TOKEN_HOLD)
+                self._sweep(now)
+                return 0.0
         left, granted = self._run(self._take, {"key": key, "now": now, "rate": float(rate_per_minute),
-                                               "per_second": per_second})
+                                               "per_second": per_second, "n": 1.0})
         self._sweep(now)
         return 0.0 if granted else (1.0 - left) / per_second
 
     def count(self, key: str, limit: int, window_end: int) -> float:
-        (n,) = self._run(self._count, {"key": key, "window_end": window_end})
+        lease = lease_size(limit, *self.QUOTA_LEASE)
+        with self._held:
+            left = self._units_left.get((key, window_end), 0)
+            if left > 0:
+                self._units_left[(key, window_end)] = left - 1
+                return 0.0
+        (n,) = self._run(self._count, {"key": key, "window_end": window_end, "n": lease})
+        granted = max(0, min(lease, limit - (n - lease)))  # the units of this lease within the quota
         now = self._wall()
         self._sweep(now)
-        return 0.0 if n <= limit else max(0.0, window_end - now)
+        if granted == 0:
+            return max(0.0, window_end - now)
+        if granted > 1:
+            with self._held:
+                self._units_left[(key, window_end)] = self._units_left.get((key, window_end), 0) + granted - 1
+        return 0.0
+
+    def close(self) -> None:
+        """Give back the quota units leased and not spent (a server that stops cleanly)."""
+        with self._held:
+            unspent, self._units_left = self._units_left, {}
+            self._tokens = {}
+        for (key, window_end), n in unspent.items():
+            if n > 0 and window_end > self._wall():
+                try:
+                    with self._units.begin() as conn:
+                        conn.execute(self._give_back, {"counter": key, "end": window_end, "n": n})
+                except Exception:  # noqa: BLE001 - units not given back stay counted: never more than the quota
+                    log.warning("could not give back %d leased quota units", n)
 
     def sweep(self, now: float | None = None) -> None:
         """Delete the counters of past days and the buckets idle for a day."""
@@ -241,6 +313,8 @@ class DatabaseLimiter:
 
         now = self._wall() if now is None else now
         self._swept = now
+        with self._held:
+            self._units_left = {k: v for k, v in self._units_left.items() if k[1] > now}
         with self._units.begin() as conn:
             conn.execute(limit_counters.delete().where(limit_counters.c.window_end < now - 60))
             conn.execute(limit_buckets.delete().where(limit_buckets.c.at < now - 86400))
@@ -254,8 +328,9 @@ class DatabaseLimiter:
 
 
 def _limit_statements(dialect: str):
-    """The bucket's take and the day's count, each one upsert with RETURNING, built once with bind
-    parameters (building them cost more than running them)."""
+    """The bucket's take of ``n`` tokens (all or none), the day's count of ``n`` units, and the
+    give-back of unspent units: upserts with RETURNING, built once with bind parameters (building
+    them cost more than running them)."""
     from dinhdanh.exchange.tables import limit_buckets as b
     from dinhdanh.exchange.tables import limit_counters as c
 
@@ -266,19 +341,23 @@ def _limit_statements(dialect: str):
     now = sa.bindparam("now", type_=sa.Double())
     rate = sa.bindparam("rate", type_=sa.Double())
     per_second = sa.bindparam("per_second", type_=sa.Double())
+    n = sa.bindparam("n", type_=sa.Double())
     later = now > b.c.at
     refilled = b.c.tokens + sa.case((later, now - b.c.at), else_=0.0) * per_second
     tokens = sa.case((refilled > rate, rate), else_=refilled)
-    take = insert(b).values(key=sa.bindparam("key"), tokens=rate - 1.0, at=now, granted=True)
+    take = insert(b).values(key=sa.bindparam("key"), tokens=rate - n, at=now, granted=True)
     take = take.on_conflict_do_update(index_elements=[b.c.key], set_={
-        "tokens": sa.case((tokens >= 1.0, tokens - 1.0), else_=tokens),
+        "tokens": sa.case((tokens >= n, tokens - n), else_=tokens),
         "at": sa.case((later, now), else_=b.c.at),
-        "granted": tokens >= 1.0,
+        "granted": tokens >= n,
     }).returning(b.c.tokens, b.c.granted)
-    count = insert(c).values(key=sa.bindparam("key"), window_end=sa.bindparam("window_end"), hits=1)
+    units = sa.bindparam("n", type_=sa.Integer())
+    count = insert(c).values(key=sa.bindparam("key"), window_end=sa.bindparam("window_end"), hits=units)
     count = count.on_conflict_do_update(index_elements=[c.c.key, c.c.window_end],
-                                        set_={"hits": c.c.hits + 1}).returning(c.c.hits)
-    return take, count
+                                        set_={"hits": c.c.hits + units}).returning(c.c.hits)
+    give_back = (c.update().where(c.c.key == sa.bindparam("counter"), c.c.window_end == sa.bindparam("end"))
+                 .values(hits=c.c.hits - units))
+    return take, count, give_back
 
 
 _companions: dict[str, sa.Engine] = {}

@@ -23,6 +23,7 @@ from dinhdanh import places
 from dinhdanh.audit.service import PARTNER_PURPOSES
 from dinhdanh.exchange.tables import PARTNER_KINDS, partner_events, partners
 from dinhdanh.oidc import clients
+from dinhdanh.oidc.tables import oidc_clients
 from dinhdanh.registry.area import Area
 from dinhdanh.registry.errors import Forbidden, InvalidInput, NotFound
 from dinhdanh.store.base import utcnow
@@ -109,6 +110,10 @@ def load(conn: sa.Connection, client_id) -> sa.Row | None:
 
 
 _BY_CLIENT = sa.select(partners).where(partners.c.client_id == sa.bindparam("client_id"))
+# the partner and the status of its OAuth client, in one query (every partner request reads them)
+_ACTIVE = (sa.select(partners, oidc_clients.c.status.label("client_status"))
+           .select_from(partners.outerjoin(oidc_clients, oidc_clients.c.client_id == partners.c.client_id))
+           .where(partners.c.client_id == sa.bindparam("client_id")))
 
 
 def _row(conn: sa.Connection, client_id: str) -> sa.Row:
@@ -241,7 +246,8 @@ def list_partners(conn: sa.Connection) -> list[dict]:
 def active_partner(conn: sa.Connection, client_id: str, operation: str, today: dt.date | None = None) -> sa.Row:
     """The partner behind ``client_id`` if it may use ``operation`` now; ``Forbidden`` otherwise
     (no partner, not active, agreement expired, client not approved, operation not in its policy)."""
-    row = load(conn, client_id)
+    found = isinstance(client_id, str) and 0 < len(client_id) <= 64
+    row = conn.execute(_ACTIVE, {"client_id": client_id}).first() if found else None
     if row is None:
         raise Forbidden(f"Client {client_id!r} is not a registered partner.", code="not_a_partner", field="partner")
     if row.state != "active":
@@ -250,8 +256,7 @@ def active_partner(conn: sa.Connection, client_id: str, operation: str, today: d
     if row.agreement_expires is None or row.agreement_expires < (today or utcnow().date()):
         raise Forbidden(f"The agreement of partner {client_id!r} has expired.", code="agreement_expired",
                         field="partner")
-    client = clients.load_client(conn, client_id)
-    if client is None or not client.approved:
+    if row.client_status != "approved":
         raise Forbidden(f"The client of partner {client_id!r} is not approved.", code="partner_inactive",
                         field="partner")
     if operation not in row.operations:

@@ -135,9 +135,15 @@ def is_published(conn: sa.Connection, kid: str, now: dt.datetime | None = None) 
     return conn.execute(_PUBLISHED, {"kid": kid, "now": now or utcnow()}).first() is not None
 
 
-_PUBLISHED = sa.select(oidc_keys.c.kid).where(
-    oidc_keys.c.kid == sa.bindparam("kid"), oidc_keys.c.use == "sig",
-    sa.or_(oidc_keys.c.active == "sig", oidc_keys.c.published_until > sa.bindparam("now")))
+def published_clause() -> sa.Select:
+    """The published key ``:kid`` at ``:now`` (bind parameters), as a select to use alone or in
+    another statement (``tokens.validate_access_token`` reads it with the token's row)."""
+    return sa.select(oidc_keys.c.kid).where(
+        oidc_keys.c.kid == sa.bindparam("kid"), oidc_keys.c.use == "sig",
+        sa.or_(oidc_keys.c.active == "sig", oidc_keys.c.published_until > sa.bindparam("now")))
+
+
+_PUBLISHED = published_clause()
 
 
 def verification_keys(conn: sa.Connection) -> KeySet:

@@ -130,13 +130,17 @@ _CHECKED: dict[str, tuple[int, str, str, str]] = {}
 _CHECKED_MAX = 50_000
 
 
-def _checked_claims(conn: sa.Connection, value: str, hashed: str, issuer: str, now: dt.datetime) -> str | None:
-    """The ``jti`` of a JWT access token signed by one of our keys for ``issuer`` and unexpired."""
+def _checked_claims(conn: sa.Connection, value: str, hashed: str, issuer: str,
+                    now: dt.datetime) -> tuple[str, str | None] | None:
+    """``(jti, kid)`` of a JWT access token for ``issuer``, unexpired and signed by one of our keys.
+    ``kid`` is None when the signature was checked now, against the published keys; when only
+    the remembered claims were checked, whether ``kid`` is still published is for the caller to
+    read (with the stored row: ``_BY_HASH_AND_KEY``)."""
     at = int(now.timestamp())
     known = _CHECKED.get(hashed)
     if known is not None:
         exp, iss, jti, kid = known
-        return jti if exp > at and iss == issuer and keys.is_published(conn, kid, now) else None
+        return (jti, kid) if exp > at and iss == issuer else None
     try:
         token = jwt.decode(value, keys.verification_keys(conn), algorithms=[keys.ALG])
         if token.header.get("typ") != ACCESS_TOKEN_TYPE:
@@ -150,26 +154,39 @@ def _checked_claims(conn: sa.Connection, value: str, hashed: str, issuer: str, n
         if len(_CHECKED) >= _CHECKED_MAX:
             _CHECKED.clear()
         _CHECKED[hashed] = (exp, issuer, jti, kid)
-    return jti
+    return (jti, None) if isinstance(jti, str) else None
 
 
 def validate_access_token(conn: sa.Connection, value, issuer: str, now: dt.datetime | None = None) -> Token | None:
     """The stored row of a valid access token (signed by one of our published keys, issued by
-    ``issuer``, not expired, not revoked), else None. Never raises on malformed input."""
+    ``issuer``, not expired, not revoked), else None. Never raises on malformed input.
+
+    One query on the hot path: the stored row, and whether the signing key is still published."""
     now = now or utcnow()
     if not isinstance(value, str) or not value or len(value) > 4096 or value.count(".") != 2:
         return None
     hashed = digest(value)
-    jti = _checked_claims(conn, value, hashed, issuer, now)
-    if jti is None:
+    claims = _checked_claims(conn, value, hashed, issuer, now)
+    if claims is None:
         return None
-    row = conn.execute(_BY_HASH, {"hash": hashed}).first()
+    jti, kid = claims
+    if kid is None:
+        row = conn.execute(_BY_HASH, {"hash": hashed}).first()
+    else:
+        row = conn.execute(_BY_HASH_AND_KEY, {"hash": hashed, "kid": kid, "now": now}).first()
+        if row is not None and not row.key_published:
+            return None
     if row is None or row.kind != "access":
         return None
     found = Token(row, now)
     if not found.is_active() or row.jti != jti:
         return None
     return found
+
+
+# the stored token and whether the key that signed it is still published (keys.is_published)
+_BY_HASH_AND_KEY = sa.select(oidc_tokens, keys.published_clause().exists().label("key_published")).where(
+    oidc_tokens.c.token_hash == sa.bindparam("hash"))
 
 
 def _revoke(conn: sa.Connection, condition, reason: str, now: dt.datetime | None = None) -> int:

@@ -51,6 +51,9 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
         finally:
             if loops is not None:
                 loops.close()
+            close = getattr(app.state.limiter, "close", None)
+            if close is not None:
+                close()  # leased quota units go back (exchange.limits.DatabaseLimiter)
 
     app = FastAPI(
         lifespan=lifespan,
