@@ -19,8 +19,10 @@ access_log = sa.Table(
     sa.Column("leaf_index", sa.BigInteger),  # NULL until sequenced; unique
     sa.Column("salt", sa.LargeBinary(16)),
     sa.Column("leaf_hash", sa.LargeBinary(32)),
-    sa.Index("ix_access_log_person_id_at", "person_id", "at"),
-    sa.Index("uq_access_log_leaf_index", "leaf_index", unique=True),
+    sa.Index("ix_access_log_person_id_access_id", "person_id", "access_id"),  # a person's entries, newest first
+    # unique among the sequenced; an entry goes in without one, so the index holds only those that have it
+    sa.Index("uq_access_log_leaf_index", "leaf_index", unique=True, sqlite_where=sa.text("leaf_index IS NOT NULL"),
+             postgresql_where=sa.text("leaf_index IS NOT NULL")),
     # what the sequencer reads: the unsequenced entries, in order (a small partial index)
     sa.Index("ix_access_log_unsequenced", "access_id", sqlite_where=sa.text("leaf_index IS NULL"),
              postgresql_where=sa.text("leaf_index IS NULL")),
