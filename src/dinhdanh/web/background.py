@@ -4,8 +4,8 @@ works until ``stop`` is set, and must survive its own errors (log, wait, go on).
 is recorded in the database (outbox cursors, delivery rows, job checkpoints), so a loop killed with
 the process resumes where it was on the next start.
 
-Areas add their loop to ``LOOPS`` with ``register`` at import; ``create_app(engine,
-background=True)`` starts them when the app starts and stops them when it stops.
+``standard_loops()`` names them all, here and nowhere else (no registration at import);
+``create_app(engine, background=True)`` starts them when the app starts and stops them when it stops.
 """
 
 from __future__ import annotations
@@ -18,17 +18,35 @@ import sqlalchemy as sa
 
 log = logging.getLogger("dinhdanh.background")
 Loop = Callable[[sa.Engine, threading.Event], None]
-LOOPS: dict[str, Loop] = {}
 
 
-def register(name: str, loop: Loop) -> None:
-    LOOPS[name] = loop
+def sequencer_loop(engine: sa.Engine, stop: threading.Event) -> None:
+    """The access log's sequencer (``audit.sequencer``), with the log key from the database's vault."""
+    from dinhdanh.audit import sequencer
+    from dinhdanh.store.unit_of_work import UnitOfWork
+    from dinhdanh.store.vault import for_database
+
+    sequencer.sequencer_loop(UnitOfWork(engine), for_database(engine.url.render_as_string(hide_password=False)), stop)
+
+
+def standard_loops() -> dict[str, Loop]:
+    """Every loop a server runs, by name."""
+    from dinhdanh.changes.loops import deliver_loop, publish_loop
+    from dinhdanh.exchange import batches
+
+    return {
+        "changes-delivery": deliver_loop,  # change notifications to partners' webhooks
+        "changes-nats": publish_loop,  # ... and to NATS JetStream
+        "batches": batches.runner_loop,  # batch matching jobs (resumed after a restart)
+        "ladder": batches.ladder_loop,  # the telcos' mismatch ladder
+        "audit-sequencer": sequencer_loop,  # the transparency log's batches and signed heads
+    }
 
 
 class Background:
     def __init__(self, engine: sa.Engine, loops: dict[str, Loop] | None = None):
         self.engine = engine
-        self.loops = dict(LOOPS if loops is None else loops)
+        self.loops = standard_loops() if loops is None else dict(loops)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
 

@@ -11,21 +11,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from dinhdanh.audit import proofs, sequencer
-from dinhdanh.web import background
+from dinhdanh.audit import proofs
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.deps import ReadConn, uow_of
 
-def sequencer_loop(engine, stop) -> None:
-    """The log's sequencer beside the API (one process at a time holds its lease)."""
-    from dinhdanh.store.unit_of_work import UnitOfWork
-    from dinhdanh.store.vault import for_database
-
-    sequencer.sequencer_loop(UnitOfWork(engine), for_database(engine.url.render_as_string(hide_password=False)), stop)
-
-
-background.register("audit-sequencer", sequencer_loop)
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses={422: {"model": ErrorBody}})
 Size = Annotated[int, Query(ge=0, le=2**62)]
 

@@ -20,13 +20,10 @@ from pydantic import BaseModel, Field
 
 from dinhdanh.exchange import batches, ladder
 from dinhdanh.registry.errors import Forbidden
-from dinhdanh.web import background
 from dinhdanh.web.api.partner_auth import BatchPartner
 from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.deps import Conn
 
-background.register("batches", batches.runner_loop)
-background.register("ladder", batches.ladder_loop)
 
 router = APIRouter(prefix="/api/v1", tags=["exchange"],
                    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody},

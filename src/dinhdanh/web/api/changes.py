@@ -14,15 +14,11 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from dinhdanh.changes import service
-from dinhdanh.changes.loops import deliver_loop, publish_loop
-from dinhdanh.web import background
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.api.partner_auth import SubscribePartner
 from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.deps import Conn
 
-background.register("changes-delivery", deliver_loop)
-background.register("changes-nats", publish_loop)
 
 router = APIRouter(prefix="/api/v1", tags=["exchange"],
                    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody},
