@@ -417,14 +417,36 @@ def test_sex(given_sex, written, read):
     assert mrz.parse(lines).sex == read
 
 
-def test_no_expiry_date_writes_fillers_and_a_filler_check_digit():
+def test_no_expiry_date_writes_the_far_future_date_with_its_check_digit():
+    """9303 Part 5, 4.2.2: the date of expiry is mandatory and numeric, and so is its check digit."""
     lines = _td1(expiry_date=None)
-    assert lines[1][8:15] == "<<<<<<<"
+    assert lines[1][8:15] == mrz.NO_EXPIRY + "5" == "9912315"
     m = mrz.parse(lines)
-    assert m.valid and m.expiry_date == "<<<<<<"
-    # a zero check digit for the empty field is accepted too (both are worth 0 in the composite)
-    zero = (lines[0], replace(lines[1], 14, "0"), lines[2])
-    assert mrz.parse(zero).valid
+    assert m.valid and m.expiry_date == "991231"
+    assert mrz.build_td3(document_code="P", issuing_state="UTO", document_number="L898902C3",
+                         date_of_birth="740812", sex="F", expiry_date=None, nationality="UTO",
+                         surname="Eriksson", given_names="Anna")[1][21:28] == "9912315"
+
+
+@pytest.mark.parametrize("check", ["<", "0"])
+def test_an_expiry_of_fillers_is_refused_whatever_its_check_digit(check):
+    lines = list(_td1())
+    lines[1] = lines[1][:8] + "<<<<<<" + check + lines[1][15:29]
+    lines[1] += mrz.calc_check_digit(lines[0][5:30] + lines[1][0:7] + lines[1][8:15] + lines[1][18:29])
+    m = mrz.parse(lines)
+    assert m.expiry_date == "<<<<<<" and not m.valid
+    assert m.errors == ({"check": "expiry_date", "expected": "YYMMDD", "found": "<<<<<<"},)
+    assert not mrz.is_valid(lines)
+    with pytest.raises(InvalidComponent, match="not a date YYMMDD"):
+        mrz.validate(lines)
+
+
+@pytest.mark.parametrize("expiry", ["<<<<<<", "26<<<<", "2601<<"])
+def test_builders_refuse_fillers_in_the_expiry(expiry):
+    with pytest.raises(InvalidComponent, match="expiry date"):
+        _td1(expiry_date=expiry)
+    with pytest.raises(InvalidComponent, match="expiry date"):
+        _vn(expiry_date=expiry)
 
 
 def test_unused_personal_number():
@@ -622,9 +644,9 @@ def test_vn_card_without_expiry_and_names():
     lines = _vn(expiry_date=None, full_name="Đặng Văn Đức", sex="male", pid="001060012345",
                 date_of_birth=dt.date(1960, 5, 6))
     m = mrz.parse(lines)
-    assert m.valid and m.expiry_date == "<<<<<<" and m.sex == "M"
+    assert m.valid and m.expiry_date == mrz.NO_EXPIRY and m.sex == "M"
     assert (m.surname, m.given_names) == ("DANG", "VAN DUC")
-    assert lines[1][8:15] == "<<<<<<<"
+    assert lines[1][8:15] == "9912315"
 
 
 @pytest.mark.parametrize("full_name,surname,given", [
@@ -698,7 +720,7 @@ def _expected_name(surname: list[str], given: list[str], width: int) -> tuple[st
 
 
 def _yymmdd(value: dt.date | None) -> str:
-    return "<<<<<<" if value is None else value.strftime("%y%m%d")
+    return mrz.NO_EXPIRY if value is None else value.strftime("%y%m%d")
 
 
 @FAST

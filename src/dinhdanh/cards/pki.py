@@ -9,6 +9,21 @@
   interface an HSM (PKCS#11) implementation takes over; every use of a key is written to
   ``pki_key_uses`` in the same transaction as what it signed.
 - ECDSA P-256 by default; RSA-PSS, RSA PKCS#1 v1.5 and Brainpool on request.
+
+Certificate profile (Doc 9303 Part 12, 8th edition, section 7.1.1 and its certificate profile
+table; the PKD upload checks apply the same):
+
+- CSCA: basicConstraints critical (cA, pathLenConstraint 0); keyUsage critical, keyCertSign and
+  cRLSign only; subjectKeyIdentifier; authorityKeyIdentifier (its own key: self-signed);
+  privateKeyUsagePeriod; no extendedKeyUsage.
+- Document Signer: keyUsage critical, digitalSignature only; authorityKeyIdentifier (the CSCA's
+  key identifier) and subjectKeyIdentifier; privateKeyUsagePeriod; the ICAO Document Type List
+  extension (2.23.136.1.1.6.2, non-critical) naming the documents it signs ("ID"); no
+  basicConstraints, no extendedKeyUsage.
+- Master List Signer: keyUsage critical, digitalSignature only; extendedKeyUsage **critical**
+  holding only id-icao-mrtd-security-masterListSigningKey (2.23.136.1.1.3); no basicConstraints.
+- Every non-critical extension is one that 9303 marks non-critical (key identifiers, usage
+  period, document types); subject and issuer carry the country (C=VN) and agree on it.
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import sqlalchemy as sa
+from asn1crypto import core as asn1_core
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -44,6 +60,8 @@ CSCA_USAGE = dt.timedelta(days=365 * 5)
 CSCA_VALIDITY = CSCA_USAGE + DSC_USAGE + DSC_VALIDITY
 CRL_PERIOD = dt.timedelta(days=90)
 ICAO_MASTER_LIST_SIGNING = x509.ObjectIdentifier("2.23.136.1.1.3")
+ICAO_DOCUMENT_TYPE_LIST = x509.ObjectIdentifier("2.23.136.1.1.6.2")
+DOCUMENT_TYPES = ("ID",)  # what our Document Signers sign: the chip ID card (MRZ document code)
 
 _CURVES = {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1,
            "brainpool-p256": ec.BrainpoolP256R1, "brainpool-p384": ec.BrainpoolP384R1}
@@ -286,6 +304,22 @@ def _issue_under_csca(conn, vault: Vault, *, role: str, algorithm: str, common_n
                       usage_ends=now + usage)
 
 
+class _DocumentTypes(asn1_core.SetOf):
+    _child_spec = asn1_core.PrintableString
+
+
+class DocumentTypeList(asn1_core.Sequence):
+    """``DocumentTypeListSyntax ::= SEQUENCE { version INTEGER (v0), docTypeList SET OF
+    PrintableString (SIZE (1..2)) }`` (9303 Part 12): the document codes a DSC may sign, as in the MRZ."""
+
+    _fields = [("version", asn1_core.Integer), ("doc_type_list", _DocumentTypes)]
+
+
+def _document_type_list(types=DOCUMENT_TYPES) -> x509.UnrecognizedExtension:
+    der = DocumentTypeList({"version": 0, "doc_type_list": list(types)}).dump()
+    return x509.UnrecognizedExtension(ICAO_DOCUMENT_TYPE_LIST, der)
+
+
 def issue_document_signer(conn: sa.Connection, vault: Vault, *, algorithm: str | None = None,
                           now: dt.datetime | None = None) -> int:
     """A new Document Signer; the previous one retires (its certificate still verifies old cards)."""
@@ -297,14 +331,15 @@ def issue_document_signer(conn: sa.Connection, vault: Vault, *, algorithm: str |
                           .where(pki_keys.c.role == "dsc")).scalar_one() + 1
     return _issue_under_csca(conn, vault, role="dsc", algorithm=algorithm,
                              common_name=f"Document Signer {number:04d}", usage=DSC_USAGE,
-                             validity=DSC_USAGE + DSC_VALIDITY, now=now)
+                             validity=DSC_USAGE + DSC_VALIDITY, now=now,
+                             extra=[(_document_type_list(), False)])
 
 
 def _issue_master_list_signer(conn, vault: Vault, *, algorithm: str, now: dt.datetime) -> int:
-    eku = x509.ExtendedKeyUsage([ICAO_MASTER_LIST_SIGNING])
+    eku = x509.ExtendedKeyUsage([ICAO_MASTER_LIST_SIGNING])  # critical: 9303 Part 12, 7.1.1
     return _issue_under_csca(conn, vault, role="mls", algorithm=algorithm, common_name="Master List Signer",
                              usage=CSCA_USAGE, validity=CSCA_USAGE + dt.timedelta(days=365),
-                             now=now, extra=[(eku, False)])
+                             now=now, extra=[(eku, True)])
 
 
 def document_signer(conn: sa.Connection, vault: Vault, now: dt.datetime | None = None) -> SoftwareSigner:

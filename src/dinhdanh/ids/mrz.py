@@ -43,15 +43,43 @@ NGUYEN<<THI<MAI<<<<<<<<<<<<<<<
 >>> vn.pid, vn.document_number, vn.surname, vn.given_names, vn.valid
 ('079301000123', '301000123', 'NGUYEN', 'THI MAI', True)
 
+A document that does not expire (a Vietnamese card issued at 58 or older, "Không thời hạn" on
+its face) still carries a date of expiry in the MRZ: ``991231`` (``NO_EXPIRY``), with its check
+digit ``5``, as the Ministry's own cards for holders over 60 do:
+
+>>> old = build_vn_card(pid="001060012345", date_of_birth=datetime.date(1960, 5, 6), sex="male",
+...                     expiry_date=None, full_name="Đặng Văn Đức")
+>>> old[1]
+'6005063M9912315VNM<<<<<<<<<<<8'
+>>> parse(old).expiry_date, parse(old).valid
+('991231', True)
+
+Why, and not ``<<<<<<``: Doc 9303 (8th edition, 2021) has no "no expiry" value in the MRZ.
+Part 5 (TD1), section 4.2.2, data structure of the MRZ: line 2, positions 9-14, date of expiry
+(YYMMDD, numerics) and position 15 its check digit (numeric); Part 4 (TD3) and Part 6 (TD2),
+section 4.2.2, have the same mandatory field. The only check digit that may be ``<`` is the TD3
+personal number's, when that field is all fillers (Part 4, 4.2.2); Part 3, 4.9 gives the
+computation (7-3-1 weights, ``<`` worth 0). Independent
+readers hold to this: the PyPI ``mrz`` checker, pymrtd and the npm ``mrz`` package all refuse an
+expiry of fillers, while readers of Vietnamese cards (and the BAC key, 9303 Part 11, which takes
+the expiry digits) work with ``991231``. So:
+
+- builders write ``NO_EXPIRY`` for ``expiry_date=None`` and refuse an expiry holding ``<``;
+- ``parse`` reports an expiry that is not six digits (``<<<<<<`` included, whatever its check
+  digit) as the failing check ``expiry_date`` (``expected`` is ``"YYMMDD"``), so ``validate``,
+  ``is_valid`` and ``dinhdanh mrz check`` refuse it as the ICAO readers do;
+- the MRZ alone cannot tell ``991231`` "no expiry" from a real 31 December 2099 (the century is
+  not in the MRZ). The meaning "does not expire" lives in the register (``cards.expiry_date`` is
+  NULL), the printed zone and DG13 field 12 (``Không thời hạn``); the chip's DG1 holds this MRZ.
+
 Choices where Doc 9303 leaves room:
 
 - ``sex`` is "M", "F" or "X"; the MRZ filler ``<`` (unspecified) is reported as "X", as the
   visual zone prints it. Builders take "M", "F", "X" or "<".
-- Dates stay the raw six characters YYMMDD (the century is not in the MRZ). A document that
-  does not expire has the expiry field ``<<<<<<``; builders write its check digit as ``<`` and
-  ``parse`` accepts ``<`` or ``0`` for any field made only of fillers (the value of ``<`` is 0,
-  so the composite check digit is the same either way). The same goes for an unused TD3 personal
-  number.
+- Dates stay the raw six characters YYMMDD (the century is not in the MRZ). A date of birth may
+  hold fillers for its unknown parts (Part 3); the date of expiry may not (see above). An unused
+  TD3 personal number gets the check digit ``<`` (``0`` is accepted too: the value of ``<`` is 0,
+  so the composite check digit is the same either way).
 - Names too long for the field: the given names are cut first (the surname is kept whole when
   it leaves room for ``<<`` and one letter), otherwise the surname is cut and only the initial of
   the given names is kept. Trailing fillers of a cut name are dropped.
@@ -79,11 +107,12 @@ from dinhdanh.ids.exceptions import (
 )
 
 __all__ = [
-    "Mrz", "calc_check_digit", "parse", "validate", "is_valid",
+    "NO_EXPIRY", "Mrz", "calc_check_digit", "parse", "validate", "is_valid",
     "build_td1", "build_td2", "build_td3", "build_vn_card",
 ]
 
 FILLER = "<"
+NO_EXPIRY = "991231"  # the date of expiry written for a document that does not expire (see above)
 _ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<")
 _VALUES = {c: (int(c) if c.isdigit() else 0 if c == FILLER else ord(c) - 55) for c in _ALPHABET}
 _WEIGHTS = (7, 3, 1)
@@ -127,7 +156,7 @@ class Mrz:
     document_number: str
     date_of_birth: str  # raw YYMMDD; unknown parts are "<"
     sex: str  # "M", "F" or "X" (the MRZ's "<")
-    expiry_date: str  # raw YYMMDD; "<<<<<<" when the document does not expire
+    expiry_date: str  # raw YYMMDD; NO_EXPIRY ("991231") when the document does not expire
     nationality: str
     surname: str
     given_names: str
@@ -225,11 +254,11 @@ def _size(lines: list[str]) -> str:
     )
 
 
-def _check(errors: list[dict], name: str, data: str, found: str) -> None:
+def _check(errors: list[dict], name: str, data: str, found: str, *, filler_ok: bool = True) -> None:
     expected = calc_check_digit(data)
     if found == expected:
         return
-    if found == FILLER and data.strip(FILLER) == "":  # an unused field may carry a filler
+    if filler_ok and found == FILLER and data.strip(FILLER) == "":  # an unused field may carry a filler
         return
     errors.append({"check": name, "expected": expected, "found": found})
 
@@ -327,7 +356,10 @@ def parse(text_or_lines: str | Sequence[str]) -> Mrz:
 
     _check(errors, "document_number", number, check)
     _check(errors, "date_of_birth", dob, dob_check)
-    _check(errors, "expiry_date", expiry, expiry_check)
+    if expiry.isdigit():
+        _check(errors, "expiry_date", expiry, expiry_check, filler_ok=False)
+    else:  # 9303 has no "no expiry" in the MRZ: a date is mandatory (see the module's docstring)
+        errors.append({"check": "expiry_date", "expected": "YYMMDD", "found": expiry})
     if fmt == "TD3":
         _check(errors, "personal_number", optional, l2[42])
     _check(errors, "composite", composite_data, composite)
@@ -361,6 +393,11 @@ def validate(text_or_lines: str | Sequence[str]) -> Mrz:
     mrz = parse(text_or_lines)
     if mrz.errors:
         first = mrz.errors[0]
+        if first["expected"] == "YYMMDD":
+            raise InvalidComponent(
+                f"The {_LABELS[first['check']]} {first['found']!r} is not a date YYMMDD: ICAO 9303 "
+                f"requires one in the MRZ (a document that does not expire carries {NO_EXPIRY})."
+            )
         raise InvalidChecksum(
             f"The {_LABELS[first['check']]} check digit is {first['found']!r}; "
             f"it should be {first['expected']!r}."
@@ -423,15 +460,21 @@ def _b_state(value, what: str) -> str:
     return _pad(_chars(value, what, _LETTERS + FILLER, 3, required=True).rstrip(FILLER), 3)
 
 
-def _b_date(value, what: str, *, optional: bool = False) -> str:
-    if value is None and optional:
-        return FILLER * 6
+def _b_date(value, what: str, *, expiry: bool = False) -> str:
+    """YYMMDD; for the expiry, None is ``NO_EXPIRY`` and fillers are refused (a date is mandatory)."""
+    if value is None and expiry:
+        return NO_EXPIRY
     if isinstance(value, _dt.date):
         return f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
     if not isinstance(value, str) or len(value) != 6 or not all(
         c.isascii() and (c.isdigit() or c == FILLER) for c in value
     ):
         raise InvalidComponent(f"The {what} {value!r} is neither a date nor YYMMDD.")
+    if expiry and not value.isdigit():
+        raise InvalidComponent(
+            f"The {what} {value!r} holds fillers: ICAO 9303 requires a date of expiry in the MRZ; "
+            f"give None for a document that does not expire (written {NO_EXPIRY})."
+        )
     if value.isdigit():
         try:  # 20YY: a year of the century that accepts every 29 February the MRZ can hold
             _dt.date(2000 + int(value[:2]), int(value[2:4]), int(value[4:]))
@@ -522,17 +565,17 @@ def build_td1(
 
 def _line2_td1(date_of_birth, sex, expiry_date, nationality, optional_data_2, line1: str) -> str:
     dob = _b_date(date_of_birth, "date of birth")
-    exp = _b_date(expiry_date, "expiry date", optional=True)
+    exp = _b_date(expiry_date, "expiry date", expiry=True)
     optional_2 = _chars(optional_data_2, "optional data 2", _ALPHABET, 11, required=False)
     line2 = (
-        dob + calc_check_digit(dob) + _b_sex(sex) + exp + _filler_check(exp)
+        dob + calc_check_digit(dob) + _b_sex(sex) + exp + calc_check_digit(exp)
         + _b_state(nationality, "nationality") + _pad(optional_2, 11)
     )
     return line2 + calc_check_digit(line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29])
 
 
 def _filler_check(data: str) -> str:
-    """The check digit, or ``<`` for a field of fillers only (no expiry, no personal number)."""
+    """The check digit, or ``<`` for a field of fillers only (an unused TD3 personal number)."""
     return FILLER if not data.strip(FILLER) else calc_check_digit(data)
 
 
@@ -540,10 +583,10 @@ def _line2_two_line(
     number_part: str, nationality, date_of_birth, sex, expiry_date, rest: str
 ) -> str:
     dob = _b_date(date_of_birth, "date of birth")
-    exp = _b_date(expiry_date, "expiry date", optional=True)
+    exp = _b_date(expiry_date, "expiry date", expiry=True)
     line2 = (
         number_part + _b_state(nationality, "nationality") + dob + calc_check_digit(dob)
-        + _b_sex(sex) + exp + _filler_check(exp) + rest
+        + _b_sex(sex) + exp + calc_check_digit(exp) + rest
     )
     return line2 + calc_check_digit(line2[0:10] + line2[13:20] + line2[21:])
 
@@ -622,7 +665,8 @@ def build_vn_card(
 ) -> tuple[str, str, str]:
     """The MRZ of a Vietnamese chip ID card (CCCD): TD1, ``IDVNM``, the PID in line 1.
 
-    ``sex`` is "male" or "female"; ``expiry_date`` is None for a card that does not expire.
+    ``sex`` is "male" or "female"; ``expiry_date`` is None for a card that does not expire
+    (written ``NO_EXPIRY``, 991231, as on the Ministry's cards).
     The name is written surname first (``names.split``; a one-word name is the surname).
     """
     try:
