@@ -50,3 +50,26 @@ def pool_size() -> int:
     """Connections a process keeps to a server database (``DINHDANH_DB_POOL_SIZE``, 10); up to
     three times as many more open under bursts and are closed when idle."""
     return int(_positive("DINHDANH_DB_POOL_SIZE", 10, integer=True))
+
+
+def webhooks_allow_http_loopback() -> bool:
+    """Whether partners' webhooks may go to this machine (loopback addresses, ``http://`` allowed
+    there): ``DINHDANH_WEBHOOKS_ALLOW_HTTP_LOOPBACK=1``, for tests and demos. Off by default: a
+    webhook goes to a public address over https, never inside the platform."""
+    return os.environ.get("DINHDANH_WEBHOOKS_ALLOW_HTTP_LOOPBACK", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def oidc_issuer(explicit: str | None = None) -> str | None:
+    """The OpenID provider's issuer identifier (``--issuer`` wins, then ``DINHDANH_OIDC_ISSUER``):
+    the https URL relying parties know it by, behind any proxy; None when neither is set (then
+    ``serve`` uses its own listening address). Never taken from a request's Host header.
+    Checked: an absolute http(s) URL without query or fragment; a trailing slash is dropped."""
+    from urllib.parse import urlsplit
+
+    value = (explicit or os.environ.get("DINHDANH_OIDC_ISSUER", "")).strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"the OpenID issuer must be an http(s) URL without query or fragment, not {value!r}")
+    return value.rstrip("/")

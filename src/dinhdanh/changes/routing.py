@@ -17,6 +17,16 @@ outbox row is never its transaction's first write (it reports a change written j
 holder had its transaction ID before it took its seq. However long a transaction runs, its events
 are not skipped. On SQLite (one writer, so seqs commit in order) a gap can only be a rollback, and
 is passed after ``grace`` seconds. The gaps seen are kept in memory.
+
+Areas: a partner whose policy has an area (``partners.area_of``) hears only of the persons of that
+area, whatever the subscription (its follow list, or an area, which lies inside its own). The
+person's residence is taken as it was at the event, not at routing: just before it and just after
+it (the current row, with the residence changes of later events undone, then those of this event).
+An event is routed when the person was in the partner's area (and in the subscription's area, for
+an area subscription) before it or after it. So a partner learns that a person of its area left
+(the ``person.moved`` event that took them out), but not where to: when the person is outside the
+partner's area after the event, the new address codes are left out of what it receives. The
+events that follow the move are not routed to it any more.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from dinhdanh.changes.tables import (
 )
 from dinhdanh.exchange.tables import partners
 from dinhdanh.registry.area import Area
-from dinhdanh.registry.tables import persons
+from dinhdanh.registry.tables import changes, events, persons
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.outbox import outbox
 from dinhdanh.store.unit_of_work import UnitOfWork
@@ -132,14 +142,54 @@ def event_data(row, pid: str | None) -> dict:
 
 
 def _targets(conn: sa.Connection, today: dt.date) -> list:
-    """Active subscriptions of partners allowed ``subscribe`` now, with the partner's purpose."""
+    """Active subscriptions of partners allowed ``subscribe`` now, with the partner's purposes and area."""
     rows = conn.execute(
-        sa.select(subscriptions, partners.c.purposes, partners.c.operations)
+        sa.select(subscriptions, partners.c.purposes, partners.c.operations,
+                  partners.c.area_code.label("partner_area"))
         .join(partners, partners.c.client_id == subscriptions.c.client_id)
         .where(subscriptions.c.state == "active", partners.c.state == "active",
                partners.c.agreement_expires >= today)
         .order_by(subscriptions.c.subscription_id)).all()
     return [r for r in rows if "subscribe" in r.operations]
+
+
+RESIDENCE = ("province_code", "commune_code", "temp_province_code", "temp_commune_code")
+# what a person.moved event says of the new address: left out for a partner the person left
+NEW_ADDRESS = ("commune_code", "temporary_commune_code", "province_code", "temporary_province_code",
+               "address", "temp_address")
+
+
+class Residence:
+    """Where a person lived, as ``Area.covers`` reads it."""
+
+    __slots__ = RESIDENCE
+
+    def __init__(self, values: dict):
+        for f in RESIDENCE:
+            setattr(self, f, values.get(f))
+
+
+def residences(conn: sa.Connection, row, person) -> tuple[Residence, Residence]:
+    """The person's residence just before and just after the outbox event ``row``: the current
+    row with the residence changes of the events recorded after it undone (newest first), then
+    those of the event itself (``payload.event_id``) too."""
+    event_id = row.payload.get("event_id") if isinstance(row.payload, dict) else None
+    later = events.c.recorded_at > row.created_at
+    own = changes.c.event_id == event_id if isinstance(event_id, int) else sa.false()
+    undo = conn.execute(
+        sa.select(changes.c.field, changes.c.old_value, events.c.recorded_at)
+        .join(events, events.c.event_id == changes.c.event_id)
+        .where(changes.c.person_id == row.person_id, changes.c.field.in_(RESIDENCE), sa.or_(later, own))
+        .order_by(changes.c.change_id.desc())).all()
+    state = {f: getattr(person, f) for f in RESIDENCE}
+    for change in undo:
+        if change.recorded_at > row.created_at:
+            state[change.field] = change.old_value
+    after = Residence(state)
+    for change in undo:
+        if not change.recorded_at > row.created_at:
+            state[change.field] = change.old_value
+    return Residence(state), after
 
 
 def _route_one(conn: sa.Connection, row, targets: list, now: dt.datetime) -> int:
@@ -152,22 +202,28 @@ def _route_one(conn: sa.Connection, row, targets: list, now: dt.datetime) -> int
     followers = set(conn.execute(sa.select(follows.c.client_id).where(
         follows.c.person_id == row.person_id, follows.c.expires_at > row.created_at)).scalars())
     data = event_data(row, person.pid)
-    told: dict[str, str] = {}
+    limited = any(t.partner_area is not None or (t.scope == "area" and t.area_code is not None) for t in wanted)
+    before, after = residences(conn, row, person) if limited else (person, person)
+    told: dict[str, tuple[str, dict]] = {}
     count = 0
     for t in wanted:
-        covered = t.client_id in followers if t.scope == "follows" else Area.of_code(t.area_code).covers(person)
-        if not covered:
+        own = Area.of_code(t.partner_area)
+        scope = Area.of_code(t.area_code) if t.scope == "area" else own
+        if t.scope == "follows" and t.client_id not in followers:
             continue
+        if not any(own.covers(r) and scope.covers(r) for r in (before, after)):
+            continue
+        sent = data if own.covers(after) else {k: v for k, v in data.items() if k not in NEW_ADDRESS}
         conn.execute(change_deliveries.insert().values(
             client_id=t.client_id, subscription_id=t.subscription_id, seq=row.seq, topic=row.topic,
-            person_id=row.person_id, occurred_at=row.created_at, data=data,
+            person_id=row.person_id, occurred_at=row.created_at, data=sent,
             status="pending" if t.webhook_url else "feed", attempts=0,
             next_attempt_at=now if t.webhook_url else None, created_at=now))
-        told.setdefault(t.client_id, t.purposes[0])
+        told.setdefault(t.client_id, (t.purposes[0], sent))
         count += 1
-    for client_id, purpose in told.items():
+    for client_id, (purpose, sent) in told.items():
         record_access(conn, f"partner:{client_id}", [row.person_id], "notify", purpose,
-                      fields=sorted(data), outcome="ok")
+                      fields=sorted(sent), outcome="ok")
     return count
 
 

@@ -3,22 +3,24 @@ shown once), its dead letters, and the pull feed of the events routed to it.
 
 Every function takes the partner row (``exchange.partners.active_partner(..., "subscribe")``) and a
 connection inside the caller's transaction; bad input raises ``InvalidInput`` and changes nothing.
+Follows are limited to the partner's area and written to the access log (see "follows" below);
+webhook URLs are checked by ``changes.targets`` (no target inside the platform).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import ipaddress
 import os
 import re
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
 from dinhdanh import places
+from dinhdanh.audit.service import record_access
+from dinhdanh.changes import targets
 from dinhdanh.changes.tables import SCOPES, change_deliveries, follows, subscriptions
-from dinhdanh.exchange.partners import check_area_code
+from dinhdanh.exchange.partners import area_of, check_area_code
 from dinhdanh.registry.area import Area
 from dinhdanh.registry.errors import InvalidInput, NotFound
 from dinhdanh.registry.tables import former_pids, persons
@@ -35,7 +37,6 @@ MAX_SUBSCRIPTIONS = 20  # active ones per partner
 MAX_FEED_PAGE = 1000
 SECRET_PURPOSE = "webhook-secret"
 PID = re.compile(r"^[0-9]{12}$")
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def new_secret() -> str:
@@ -48,21 +49,37 @@ def open_secret(vault: Vault, sealed: bytes) -> str:
 
 
 # ------------------------------------------------------------------------------------ follows
+#
+# A partner sees only the persons of its area (``partners.area_of``): a person outside it is, here
+# as in verification and e-KYC, exactly an unknown PID. And the follow list is no oracle: every
+# well-formed PID is answered "following" with its expiry, whether or not it is a person the
+# partner may see; only those are followed (and written to the access log, action ``follow`` /
+# ``unfollow``, in the request's transaction). An unknown PID is simply never notified about.
 
 
-def _person_ids(conn: sa.Connection, pids: list[str]) -> dict[str, int]:
-    """The person behind each PID (current or former)."""
-    found = dict(conn.execute(sa.select(persons.c.pid, persons.c.person_id).where(persons.c.pid.in_(pids))).all())
+def _visible(conn: sa.Connection, pids: list[str], area: Area) -> dict[str, int]:
+    """The person behind each PID (current or former), for the persons in ``area`` only."""
+    if not pids:
+        return {}
+    found = dict(conn.execute(sa.select(persons.c.pid, persons.c.person_id)
+                              .where(persons.c.pid.in_(pids), area.clause())).all())
     rest = [p for p in pids if p not in found]
     if rest:
         found.update(conn.execute(sa.select(former_pids.c.pid, former_pids.c.person_id)
-                                  .where(former_pids.c.pid.in_(rest))).all())
+                                  .join(persons, persons.c.person_id == former_pids.c.person_id)
+                                  .where(former_pids.c.pid.in_(rest), area.clause())).all())
     return found
 
 
+def _audit(conn: sa.Connection, partner, person_ids, action: str) -> None:
+    ids = list(dict.fromkeys(person_ids))
+    if ids:
+        record_access(conn, f"partner:{partner.client_id}", ids, action, partner.purposes[0], outcome="ok")
+
+
 def follow(conn: sa.Connection, partner, pids: list[str], days: int, now: dt.datetime | None = None) -> dict:
-    """Follow ``pids`` for ``days`` (a second call renews the expiry). Unknown or malformed PIDs are
-    reported per item; the others are followed."""
+    """Follow ``pids`` for ``days`` (a second call renews the expiry). Malformed PIDs are reported
+    per item; every other one is answered "following" (see above), the persons among them followed."""
     now = now or utcnow()
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_FOLLOW_DAYS:
         raise InvalidInput(f"Follow for 1 to {MAX_FOLLOW_DAYS} days.", field="days")
@@ -70,33 +87,36 @@ def follow(conn: sa.Connection, partner, pids: list[str], days: int, now: dt.dat
         raise InvalidInput(f"Give 1 to {MAX_PIDS_PER_CALL} PIDs a call.", field="pids")
     expires = now + dt.timedelta(days=days)
     wanted = list(dict.fromkeys(pids))
-    known = _person_ids(conn, [p for p in wanted if isinstance(p, str) and PID.match(p)])
-    items = []
+    known = _visible(conn, [p for p in wanted if isinstance(p, str) and PID.match(p)], area_of(partner))
+    items, followed = [], []
     for pid in wanted:
         if not isinstance(pid, str) or not PID.match(pid):
             items.append({"pid": str(pid)[:20], "status": "invalid"})
             continue
+        items.append({"pid": pid, "status": "following", "expires_at": expires.isoformat()})
         person_id = known.get(pid)
-        if person_id is None:
-            items.append({"pid": pid, "status": "not_found"})
+        if person_id is None or person_id in followed:
             continue
+        followed.append(person_id)
         done = conn.execute(follows.update().where(follows.c.client_id == partner.client_id,
                                                    follows.c.person_id == person_id)
                             .values(expires_at=expires)).rowcount
         if not done:
             conn.execute(follows.insert().values(client_id=partner.client_id, person_id=person_id,
                                                  expires_at=expires, created_at=now))
-        items.append({"pid": pid, "status": "following", "expires_at": expires.isoformat()})
+    _audit(conn, partner, followed, "follow")
     return {"items": items, "following": sum(1 for i in items if i["status"] == "following")}
 
 
 def list_follows(conn: sa.Connection, partner, *, after: int = 0, limit: int = 100,
                  now: dt.datetime | None = None) -> dict:
+    """The partner's current follows of persons in its area (one who moved out is no longer listed)."""
     now = now or utcnow()
     rows = conn.execute(
         sa.select(follows.c.follow_id, persons.c.pid, follows.c.expires_at, follows.c.created_at)
         .join(persons, persons.c.person_id == follows.c.person_id)
-        .where(follows.c.client_id == partner.client_id, follows.c.follow_id > after, follows.c.expires_at > now)
+        .where(follows.c.client_id == partner.client_id, follows.c.follow_id > after, follows.c.expires_at > now,
+               area_of(partner).clause())
         .order_by(follows.c.follow_id).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -106,44 +126,28 @@ def list_follows(conn: sa.Connection, partner, *, after: int = 0, limit: int = 1
 
 
 def unfollow(conn: sa.Connection, partner, pids: list[str]) -> dict:
+    """Stop following ``pids``. ``removed`` counts the distinct PIDs given, none of which is followed
+    now: like ``follow``, the answer does not tell which of them are persons."""
     if not pids or len(pids) > MAX_PIDS_PER_CALL:
         raise InvalidInput(f"Give 1 to {MAX_PIDS_PER_CALL} PIDs a call.", field="pid")
-    bad = [p for p in pids if not PID.match(p)]
+    bad = [p for p in pids if not isinstance(p, str) or not PID.match(p)]
     if bad:
         raise InvalidInput("A PID is 12 digits.", field="pid")
-    ids = list(set(_person_ids(conn, list(dict.fromkeys(pids))).values()))
-    removed = conn.execute(follows.delete().where(follows.c.client_id == partner.client_id,
-                                                  follows.c.person_id.in_(ids))).rowcount if ids else 0
-    return {"removed": removed}
+    wanted = list(dict.fromkeys(pids))
+    ids = list(dict.fromkeys(_visible(conn, wanted, area_of(partner)).values()))
+    if ids:
+        conn.execute(follows.delete().where(follows.c.client_id == partner.client_id, follows.c.person_id.in_(ids)))
+    _audit(conn, partner, ids, "unfollow")
+    return {"removed": len(wanted)}
 
 
 # ------------------------------------------------------------------------------ subscriptions
 
 
 def check_webhook_url(url: str) -> str:
-    """https anywhere; http only to this machine (tests, demos)."""
-    if not isinstance(url, str) or len(url) > 500 or any(c.isspace() or ord(c) < 32 for c in url):
-        raise InvalidInput("The webhook URL must be an absolute https URL (at most 500 characters).",
-                           field="webhook_url")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise InvalidInput("The webhook URL is not a valid URL.", field="webhook_url") from None
-    if not host or parts.username or parts.password or parts.fragment:
-        raise InvalidInput("The webhook URL needs a host, and no user, password or fragment.", field="webhook_url")
-    if parts.scheme == "https":
-        return url
-    if parts.scheme == "http" and host in LOCAL_HOSTS:
-        return url
-    if parts.scheme == "http":
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                return url
-        except ValueError:
-            pass
-    raise InvalidInput("The webhook URL must use https (http only to localhost).", field="webhook_url")
+    """https to a public address; http only to loopback when the operator allows it
+    (``changes.targets.check_url``; refused with the code ``webhook_url_not_allowed``)."""
+    return targets.check_url(url)
 
 
 def check_area(partner, area_code: str | None) -> str | None:

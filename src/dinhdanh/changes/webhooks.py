@@ -8,6 +8,12 @@ schedules a retry with exponential back-off and jitter (5 s, 30 s, 2 min, 10 min
 every 6 h); after ``max_attempts`` the row goes ``dead`` (the dead-letter list, re-queued by the
 partner or an operator).
 
+Where to: only to checked public addresses (``changes.targets.PinnedTransport``: the host is
+resolved here, every address checked, the connection made to the address checked, TLS verified
+against the name). A refused target is a failed attempt (``last_error``
+``webhook_url_not_allowed: ...``, no address, no body, no secret), retried and dead-lettered like
+any other. Redirects are not followed: a 3xx is a failure.
+
 Order per person: a message is not sent while an earlier one for the same person and subscription
 is still pending. A dead message does not block what follows (the dead-letter list keeps it; a
 re-queued one is delivered late, out of order, with its seq telling the receiver where it belongs).
@@ -30,6 +36,7 @@ import sqlalchemy as sa
 from standardwebhooks import Webhook
 
 from dinhdanh.changes.service import event_body, open_secret
+from dinhdanh.changes.targets import PinnedTransport, TargetRefused
 from dinhdanh.changes.tables import change_deliveries, subscriptions
 from dinhdanh.exchange.tables import partners
 from dinhdanh.store.base import utcnow
@@ -71,7 +78,7 @@ class Deliverer:
                  clock: Callable[[], dt.datetime] = utcnow, rand: Callable[[], float] = random.random):
         self.engine = engine
         self.vault = vault
-        self.client = client or httpx.Client(timeout=timeout, follow_redirects=False,
+        self.client = client or httpx.Client(timeout=timeout, follow_redirects=False, transport=PinnedTransport(),
                                              headers={"user-agent": "dinhdanh-webhooks"})
         self.max_attempts = max_attempts
         self.clock = clock
@@ -115,6 +122,9 @@ class Deliverer:
         headers = signed_request(self._secret(row), row.client_id, row.seq, body, utcnow())
         try:
             answer = self.client.post(row.webhook_url, content=body, headers=headers)
+        except TargetRefused as exc:
+            log.warning("webhook of subscription %d refused: %s", row.subscription_id, exc)
+            return str(exc)[:200]
         except httpx.HTTPError as exc:
             return type(exc).__name__
         if 200 <= answer.status_code < 300:

@@ -157,7 +157,8 @@ TEXT = {
            "actions": {"read": "đọc hồ sơ", "search": "tra cứu", "history": "xem lịch sử", "verify": "đối chiếu",
                        "kyc": "nhận thông tin (eKYC)", "batch_match": "đối chiếu theo lô",
                        "notify": "nhận thông báo thay đổi", "verify_card": "kiểm tra thẻ căn cước",
-                       "cards": "xem thẻ căn cước"},
+                       "cards": "xem thẻ căn cước", "follow": "đăng ký nhận thông báo thay đổi",
+                       "unfollow": "hủy nhận thông báo thay đổi"},
            "field_names": {"full_name": "họ, chữ đệm và tên", "date_of_birth": "ngày sinh", "sex": "giới tính",
                            "phone": "số điện thoại", "address": "địa chỉ", "current_address": "nơi ở hiện tại",
                            "nationality": "quốc tịch", "hometown": "quê quán", "status": "tình trạng",
@@ -179,7 +180,8 @@ TEXT = {
            "again": "Your login has expired: log in again.", "officer": "Officer",
            "actions": {"read": "read the record", "search": "search", "history": "read the history",
                        "verify": "check", "kyc": "receive (e-KYC)", "batch_match": "batch check",
-                       "notify": "change notification", "verify_card": "chip card check", "cards": "read the cards"},
+                       "notify": "change notification", "verify_card": "chip card check", "cards": "read the cards",
+                       "follow": "follow changes", "unfollow": "stop following changes"},
            "field_names": {}, "outcomes": {}},
 }
 

@@ -40,7 +40,9 @@ class FollowBody(Strict):
 
 class FollowItem(BaseModel):
     pid: str
-    status: Literal["following", "not_found", "invalid"]
+    status: Literal["following", "invalid"] = Field(
+        description="following: every well-formed PID (the answer does not tell which are persons this "
+                    "partner may see; only those are followed and notified about); invalid: not 12 digits")
     expires_at: str | None = None
 
 
@@ -66,7 +68,8 @@ class SubscriptionBody(Strict):
     area_code: Annotated[str | None, Field(pattern=r"^([0-9]{2}|[0-9]{5})$",
                                            description="Province (2 digits) or commune (5 digits), scope area")] = None
     webhook_url: Annotated[str | None, Field(min_length=1, max_length=500,
-                                             description="https (http only to localhost); none: pull only")] = None
+                                             description="https to a public address (http to loopback only "
+                                                         "where the operator allows it); none: pull only")] = None
 
 
 class Subscription(BaseModel):
@@ -121,7 +124,8 @@ def list_follows(partner: SubscribePartner, conn: Conn,
     return service.list_follows(conn, partner, after=after, limit=limit)
 
 
-@router.delete("/follows", response_model=Removed, summary="Stop following persons")
+@router.delete("/follows", response_model=Removed,
+               summary="Stop following persons (removed: the distinct PIDs given, none followed now)")
 def unfollow(partner: SubscribePartner, conn: Conn,
              pid: Annotated[list[Annotated[str, Field(pattern=r"^[0-9]{12}$")]],
                             Query(min_length=1, max_length=service.MAX_PIDS_PER_CALL)]):

@@ -6,6 +6,11 @@ field it sends. The answer says, per field sent, ``match``, ``mismatch`` or ``ma
 name or address equal only without diacritics: not a match), and never a value of the register.
 Every call about a known person is written to the access log (outcome ``match``, ``mismatch``
 or ``refused``).
+
+A partner whose policy has an area (``partners.area_of``) sees only the persons of that area: a
+person outside it is answered exactly as an unknown PID (``found: false``, or the same refusal),
+nothing is written to the access log, and the lookup takes the same path (the former PIDs are
+searched too, as for a number that is no current PID).
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from dinhdanh.audit import service as audit
 from dinhdanh.cards import lifecycle
 from dinhdanh.cards.tables import cards
 from dinhdanh.exchange import ladder
+from dinhdanh.exchange.partners import area_of
 from dinhdanh.ids import names, phone
-from dinhdanh.registry.errors import NotFound
-from dinhdanh.registry.records import find_person
+from dinhdanh.registry.area import Area
+from dinhdanh.registry.tables import former_pids, persons
 from dinhdanh.web.api.partner_auth import Credentials, authenticate_partner
 from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.deps import uow_of
@@ -103,6 +109,21 @@ def compare(body: VerifyBody, person) -> dict[str, str]:
     return out
 
 
+# built once (the hot path): the person by current PID, then by former PID
+_BY_PID = sa.select(persons).where(persons.c.pid == sa.bindparam("pid"))
+_BY_FORMER_PID = sa.select(persons).join(former_pids, former_pids.c.person_id == persons.c.person_id) \
+    .where(former_pids.c.pid == sa.bindparam("pid"))
+
+
+def visible_person(conn: sa.Connection, pid: str, area: Area):
+    """The person ``pid`` names (current or former PID) if they are in ``area``, else None. A person
+    outside the area goes the way of an unknown number: the former PIDs are searched as well."""
+    row = conn.execute(_BY_PID, {"pid": pid}).first()
+    if row is None or not area.covers(row):
+        row = conn.execute(_BY_FORMER_PID, {"pid": pid}).first()
+    return row if row is not None and area.covers(row) else None
+
+
 def card_state(conn: sa.Connection, person_id: int) -> str:
     card = lifecycle.current_card(conn, person_id)
     if card is not None:
@@ -129,10 +150,7 @@ def _verify(body: VerifyBody, request: Request, credentials) -> VerifyAnswer | J
 def check_person(body: VerifyBody, partner: sa.Row, conn: sa.Connection):
     actor = f"partner:{partner.client_id}"
     sent = body.sent()
-    try:
-        person = find_person(conn, body.pid)
-    except NotFound:
-        person = None
+    person = visible_person(conn, body.pid, area_of(partner))
 
     def refuse(message: str, field: str, code: str):
         if person is not None:  # committed with the transaction: the answer is not an exception
