@@ -70,7 +70,8 @@ def test_card_revoked_locks_then_a_new_card_and_the_sweep_unlock(reg, vault):
     issue(reg, vault, AN)  # re-issued for the changed data
     assert sweep(reg)["lifted"] == {"card_revoked": 1}
     assert state(reg, account_id) == ("active", [])
-    assert [k for k, _, _ in events_of(reg, account_id)] == ["created", "locked", "unlocked"]
+    # a level-2 enrolment registers a TOTP second factor (kept in the history)
+    assert [k for k, _, _ in events_of(reg, account_id)] == ["created", "totp_enabled", "locked", "unlocked"]
 
 
 def test_a_card_reported_lost_locks_until_the_new_one(reg, vault):
@@ -139,7 +140,7 @@ def test_owner_and_card_locks_are_lifted_separately(reg, vault):
                             source="owner") == ["owner"]
     assert state(reg, account_id) == ("locked", ["card_revoked"])
     kinds = [k for k, _, _ in events_of(reg, account_id)]
-    assert kinds == ["created", "locked", "lock_added", "lock_lifted"]
+    assert kinds == ["created", "totp_enabled", "locked", "lock_added", "lock_lifted"]  # TOTP: level-2 enrolment
     with pytest.raises(InvalidInput):
         with reg.begin() as conn:
             locks.unlock(conn, account_id, actor="x", reason="y", causes=["nonsense"])

@@ -75,7 +75,11 @@ def enroll(pid: Annotated[str, typer.Argument(help="Personal ID number of a pers
     """Create an ACTIVE account at the counter (the officer has seen the person and their card); JSON.
 
     The checks are the app's (register, alive, age rules, a valid card for level 2), except the face
-    matcher: at the counter the officer's eyes replace it. Exit 1 on a refusal, 2 on bad input.
+    matcher: at the counter the officer's eyes replace it. The passcode must not be easy to guess
+    (``weak_passcode``: one digit repeated, a run, the date of birth, the PID's last six digits).
+    At level 2 the account gets a TOTP second factor: ``totp_uri`` (otpauth://totp/..., for the
+    person's authenticator app) is printed this once and never again. Exit 1 on a refusal, 2 on bad
+    input.
     """
     from dinhdanh.eid import auth
 
@@ -92,6 +96,22 @@ def enroll(pid: Annotated[str, typer.Argument(help="Personal ID number of a pers
         with engine.begin() as conn:
             result = auth.enroll(conn, vault, pid, level=level, passcode=passcode, actor=actor_label(),
                                  guardian=guardian)
+    except RegistryError as exc:
+        fail_registry(exc)
+    emit(result)
+
+
+@eid_app.command("totp")
+def totp(username: Username, db: DbOption = None) -> None:
+    """At the counter: give the account a new TOTP second factor, replacing any earlier one; prints
+    the account and ``totp_uri`` (shown this once). The owner is notified."""
+    from dinhdanh.eid import factors
+
+    try:
+        with _engine(db).begin() as conn:
+            account, person_id = _account(conn, username)
+            uri = factors.set_totp(conn, account.account_id, source="officer", actor=actor_label())
+            result = {**_audited_view(conn, account.account_id, person_id), "totp_uri": uri}
     except RegistryError as exc:
         fail_registry(exc)
     emit(result)

@@ -10,6 +10,23 @@ Who logs in
     owner's lock) and ``not_active`` (pending activation, or revoked). The account's state is told
     only after a right passcode, so a guesser learns nothing of it.
 
+    **A lockout does not tell who has an account.** An unknown username has no counter to lock, so
+    a known account that answered 429 ``temporarily_locked`` after five failures, while an unknown
+    one answered 401 forever, told a guesser which usernames exist. So what a caller is told of a
+    passcode check (``PasscodeCheck.answer``, which ``login_result`` / ``checked_account`` raise)
+    never names a temporary lock: a locked account gets the same 401 ``bad_credentials``, body and
+    headers (no ``Retry-After``) as a wrong passcode or an unknown username, and costs the same
+    single Argon2 evaluation (while locked, ``HASHER.hash`` of what was sent: the passcode is still
+    not tried, so the five-per-window budget holds; a right passcode is refused as well until the lock
+    runs out). The
+    owner learns of the lock through their own channel: an SMS / e-mail notice through the outbox
+    when it is put on (``_settle``), and ``temporarily_locked`` in their login history and account
+    history. ``PasscodeCheck.refusal`` keeps the true refusal for the history and for scripts;
+    ``check_credentials`` / ``authenticate(conn, ...)`` (scripts, tests) still raise it. (The other
+    way, a per-username failure counter for unknown usernames, would need a new table; it was not
+    chosen.) Once a right passcode is given, a lock put on by wrong second factors is told as
+    ``temporarily_locked`` (429) as before: the caller has proved the passcode.
+
 Passcodes
     Argon2id, m = 7 MiB (7168 KiB), t = 5, p = 1 (argon2-cffi). Five wrong passcodes in a row lock
     the account for 5 min, then 15 min, 60 min and 24 h at each further run of five; a right passcode
@@ -79,7 +96,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from dinhdanh import places
-from dinhdanh.eid import accounts
+from dinhdanh.eid import accounts, factors, passcodes
 from dinhdanh.eid.tables import (eid_accounts, eid_biometrics, eid_devices, eid_logins, eid_registrations, foreigners,
                                  organisations)
 from dinhdanh.ids import names
@@ -99,7 +116,7 @@ HASHER = PasswordHasher(time_cost=5, memory_cost=7168, parallelism=1, hash_len=3
 MAX_FAILURES = 5
 BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(minutes=60), dt.timedelta(hours=24))
 PASSCODE = re.compile(r"^[0-9]{6}$")
-TOTP_ISSUER = "VNeID (dinhdanh)"
+TOTP_ISSUER = factors.TOTP_ISSUER
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +161,16 @@ def check_passcode(passcode: object) -> str:
     return passcode
 
 
+def check_new_passcode(conn: sa.Connection, account, passcode: object) -> str:
+    """A passcode the account's holder may choose: 6 digits (``invalid_passcode``) and none of the
+    easy ones of ``passcodes`` (``weak_passcode``: one digit repeated, a run, the date of birth or
+    founding, the last six digits of the username)."""
+    check_passcode(passcode)
+    row = accounts.holder(conn, account)
+    born = getattr(row, "date_of_birth", None) or getattr(row, "founding_date", None)
+    return passcodes.check_strength(passcode, born=born, username=accounts.username_of(conn, account, row))
+
+
 def hash_passcode(passcode: str) -> str:
     return HASHER.hash(check_passcode(passcode))
 
@@ -167,6 +194,8 @@ def _verify(stored: str | None, passcode: str) -> bool:
 
 
 def set_passcode(conn: sa.Connection, account_id: int, passcode: str, *, now: dt.datetime | None = None) -> None:
+    """A new passcode (checked by ``check_new_passcode``); the counters are cleared."""
+    check_new_passcode(conn, accounts.get_account(conn, account_id), passcode)
     conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id).values(
         passcode_hash=hash_passcode(passcode), failed_attempts=0, lockouts=0, locked_until=None,
         updated_at=now or utcnow()))
@@ -192,7 +221,9 @@ def enroll(conn: sa.Connection, vault: Vault, pid: str, *, level: int, passcode:
     69/2024 (``guardian`` = the PID of a parent or legal representative holding an active level-2
     account, required under 6), and for level 2 a valid chip card. The face matcher of the app is
     replaced by the officer, who sees the person and their card; ``face`` and ``fingerprint``,
-    when captured, are sealed in the vault. Returns ``{account_id, kind, pid, level, state}``.
+    when captured, are sealed in the vault. Returns ``{account_id, kind, pid, level, state}``, and at
+    level 2 ``totp_uri``: the account's new TOTP secret as an ``otpauth://totp/`` URI, shown this once
+    (a level-2 account always has a second factor). The passcode must pass ``passcodes``.
     """
     if level not in (1, 2) or isinstance(level, bool):
         raise InvalidInput("The level is 1 or 2.", field="level")
@@ -200,6 +231,7 @@ def enroll(conn: sa.Connection, vault: Vault, pid: str, *, level: int, passcode:
     now = now or utcnow()
     today = accounts.vn_today(now)
     person = find_person(conn, pid)
+    passcodes.check_strength(passcode, born=person.date_of_birth, username=person.pid)
     accounts.check_alive(person)
     guardian_account = None
     if guardian is not None:
@@ -240,8 +272,11 @@ def enroll(conn: sa.Connection, vault: Vault, pid: str, *, level: int, passcode:
                                                         sealed=vault.seal(raw, f"eid-{what}"),
                                                         captured_at=now, captured_by=actor))
     account = accounts.get_account(conn, account_id)
-    return {"account_id": account_id, "kind": "citizen", "pid": person.pid, "level": account.level,
-            "state": account.state}
+    out = {"account_id": account_id, "kind": "citizen", "pid": person.pid, "level": account.level,
+           "state": account.state}
+    if account.level == 2:  # a level-2 account always has a second factor: a new TOTP, shown this once
+        out["totp_uri"] = factors.set_totp(conn, account_id, source="officer", actor=actor, now=now)
+    return out
 
 
 # ------------------------------------------------------------------------------------ login
@@ -290,11 +325,18 @@ class PasscodeCheck:
     already settled and committed; ``login_result`` or ``checked_account`` tell the caller the rest."""
 
     account_id: int | None
-    refusal: LoginRefused | None
+    refusal: LoginRefused | None  # the true refusal: for the owner's history and the counters' tests
 
     @property
     def ok(self) -> bool:
         return self.refusal is None
+
+    @property
+    def answer(self) -> LoginRefused | None:
+        """What the caller is told: a temporary lock is told as a wrong passcode (see the module's doc)."""
+        if self.refusal is not None and self.refusal.code == "temporarily_locked":
+            return LoginRefused("bad_credentials")
+        return self.refusal
 
 
 def _lock_until(now: dt.datetime):
@@ -364,8 +406,26 @@ def _settle(conn: sa.Connection, claim: _Claim, right: bool, passcode: str, now:
         wait = math.ceil((claim.locked_until - now).total_seconds())
         accounts.log_event(conn, claim.account_id, "temporarily_locked", source="system", actor="system",
                            reason=f"{MAX_FAILURES} wrong passcodes", detail={"seconds": wait}, now=now)
+        _lock_notice(conn, claim.account_id, wait)
         return LoginRefused("temporarily_locked", wait)
     return LoginRefused("bad_credentials")
+
+
+def _lock_notice(conn: sa.Connection, account_id: int, seconds: int) -> None:
+    """Tell the owner (SMS, e-mail, through the outbox) that wrong passcodes locked the account: the
+    login answer no longer says so (see the module's doc)."""
+    from dinhdanh.notify.service import send_email, send_sms
+
+    account = accounts.get_account(conn, account_id)
+    minutes = math.ceil(seconds / 60)
+    if account.msisdn:
+        send_sms(conn, account.msisdn, f"VNeID: tai khoan dinh danh dien tu cua ban tam khoa {minutes} phut do nhap "
+                                       f"sai mat ma {MAX_FAILURES} lan. Neu khong phai ban, hay lien he co quan Cong an.",
+                 person_id=account.person_id)
+    if account.email:
+        send_email(conn, account.email, "Tài khoản định danh điện tử tạm khóa",
+                   f"Tài khoản định danh điện tử của bạn bị tạm khóa {minutes} phút do nhập sai mật mã "
+                   f"{MAX_FAILURES} lần liên tiếp.", person_id=account.person_id)
 
 
 def _usable_passcode(passcode) -> str:
@@ -384,6 +444,7 @@ def check_login(db, username: str, passcode: str, *, now: dt.datetime | None = N
     """
     now = now or utcnow()
     passcode = _usable_passcode(passcode)
+    waiting = None
     with db.begin() as conn:
         account = find_login(conn, username)
         if account is None or account.passcode_hash is None:
@@ -391,10 +452,13 @@ def check_login(db, username: str, passcode: str, *, now: dt.datetime | None = N
         else:
             account_id, claim = account.account_id, _claim(conn, account.account_id, now)
             if claim is None:
-                return PasscodeCheck(account_id, _waiting(conn, account_id, now))
+                waiting = _waiting(conn, account_id, now)
     if claim is None:
-        _verify(None, passcode)
-        return PasscodeCheck(account_id, LoginRefused("bad_credentials"))
+        if waiting is not None:  # locked: the cost of one check (same parameters), the passcode not tried
+            HASHER.hash(passcode or "000000")
+        else:
+            _verify(None, passcode)  # an unknown user: one check against a dummy hash
+        return PasscodeCheck(account_id, waiting or LoginRefused("bad_credentials"))
     right = _verify(claim.passcode_hash, passcode)
     if not right and not claim.locked(now):
         return PasscodeCheck(account_id, LoginRefused("bad_credentials"))  # counted by the claim
@@ -404,9 +468,9 @@ def check_login(db, username: str, passcode: str, *, now: dt.datetime | None = N
 
 def checked_account(conn: sa.Connection, check: PasscodeCheck):
     """The account of a right passcode, whatever its state (for the owner's unlock); else raises
-    the check's ``LoginRefused``."""
+    the check's answer (``PasscodeCheck.answer``: a temporary lock is told as ``bad_credentials``)."""
     if check.refusal is not None:
-        raise check.refusal
+        raise check.answer
     try:
         return accounts.get_account(conn, check.account_id)
     except NotFound:
@@ -491,9 +555,10 @@ def _device_key(jwk: dict):
     return key, public, thumbprint
 
 
-def register_device(conn: sa.Connection, account_id: int, jwk: dict, *, actor: str = "owner",
+def register_device(conn: sa.Connection, account_id: int, jwk: dict, *, actor: str = "owner", source: str = "owner",
                     now: dt.datetime | None = None) -> str:
-    """Register a device's ES256 public key (JWK); returns its RFC 7638 thumbprint."""
+    """Register a device's ES256 public key (JWK); returns its RFC 7638 thumbprint. The change is in the
+    account's history and told to the owner (``factors``); who may make it is the caller's check."""
     _, public, thumbprint = _device_key(jwk)
     now = now or utcnow()
     existing = conn.execute(sa.select(eid_devices).where(eid_devices.c.thumbprint == thumbprint)).first()
@@ -503,8 +568,8 @@ def register_device(conn: sa.Connection, account_id: int, jwk: dict, *, actor: s
         return thumbprint
     conn.execute(eid_devices.insert().values(account_id=account_id, jwk=public, thumbprint=thumbprint,
                                              registered_at=now))
-    accounts.log_event(conn, account_id, "device_registered", source="owner", actor=actor,
-                       detail={"thumbprint": thumbprint}, now=now)
+    factors.changed(conn, accounts.get_account(conn, account_id), "device_registered", source=source, actor=actor,
+                    now=now, detail={"thumbprint": thumbprint})
     return thumbprint
 
 
@@ -601,17 +666,12 @@ def temporarily_locked(conn: sa.Connection, account_id: int, now: dt.datetime | 
     return None
 
 
-def enable_totp(conn: sa.Connection, account_id: int, vault: Vault | None = None) -> str:
-    """Give the account a new TOTP secret (sealed at rest); returns the ``otpauth://`` URI for the app."""
-    account = accounts.get_account(conn, account_id)
-    secret = pyotp.random_base32()
-    vault = vault or database_vault(conn)
-    now = utcnow()
-    conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account_id).values(
-        totp_secret=vault.seal(secret.encode(), "eid-totp"), totp_enabled_at=now, totp_last_step=None,
-        updated_at=now))
-    accounts.log_event(conn, account_id, "totp_enabled", source="owner", actor="owner", now=now)
-    return pyotp.TOTP(secret).provisioning_uri(name=accounts.username_of(conn, account), issuer_name=TOTP_ISSUER)
+def enable_totp(conn: sa.Connection, account_id: int, vault: Vault | None = None, *, source: str = "owner",
+                actor: str = "owner") -> str:
+    """Give the account a new TOTP secret (sealed at rest; replacing any earlier one); returns the
+    ``otpauth://`` URI for the app. Recorded and told to the owner (``factors.set_totp``); who may
+    do it (a level-2 session, the activation, the counter) is the caller's check."""
+    return factors.set_totp(conn, account_id, source=source, actor=actor, vault=vault or database_vault(conn))
 
 
 # ------------------------------------------------------------------------------------ claims

@@ -18,7 +18,7 @@ import secrets
 
 import sqlalchemy as sa
 
-from dinhdanh.eid import accounts, auth, faces, registration
+from dinhdanh.eid import accounts, auth, factors, faces, passcodes, registration
 from dinhdanh.eid.tables import eid_accounts, eid_biometrics, eid_level2_checks, foreigners, organisations
 from dinhdanh.ids import names
 from dinhdanh.ids.exceptions import ValidationError
@@ -44,7 +44,11 @@ def enrol_level2(conn: sa.Connection, vault: Vault, pid: str, *, actor: str, car
                  face_image: bytes, fingerprint: bytes, face_match: str, fingerprint_match: str, consent: bool,
                  msisdn: str | None = None, email: str | None = None, area: Area = NATIONAL,
                  matcher=_DEFAULT, now: dt.datetime | None = None) -> tuple[dict, int]:
-    """Record the in-person check and raise (or open) the account at level 2; (result, person_id)."""
+    """Record the in-person check and raise (or open) the account at level 2; (result, person_id).
+
+    The account gets a new TOTP secret (``totp_uri`` in the result, shown this once, replacing any
+    earlier one): a level-2 account always has a second factor registered in person or with the
+    activation code, never one added with the passcode alone."""
     if not faces.is_jpeg(face_image):
         raise InvalidInput("The face image must be a JPEG (at most 2 MB).", code="face_unreadable", field="face_image")
     now = now or utcnow()
@@ -95,6 +99,9 @@ def enrol_level2(conn: sa.Connection, vault: Vault, pid: str, *, actor: str, car
         if msisdn is None and not (email or person.email):
             raise RuleViolation("Give a mobile number or an e-mail address for the activation code.",
                                 code="contact_required", field="msisdn")
+        # level 2 always has a second factor: a new TOTP secret, registered here and shown this once
+        # (before the activation code is sent, so the code is the newest message on the phone)
+        out["totp_uri"] = factors.set_totp(conn, account_id, source="officer", actor=actor, now=now)
         out["registration"] = registration.start_counter_registration(
             conn, account_id=account_id, person_id=person.person_id, foreigner_id=None, kind="citizen", level=2,
             msisdn=msisdn, email=email or person.email, actor=actor, now=now)
@@ -102,6 +109,7 @@ def enrol_level2(conn: sa.Connection, vault: Vault, pid: str, *, actor: str, car
         account_id = existing.account_id
         accounts.set_state(conn, existing, "active", kind="level_2", source="officer", actor=actor,
                            reason="level 2 in person", detail=detail, now=now, level=2)
+        out["totp_uri"] = factors.set_totp(conn, account_id, source="officer", actor=actor, now=now)
     conn.execute(eid_level2_checks.insert().values(
         account_id=account_id, at=now, officer=actor, document_number=card.card_number, chip_verdict=chip_verdict,
         face_match=face_match, fingerprint_match=fingerprint_match, consent=consent))
@@ -174,6 +182,7 @@ def enroll_foreigner(conn: sa.Connection, vault: Vault, number: str, *, level: i
     auth.check_passcode(passcode)
     now = now or utcnow()
     row = _foreigner(conn, number)
+    passcodes.check_strength(passcode, born=row.date_of_birth, username=row.number)
     accounts.check_foreigner(row, level, accounts.vn_today(now))
     if level == 2 and not fingerprint:
         raise InvalidInput("Level 2 needs the fingerprints captured at the counter.", field="fingerprint")
@@ -195,8 +204,11 @@ def enroll_foreigner(conn: sa.Connection, vault: Vault, number: str, *, level: i
                            activated_at=existing.activated_at or now)
     _seal_biometrics(conn, vault, account_id, actor, now, face=face, fingerprint=fingerprint)
     account = accounts.get_account(conn, account_id)
-    return {"account_id": account_id, "kind": "foreigner", "username": row.number, "level": account.level,
-            "state": account.state}
+    out = {"account_id": account_id, "kind": "foreigner", "username": row.number, "level": account.level,
+           "state": account.state}
+    if account.level == 2:  # a level-2 account always has a second factor, shown this once
+        out["totp_uri"] = factors.set_totp(conn, account_id, source="officer", actor=actor, now=now)
+    return out
 
 
 # ------------------------------------------------------------------------------- organisations
@@ -207,6 +219,7 @@ def register_organisation(conn: sa.Connection, representative_account_id: int, *
                           now: dt.datetime | None = None) -> dict:
     """An organisation's account (no level), opened by its legal representative's level-2 account."""
     auth.check_passcode(passcode)
+    passcodes.check_strength(passcode, born=founding_date)
     now = now or utcnow()
     rep = accounts.get_account(conn, representative_account_id)
     if rep.kind != "citizen" or rep.state != "active" or rep.level != 2:

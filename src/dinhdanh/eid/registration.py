@@ -9,8 +9,11 @@ With no face matcher installed the registration waits for an officer (``pending_
 never passes unchecked.
 
 An approved registration has a ``pending`` account and an activation code (6 digits, 15 minutes,
-5 attempts) sent by SMS (and e-mail) through the outbox; ``activate`` sets the passcode, and
-optionally registers the device key and TOTP.
+5 attempts) sent by SMS (and e-mail) through the outbox; ``activate`` sets the passcode (refused as
+``weak_passcode`` by the rules of ``passcodes``), and optionally registers the first second factors,
+the device key and TOTP (the activation code stands for the holder here; later changes need a
+level-2 session or the counter, see ``factors``). A level-2 account activated without any factor is
+given a TOTP secret (``totp_uri``): level 2 never rests on the passcode alone.
 
 The code is at rest nowhere in clear: the outbox message is sealed (``notify.service``), and the
 registration keeps a keyed hash of it (HMAC-SHA-256 under the database vault's key for
@@ -29,7 +32,7 @@ import secrets
 import sqlalchemy as sa
 
 from dinhdanh.cards import chip
-from dinhdanh.eid import accounts, auth, faces
+from dinhdanh.eid import accounts, auth, factors, faces
 from dinhdanh.eid.tables import eid_registrations, mobile_subscriptions
 from dinhdanh.ids import names
 from dinhdanh.ids.lds import dg2
@@ -371,6 +374,8 @@ def activate(conn: sa.Connection, *, code: str, passcode: str, registration_id: 
                            field="pid")
     else:
         raise InvalidInput("Give the registration id or the PID.", field="registration_id")
+    if row.account_id is not None:  # a weak passcode is refused before an attempt is spent
+        auth.check_new_passcode(conn, accounts.get_account(conn, row.account_id), passcode)
     if row.status != "approved" or row.code_hash is None:
         raise Conflict(f"The registration is {row.status}, not awaiting activation.", code="not_awaiting_activation",
                        field="registration_id")
@@ -418,7 +423,10 @@ def activate(conn: sa.Connection, *, code: str, passcode: str, registration_id: 
            "username": accounts.username_of(conn, account)}
     if device_key is not None:
         out["device_thumbprint"] = auth.register_device(conn, account.account_id, device_key, now=now)
+    if account.level == 2 and device_key is None and account.totp_secret is None \
+            and not factors.has_factor(conn, account):
+        totp = True  # a level-2 account always has a second factor (an older counter enrolment had none)
     if totp:
-        out["totp_uri"] = auth.enable_totp(conn, account.account_id)
+        out["totp_uri"] = factors.set_totp(conn, account.account_id, source="owner", actor="owner", now=now)
     return out
 

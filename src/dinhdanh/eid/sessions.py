@@ -73,9 +73,9 @@ def open_session(conn: sa.Connection, check: auth.PasscodeCheck, *, totp: str | 
     try:
         who = auth.login_result(conn, check)
     except auth.LoginRefused as refused:
-        if check.account_id is not None:
-            auth.record_login(conn, check.account_id, client_id=APP_CLIENT, acr=None, outcome=refused.code,
-                              ip=ip, user_agent=user_agent)
+        if check.account_id is not None:  # the owner's history tells the true cause (a lock), the answer does not
+            auth.record_login(conn, check.account_id, client_id=APP_CLIENT, acr=None,
+                              outcome=(check.refusal or refused).code, ip=ip, user_agent=user_agent)
         raise
     second = _second_factor(conn, who.account_id, totp=totp, device_proof=device_proof, challenge=challenge,
                             now=now)

@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from dinhdanh.audit.service import record_access
-from dinhdanh.eid import accounts, auth, counter, locks, registration, sessions, wallet
+from dinhdanh.eid import accounts, auth, counter, factors, locks, registration, sessions, wallet
 from dinhdanh.eid.tables import LOCK_CAUSES, WALLET_KINDS
 from dinhdanh.registry.commands import IsoDate as _IsoDate, PersonName, PlainStr, Sex
 from dinhdanh.registry.errors import InvalidInput, NotFound
@@ -61,6 +61,12 @@ VI = {
     "code_expired": "Mã kích hoạt đã hết hiệu lực (15 phút); hãy đăng ký lại.",
     "code_attempts_exceeded": "Đã nhập sai mã kích hoạt quá 5 lần; hãy đăng ký lại.",
     "invalid_passcode": "Mật mã gồm 6 chữ số.",
+    "weak_passcode": "Mật mã quá dễ đoán (một chữ số lặp lại, dãy số liên tiếp, ngày sinh hoặc 6 số cuối của số "
+                     "định danh); hãy chọn mật mã khác.",
+    "step_up_required": "Thay đổi yếu tố xác thực thứ hai cần phiên đăng nhập mức độ 2 (đăng nhập bằng yếu tố "
+                        "xác thực hiện có) hoặc thực hiện tại cơ quan Công an.",
+    "no_totp": "Tài khoản chưa có mã xác thực TOTP.",
+    "last_second_factor": "Tài khoản mức độ 2 phải luôn có ít nhất một yếu tố xác thực thứ hai.",
     "invalid_device_key": "Khóa thiết bị phải là khóa công khai EC P-256 (JWK, ES256).",
     "device_key_taken": "Khóa thiết bị này đã được đăng ký.",
     "card_mismatch": "Thẻ xuất trình không phải thẻ căn cước hiện hành của công dân.",
@@ -415,13 +421,24 @@ def lock_me(body: LockBody, conn: Conn, session: Session) -> dict:
     return auth.lock_by_owner(conn, session.account_id, body.reason)
 
 
-@router.post("/me/totp", status_code=201, summary="Turn on TOTP as a second factor (returns the otpauth URI)")
+@router.post("/me/totp", status_code=201,
+             summary="Set or replace my TOTP second factor (level-2 session only; returns the otpauth URI)")
 def totp_on(request: Request, conn: Conn, session: Session) -> dict:
-    return {"otpauth_uri": auth.enable_totp(conn, session.account_id)}
+    factors.require_step_up(session.level)  # 403 step_up_required for a passcode-only session
+    return {"otpauth_uri": factors.set_totp(conn, session.account_id, source="owner", actor="owner")}
 
 
-@router.post("/me/devices", status_code=201, summary="Register this device's ES256 public key")
+@router.delete("/me/totp", summary="Remove my TOTP second factor (level-2 session only; never the last one "
+                                   "of a level-2 account)")
+def totp_off(conn: Conn, session: Session) -> dict:
+    factors.require_step_up(session.level)
+    factors.remove_totp(conn, session.account_id, source="owner", actor="owner")
+    return auth.account_view(conn, session.account_id)
+
+
+@router.post("/me/devices", status_code=201, summary="Register this device's ES256 public key (level-2 session only)")
 def add_device(body: DeviceBody, conn: Conn, session: Session) -> dict:
+    factors.require_step_up(session.level)
     return {"thumbprint": auth.register_device(conn, session.account_id, body.device_key.model_dump())}
 
 
@@ -524,6 +541,14 @@ def account(username: UsernamePath, conn: Conn, officer: CurrentOfficer) -> dict
     if person_id is not None:
         record_access(conn, officer.label, [person_id], "eid_account", "identity_check")
     return {**auth.account_view(conn, row.account_id), "history": accounts.history(conn, row.account_id)}
+
+
+@router.post("/accounts/{username}/totp", status_code=201,
+             summary="At the counter: give the account a new TOTP second factor (the otpauth URI, shown once)")
+def officer_totp(username: UsernamePath, conn: Conn, officer: CurrentOfficer) -> dict:
+    row, person_id = _account_for(conn, officer, username)
+    uri = factors.set_totp(conn, row.account_id, source="officer", actor=officer.label)
+    return {**_audited_view(conn, officer, row.account_id, person_id), "totp_uri": uri}
 
 
 @router.post("/accounts/{username}/lock", summary="Lock an account for breach of the terms of use")
