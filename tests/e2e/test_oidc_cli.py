@@ -58,5 +58,7 @@ def test_register_approve_list_and_rotate(run, tmp_path):
                                                              partner["client_id"]: "pending"}
 
     rotated = _json(run("oidc", "rotate-keys"))
-    assert [k["in_service"] for k in rotated["keys"]] == [False, True]
+    # published at once, signing one JWKS cache lifetime later: the keys before still sign
+    assert [(k["alg"], k["state"]) for k in rotated["keys"]] == [("ES256", "signing"), ("ES256", "next"),
+                                                                  ("RS256", "signing"), ("RS256", "next")]
     assert rotated["keys"][1]["kid"] == rotated["kid"] and all(k["published"] for k in rotated["keys"])

@@ -87,15 +87,18 @@ def test_approval_against_an_agreement(engine):
 
 def test_signing_keys_rotate_with_overlap(engine, vault):
     with engine.begin() as conn:
-        first = keys.signing_key(conn, vault)
-        assert keys.signing_key(conn, vault).kid == first.kid  # created once
+        first = keys.signing_key(conn, vault, NOW)
+        assert keys.signing_key(conn, vault, NOW).kid == first.kid  # created once
         second = keys.rotate(conn, vault, now=NOW)
-        assert [k["kid"] for k in keys.published_jwks(conn, now=NOW)["keys"]] == [second.kid, first.kid]
-        assert keys.signing_key(conn, vault).kid == second.kid
+        # published at once (after the key signing now), signing one JWKS cache lifetime (and skew) later
+        assert [k["kid"] for k in keys.published_jwks(conn, now=NOW)["keys"]] == [first.kid, second.kid]
+        assert keys.signing_key(conn, vault, NOW + keys.JWKS_CACHE_LIFETIME).kid == first.kid
+        assert keys.signing_key(conn, vault, NOW + keys.PUBLISH_AHEAD).kid == second.kid
         third = keys.rotate(conn, vault, now=NOW + dt.timedelta(minutes=5))
-        published = [k["kid"] for k in keys.published_jwks(conn, now=NOW + dt.timedelta(minutes=6))["keys"]]
+        at = NOW + dt.timedelta(minutes=5) + keys.PUBLISH_AHEAD
+        published = [k["kid"] for k in keys.published_jwks(conn, now=at)["keys"]]
         assert published == [third.kid, second.kid, first.kid]
-        later = NOW + keys.OVERLAP + dt.timedelta(minutes=1)
+        later = NOW + keys.PUBLISH_AHEAD + keys.OVERLAP + dt.timedelta(seconds=1)
         assert [k["kid"] for k in keys.published_jwks(conn, now=later)["keys"]] == [third.kid, second.kid]
         row = conn.execute(sa.select(oidc_keys).where(oidc_keys.c.kid == third.kid)).one()
         assert b"PRIVATE" not in row.sealed and vault.open(row.sealed, "oidc-sig").startswith(b"-----BEGIN")

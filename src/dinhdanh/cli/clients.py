@@ -41,6 +41,9 @@ def client_add(
     = None,
     post_logout_redirect_uri: Annotated[list[str] | None, typer.Option(
         "--post-logout-redirect-uri", help="Where the browser may go after logout (repeat for more)")] = None,
+    id_token_alg: Annotated[str, typer.Option(
+        "--id-token-alg", help="How its ID tokens are signed (id_token_signed_response_alg): ES256 or RS256")]
+    = "ES256",
     db: DbOption = None,
 ) -> None:
     """Register a relying party (pending until approved); prints its client_id and client_secret."""
@@ -57,7 +60,8 @@ def client_add(
         with engine.begin() as conn:
             made = register_client(conn, name=name, redirect_uris=redirect_uri or [], scopes=scopes,
                                    auth_method=auth, jwks=keys, grant_types=grant, sector=sector,
-                                   post_logout_redirect_uris=post_logout_redirect_uri, actor=actor_label())
+                                   post_logout_redirect_uris=post_logout_redirect_uri, actor=actor_label(),
+                                   id_token_alg=id_token_alg)
     except RegistryError as exc:
         fail_registry(exc)
     emit(made)
@@ -136,21 +140,23 @@ def client_reset_secret(client_id: Annotated[str, typer.Argument()], db: DbOptio
 
 @oidc_app.command("rotate-keys")
 def rotate_keys(db: DbOption = None) -> None:
-    """Put a new ES256 signing key in service; the previous one stays published until its tokens expire."""
+    """Publish new signing keys (ES256 and RS256) now; each signs once relying parties' cached JWKS
+    have expired (one cache lifetime and some skew later), with no second command. The keys they
+    take over from stay published until their tokens expire, and in the key archive for ever."""
     from dinhdanh.oidc import keys
 
     engine = engine_for(db, upgrade=True)
     vault = _vault(engine)
     with engine.begin() as conn:
-        keys.signing_key(conn, vault)  # a first key, if there was none, so that there is one to retire
-        new = keys.rotate(conn, vault)
+        made = keys.rotate_all(conn, vault)
         listed = keys.list_keys(conn)
-    emit({"kid": new.kid, "keys": listed})
+    signs_from = next(k["signs_from"] for k in listed if k["kid"] == made[0].kid)
+    emit({"kid": made[0].kid, "kids": {k.alg: k.kid for k in made}, "signs_from": signs_from, "keys": listed})
 
 
 @oidc_app.command("keys")
 def list_keys(db: DbOption = None) -> None:
-    """The signing keys: in service, retired and still published, retired."""
+    """The signing keys: signing, next (published, signing later), retired (published until its tokens expire)."""
     from dinhdanh.oidc import keys
 
     engine = engine_for(db, upgrade=True)

@@ -12,12 +12,33 @@ from dinhdanh.cli.common import DbOption, engine_for, fail
 DEMO_SEED = 2025
 
 
-def _run(engine, host: str, port: int) -> None:
+IssuerOption = Annotated[str | None, typer.Option(
+    "--issuer", help="The OpenID provider's issuer URL, as relying parties reach it (behind a proxy: its "
+                     "https URL) [env DINHDANH_OIDC_ISSUER; default: http://HOST:PORT of this server]")]
+
+
+def issuer_for(explicit: str | None, host: str, port: int) -> str:
+    """``--issuer``, else ``DINHDANH_OIDC_ISSUER``, else ``http://<host>:<port>`` of the listening
+    address: configuration, never a request's Host header."""
+    from dinhdanh.config import oidc_issuer
+
+    try:
+        configured = oidc_issuer(explicit)
+    except ValueError as exc:
+        fail(str(exc))
+    if configured:
+        return configured
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def _run(engine, host: str, port: int, issuer: str) -> None:
     import uvicorn
 
     from dinhdanh.web.app import create_app, settle_heap
+    from dinhdanh.web.oidc import set_issuer
 
     app = create_app(engine, background=True)
+    set_issuer(app, issuer)
     settle_heap()
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
@@ -26,9 +47,14 @@ def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    issuer: IssuerOption = None,
 ) -> None:
     """Serve the API (OpenAPI at /docs)."""
-    _run(engine_for(db, upgrade=True), host, port)
+    issuer = issuer_for(issuer, host, port)
+    if issuer.startswith(("http://0.0.0.0:", "http://[::]:")):
+        typer.echo(f"the OpenID issuer is {issuer}: set --issuer (or DINHDANH_OIDC_ISSUER) to the URL relying "
+                   "parties use", err=True)
+    _run(engine_for(db, upgrade=True), host, port, issuer)
 
 
 def demo(
@@ -78,8 +104,7 @@ dinhdanh demo
   chip cards: {base}/api/v1/citizens/{holder or 'PID'}/cards  (CSCA: {base}/api/v1/pki/csca.pem)
         dinhdanh card export {holder or 'PID'} --out card && dinhdanh card verify card --active-authentication
   single sign-on: {base}/portal  (Cổng dịch vụ công mẫu, logs in through {base}/.well-known/openid-configuration)
-""" + "".join(f"        e-ID level {a['level']}: username {a['pid']}  passcode {a['passcode']}  ({a['full_name']})\n"
-              for a in logins) + f"""  data exchange: partner "{bank['name']}" (verify, kyc, batch, subscribe)
+""" + "".join(_demo_login_lines(a) for a in logins) + f"""  data exchange: partner "{bank['name']}" (verify, kyc, batch, subscribe)
         client_id {bank['client_id']}  client_secret {bank['client_secret']}
         TOKEN=$(curl -s -u {bank['client_id']}:{bank['client_secret']} -d grant_type=client_credentials \\
                 -d scope=dinhdanh.verify {base}/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
@@ -88,7 +113,7 @@ dinhdanh demo
         curl -H "Authorization: Bearer $TOKEN" "{base}/api/v1/changes?after=0"
   access log (RFC 9162 transparency log): {base}/api/v1/audit/head   (dinhdanh audit head --out head.json; later dinhdanh audit verify --head head.json)
 """)
-    _run(engine, "127.0.0.1", port)
+    _run(engine, "127.0.0.1", port, base)  # the demo's issuer is its own address
 
 
 def _demo_cards(engine, count: int) -> str | None:
@@ -124,6 +149,21 @@ def _demo_cards(engine, count: int) -> str | None:
 
 
 DEMO_PASSCODE = "246810"
+
+
+def _demo_totp(conn, pid: str) -> dict:
+    """The demo level-2 account's TOTP secret and URI (opened from the vault; given one if it has none)."""
+    import pyotp
+
+    from dinhdanh.eid import accounts, factors
+    from dinhdanh.store.vault import of_bind
+
+    account = accounts.account_by_pid(conn, pid)
+    if account.totp_secret is None:
+        factors.set_totp(conn, account.account_id, source="officer", actor="demo")
+        account = accounts.account_by_pid(conn, pid)
+    secret = of_bind(conn).open(account.totp_secret, "eid-totp").decode()
+    return {"totp_secret": secret, "totp_uri": factors.totp_uri(secret, pid)}
 DEMO_PARTNER = "Ngân hàng mẫu (demo)"
 
 
@@ -154,9 +194,23 @@ def _demo_partner(engine) -> dict:
         return {"name": DEMO_PARTNER, "client_id": client_id, "client_secret": clients.reset_secret(conn, client_id)}
 
 
+def _demo_login_lines(account: dict) -> str:
+    """How to log in to a demo account; for the level-2 one, its TOTP secret and how to get codes.
+    (Printing a TOTP secret is for the demo's synthetic account only: a real one is shown once, at
+    enrolment, and never again.)"""
+    lines = (f"        e-ID level {account['level']}: username {account['pid']}  passcode {account['passcode']}  "
+             f"({account['full_name']})\n")
+    if account.get("totp_uri"):
+        lines += (f"          second factor (TOTP, demo only): {account['totp_uri']}\n"
+                  f"          a code now:  python3 -c \"import pyotp; print(pyotp.TOTP('{account['totp_secret']}')"
+                  f".now())\"\n")
+    return lines
+
+
 def _demo_eid(engine, base: str) -> list[dict]:
     """Subscriber data and wallet sources for the e-ID checks, two active demo accounts (a card
-    holder at level 2, someone at level 1), and the demo portal as an approved relying party."""
+    holder at level 2, with its TOTP second factor, someone at level 1), and the demo portal as an
+    approved relying party."""
     import sqlalchemy as sa
 
     from dinhdanh.cards.tables import cards
@@ -183,5 +237,6 @@ def _demo_eid(engine, base: str) -> list[dict]:
                                   .where(persons.c.pid == pid)).first()
             if exists is None:
                 auth.enroll(conn, vault, pid, level=level, passcode=DEMO_PASSCODE, actor="demo")
-            made.append({"pid": pid, "full_name": name, "level": level, "passcode": DEMO_PASSCODE})
+            made.append({"pid": pid, "full_name": name, "level": level, "passcode": DEMO_PASSCODE,
+                         **(_demo_totp(conn, pid) if level == 2 else {})})
     return made

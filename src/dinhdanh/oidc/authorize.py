@@ -129,6 +129,11 @@ def begin(provider: Provider, http: HttpRequest, session: Session | None) -> Out
     if not client.approved:
         return _error_page("client_not_approved", client_name=client.name)
     if "request_uri" in params:
+        if not isinstance(params["request_uri"], str) or not params["request_uri"].startswith(rfc9126.PREFIX):
+            # request objects by reference (Core s.6.2): request_uri_parameter_supported false; PAR's only
+            return _error_page("request_uri_not_supported",
+                               description="Only request_uri values from the pushed authorization request "
+                                           "endpoint are supported.")
         try:
             params = rfc9126.consume(provider.conn, params["request_uri"], client_id, provider.now)
         except InvalidRequestURIError as error:

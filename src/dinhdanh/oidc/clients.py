@@ -28,6 +28,7 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANTS = ("authorization_code", "refresh_token")
 MIN_SECURITY_LEVEL = 3
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]", "::1")
+ID_TOKEN_ALGS = ("ES256", "RS256")  # keys.ALGS; ES256 unless the client registered RS256
 
 
 def _hash(secret: str) -> str:
@@ -95,6 +96,7 @@ def _client(row) -> Client:
         jwks=row.jwks, redirect_uris=tuple(row.redirect_uris), post_logout_redirect_uris=tuple(
             row.post_logout_redirect_uris), scopes=tuple(row.scopes.split()), grant_types=tuple(row.grant_types),
         sector=row.sector or sector_of(row.redirect_uris), status=row.status, purpose=row.purpose,
+        id_token_signed_response_alg=row.id_token_alg or "ES256",
         client_metadata={"post_logout_redirect_uris": list(row.post_logout_redirect_uris)},
     )
 
@@ -147,15 +149,19 @@ def register_client(conn: sa.Connection, *, name: str, redirect_uris: list[str],
                     auth_method: str = "client_secret_basic", jwks: dict | None = None,
                     grant_types: list[str] | None = None, sector: str | None = None,
                     post_logout_redirect_uris: list[str] | None = None, actor: str = "system",
-                    client_id: str | None = None) -> dict:
+                    client_id: str | None = None, id_token_alg: str = "ES256") -> dict:
     """Register a relying party, ``pending`` until approved. Returns its id and (for
-    ``client_secret_basic``) its secret, shown this once."""
+    ``client_secret_basic``) its secret, shown this once. ``id_token_alg`` is how its ID tokens
+    are signed (``id_token_signed_response_alg``): ES256, or RS256 for those that need it."""
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidInput("The client's name must be 1 to 200 characters.", field="name")
     if auth_method not in AUTH_METHODS:
         raise InvalidInput(f"The authentication method must be one of {', '.join(AUTH_METHODS)}.",
                            field="auth")
+    if id_token_alg not in ID_TOKEN_ALGS:
+        raise InvalidInput(f"The ID token algorithm must be one of {', '.join(ID_TOKEN_ALGS)}.",
+                           field="id_token_alg")
     grants = tuple(dict.fromkeys(grant_types or DEFAULT_GRANTS))
     if not grants or any(g not in GRANT_TYPES for g in grants):
         raise InvalidInput(f"Grant types must be among {', '.join(GRANT_TYPES)}.", field="grant")
@@ -198,11 +204,12 @@ def register_client(conn: sa.Connection, *, name: str, redirect_uris: list[str],
     conn.execute(oidc_clients.insert().values(
         client_id=client_id, name=name, auth_method=auth_method, secret_hash=_hash(secret) if secret else None,
         jwks=jwks, redirect_uris=uris, post_logout_redirect_uris=logout_uris, scopes=" ".join(wanted),
-        grant_types=list(grants), sector=sector, status="pending", created_at=utcnow(), created_by=actor))
+        grant_types=list(grants), sector=sector, status="pending", created_at=utcnow(), created_by=actor,
+        id_token_alg=None if id_token_alg == "ES256" else id_token_alg))
     out = {"client_id": client_id, "client_secret": secret, "name": name, "status": "pending",
            "token_endpoint_auth_method": auth_method, "redirect_uris": uris,
            "post_logout_redirect_uris": logout_uris, "scope": " ".join(wanted), "grant_types": list(grants),
-           "sector": sector or sector_of(uris)}
+           "sector": sector or sector_of(uris), "id_token_signed_response_alg": id_token_alg}
     return out
 
 
@@ -245,7 +252,7 @@ def client_view(conn: sa.Connection, client_id: str) -> dict:
             "token_endpoint_auth_method": row.auth_method, "redirect_uris": row.redirect_uris,
             "post_logout_redirect_uris": row.post_logout_redirect_uris, "scope": row.scopes,
             "grant_types": row.grant_types, "sector": row.sector or sector_of(row.redirect_uris),
-            "agreement": row.agreement, "purpose": row.purpose, "security_level": row.security_level,
+            "id_token_signed_response_alg": row.id_token_alg or "ES256", "agreement": row.agreement, "purpose": row.purpose, "security_level": row.security_level,
             "created_at": row.created_at, "approved_at": row.approved_at, "approved_by": row.approved_by}
 
 

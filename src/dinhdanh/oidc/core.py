@@ -1,7 +1,8 @@
 """OpenID Connect Core 1.0 on Authlib's: the ID token (s.2, s.3.1.3.6), the UserInfo endpoint
 (s.5.3) and bearer-token protection of our own resources (RFC 6750).
 
-ID tokens are signed ES256 with the key in service, carry ``iss``, a pairwise ``sub``, ``aud``,
+ID tokens are signed ES256 (RS256 for a client registered for it) with the key in service, carry
+``iss``, a pairwise ``sub``, ``aud``,
 ``azp``, ``exp``, ``iat``, ``auth_time``, ``nonce``, ``acr``, ``amr``, ``at_hash`` and ``sid``,
 and the claims the ``claims`` parameter asked for in the ID token. Claims released by the scopes
 (``profile``, ``email``...) come from the UserInfo endpoint, as s.5.4 asks when an access token
@@ -36,13 +37,16 @@ class OpenIDCode(_OpenIDCode):
         return self.provider.conn.execute(query).first() is not None
 
     def resolve_client_private_key(self, client):
-        return self.provider.signing_key()
+        return self.provider.signing_key(self.get_client_algorithm(client))
 
     def get_client_algorithm(self, client) -> str:
-        return keys.ALG
+        """ES256, or what the client registered (``id_token_signed_response_alg``: RS256)."""
+        alg = getattr(client, "id_token_signed_response_alg", None)
+        return alg if alg in keys.ALGS else keys.ALG
 
     def get_encode_header(self, client) -> dict:
-        return {"alg": keys.ALG, "kid": self.provider.signing_key().kid, "typ": "JWT"}
+        alg = self.get_client_algorithm(client)
+        return {"alg": alg, "kid": self.provider.signing_key(alg).kid, "typ": "JWT"}
 
     def get_client_claims(self, client) -> dict:
         now = int(self.provider.now.timestamp())

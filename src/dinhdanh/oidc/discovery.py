@@ -17,6 +17,7 @@ def metadata(issuer: str) -> dict:
         "token_endpoint": f"{issuer}/token",
         "userinfo_endpoint": f"{issuer}/userinfo",
         "jwks_uri": f"{issuer}/jwks",
+        "dinhdanh_keys_archive_uri": f"{issuer}/.well-known/dinhdanh/keys-archive",  # every key ever used
         "revocation_endpoint": f"{issuer}/revoke",
         "introspection_endpoint": f"{issuer}/introspect",
         "end_session_endpoint": f"{issuer}/logout",
@@ -25,7 +26,7 @@ def metadata(issuer: str) -> dict:
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": [keys.ALG],
+        "id_token_signing_alg_values_supported": list(keys.ALGS),  # RS256 MUST be (Discovery s.3)
         "userinfo_signing_alg_values_supported": [keys.ALG],
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": ALGORITHMS,

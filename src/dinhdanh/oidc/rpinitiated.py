@@ -24,7 +24,7 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         return keys.verification_keys(self.server.conn)
 
     def get_algorithms(self) -> list[str]:
-        return [keys.ALG]
+        return list(keys.ALGS)  # an ID token of an RS256 client is a hint too
 
     def validate_request(self, request):
         for name in ("id_token_hint", "post_logout_redirect_uri", "client_id", "state"):

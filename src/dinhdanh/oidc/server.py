@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from authlib.oauth2.rfc6749 import (AuthorizationServer, InvalidRequestError, InvalidScopeError, OAuth2Error,
                                     OAuth2Payload, OAuth2Request, UnauthorizedClientError)
 from authlib.oauth2.rfc6749.requests import JsonPayload, JsonRequest
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 
 from dinhdanh.eid import auth as eid
 from dinhdanh.oidc import keys, tokens
@@ -150,7 +151,7 @@ class Provider(AuthorizationServer):
         self.vault = vault
         self.issuer = issuer
         self.now = now or utcnow()
-        self._signing_key = None
+        self._signing_keys: dict[str, object] = {}
         self._claims: dict[int, dict] = {}
         self._minted: dict[str, tuple[str, dt.datetime]] = {}
         self.register_token_generator("default", self.generate_bearer_token)
@@ -227,10 +228,11 @@ class Provider(AuthorizationServer):
 
     # -------------------------------------------------------------- the provider's own pieces
 
-    def signing_key(self):
-        if self._signing_key is None:
-            self._signing_key = keys.signing_key(self.conn, self.vault)
-        return self._signing_key
+    def signing_key(self, alg: str = keys.ALG):
+        """The key that signs with ``alg`` at this request's time (``keys.signing_key``)."""
+        if alg not in self._signing_keys:
+            self._signing_keys[alg] = keys.signing_key(self.conn, self.vault, self.now, alg)
+        return self._signing_keys[alg]
 
     def assertion_audiences(self) -> list[str]:
         """What a client assertion's ``aud`` may be: the issuer, or the endpoint it is sent to."""
@@ -279,6 +281,13 @@ class Provider(AuthorizationServer):
         return found
 
     def userinfo(self, http: HttpRequest):
+        """OIDC Core s.5.3. The access token comes in the Authorization header or, on a POST, in
+        the form-encoded body as ``access_token`` (RFC 6750 s.2.1, s.2.2); never in the URI (s.2.3:
+        it would be logged), and in one place only (s.2)."""
+        try:
+            http = _bearer_from_body(http)
+        except OAuth2Error as error:
+            return self.handle_error_response(None, error)
         endpoint = UserInfoEndpoint(self, Request(http))
         try:
             return self.handle_response(*endpoint(endpoint.create_endpoint_request(http)))
@@ -321,14 +330,41 @@ class Provider(AuthorizationServer):
                 raise InvalidRequestError("'prompt=none' cannot be combined with other values.")
             if any(p not in ("none", "login", "consent", "select_account") for p in prompts):
                 raise InvalidRequestError("Unknown 'prompt' value.")
-            for name in ("request", "registration"):
-                if name in params:
-                    raise InvalidRequestError(f"The '{name}' parameter is not supported.")
+            if "request" in params:  # request objects (Core s.6.1): request_parameter_supported false
+                raise RequestNotSupportedError("The 'request' parameter (a request object) is not supported; "
+                                               "send the parameters themselves, or push them (PAR).")
+            if "request_uri" in params:  # only a pushed request's, consumed by /authorize before this
+                raise RequestURINotSupportedError("Only request_uri values from the pushed authorization "
+                                                  "request endpoint are supported.")
+            if "registration" in params:
+                raise InvalidRequestError("The 'registration' parameter is not supported.")
         except OAuth2Error as error:
             error.redirect_uri = redirect_uri
             raise
         grant.redirect_uri = redirect_uri
         return grant, request
+
+
+def _bearer_from_body(http: HttpRequest) -> HttpRequest:
+    """``http`` with a form-body ``access_token`` moved to its Authorization header (what Authlib's
+    resource protector reads); raises ``InvalidRequestError`` for a token in the query string or
+    in two places, or a body token that is not in an application/x-www-form-urlencoded POST."""
+    if any(k == "access_token" for k, _ in http.query):
+        raise InvalidRequestError("Send the access token in the Authorization header or a form-encoded POST "
+                                  "body, not in the URI.")
+    in_body = [v for k, v in http.form if k == "access_token"] if http.method == "POST" else []
+    if not in_body:
+        return http
+    headers = Headers(http.headers)
+    if "authorization" in headers or len(in_body) > 1:
+        raise InvalidRequestError("Send the access token in one place only.")
+    kind = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise InvalidRequestError("An access token in the body needs Content-Type "
+                                  "application/x-www-form-urlencoded.")
+    form = [(k, v) for k, v in http.form if k != "access_token"]
+    headers = [*http.headers, ("authorization", f"Bearer {in_body[0]}")]
+    return HttpRequest(method=http.method, uri=http.uri, headers=headers, query=http.query, form=form, ip=http.ip)
 
 
 def consentable_claims(client: Client, scope: str, claims_request: dict | None) -> set[str]:

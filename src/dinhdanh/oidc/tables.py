@@ -31,6 +31,8 @@ oidc_clients = sa.Table(
     sa.Column("scopes", sa.Text, nullable=False),  # space-separated, as approved
     sa.Column("grant_types", sa.JSON, nullable=False),
     sa.Column("sector", sa.String(255)),  # pairwise subject sector; NULL = host of the redirect URIs
+    # how its ID tokens are signed (id_token_signed_response_alg, OIDC Dynamic Registration s.2); NULL = ES256
+    sa.Column("id_token_alg", sa.String(10)),
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("agreement", sa.String(100)),
     sa.Column("purpose", sa.Text),
@@ -43,9 +45,11 @@ oidc_clients = sa.Table(
     sa.CheckConstraint(one_of("auth_method", *AUTH_METHODS), name="auth_method"),
 )
 
-# The provider's keys and secrets: ES256 signing keys (rotated; a retired key stays published
-# until the last token it signed has expired), the cookie-signing key, the pairwise-subject salt,
-# and the demo portal's client secret. ``active`` is set (to the use) on the one key in service.
+# The provider's keys and secrets: signing keys (ES256 and RS256, ``alg``; see oidc.keys: a key is
+# published when written, signs from ``signs_from``, is retired when the next one signs, stays
+# published until the last token it signed has expired, and is never deleted: the key archive),
+# the cookie-signing key, the pairwise-subject salt, and the demo portal's client secret.
+# ``active`` is set on the newest key of each use (``sig`` for ES256, ``sig:RS256``).
 oidc_keys = sa.Table(
     "oidc_keys", metadata,
     sa.Column("kid", Key(64), primary_key=True),
@@ -57,6 +61,7 @@ oidc_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("retired_at", UTCDateTime),
     sa.Column("published_until", UTCDateTime),  # for a retired signing key
+    sa.Column("signs_from", UTCDateTime),  # for a signing key: when it starts signing
     sa.CheckConstraint(one_of("use", *KEY_USES), name="use"),
 )
 

@@ -2,7 +2,8 @@
 
 Protocol endpoints (described by ``/.well-known/openid-configuration``, not by OpenAPI):
 ``/authorize`` (GET, POST), ``/par``, ``/token``, ``/userinfo`` (GET, POST), ``/revoke``,
-``/introspect``, ``/logout`` (GET, POST), ``/jwks``. Pages: ``/login``, ``/login/step-up``,
+``/introspect``, ``/logout`` (GET, POST), ``/jwks``, and the archive of every signing key
+(``/.well-known/dinhdanh/keys-archive``). Pages: ``/login``, ``/login/step-up``,
 ``/consent`` (server-rendered, Vietnamese first, English with ``?lang=en``, ``ui_locales`` or
 ``Accept-Language``).
 
@@ -15,7 +16,6 @@ revoked token family.
 
 from __future__ import annotations
 
-import os
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from dinhdanh import config
 from dinhdanh.eid import auth as eid
 from dinhdanh.oidc import authorize as flow
 from dinhdanh.oidc import keys, rfc9126, sessions
@@ -47,11 +48,39 @@ class BadBody(Exception):
     pass
 
 
+def set_issuer(app, issuer: str) -> None:
+    """Give an app its issuer (``serve`` and ``demo`` do: ``--issuer``, ``DINHDANH_OIDC_ISSUER`` or
+    their own listening address)."""
+    app.state.oidc_issuer = issuer.rstrip("/")
+
+
+_UNREAD = object()
+
+
 def issuer_of(request: Request) -> str:
-    """The issuer: ``app.state.oidc_issuer`` or ``DINHDANH_OIDC_ISSUER`` when set (behind a proxy),
-    else the URL the app is reached at."""
-    configured = getattr(request.app.state, "oidc_issuer", None) or os.environ.get("DINHDANH_OIDC_ISSUER")
-    return (configured or str(request.base_url)).rstrip("/")
+    """The issuer, from configuration, never from the request (its Host header is the client's to
+    write): ``app.state.oidc_issuer`` (``set_issuer``); else ``DINHDANH_OIDC_ISSUER``, read once per
+    app; else the address the server listens on (the ASGI ``server`` of the connection, which the
+    server takes from its socket: what ``http://<host>:<port>`` of ``serve`` is)."""
+    state = request.app.state
+    issuer = getattr(state, "oidc_issuer", None)
+    if issuer:
+        return issuer
+    configured = getattr(state, "oidc_issuer_from_config", _UNREAD)
+    if configured is _UNREAD:
+        configured = state.oidc_issuer_from_config = config.oidc_issuer()
+    return configured or listening_address(request.scope)
+
+
+def listening_address(scope) -> str:
+    """``scheme://host[:port]`` of the socket a connection came in on (default ports left out)."""
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    server = scope.get("server") or ("127.0.0.1", None)
+    host, port = server[0], server[1] if len(server) > 1 else None
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 async def read_http(request: Request) -> HttpRequest:
@@ -134,12 +163,29 @@ def configuration(request: Request) -> JSONResponse:
 
 @router.get("/jwks", tags=["oidc"], summary="The provider's public signing keys (JWKS)")
 def jwks(request: Request) -> JSONResponse:
+    """Per algorithm (ES256, RS256): the key signing now, the next one, and retired keys whose
+    tokens may still be presented."""
     vault = vault_of(request)
     with uow_of(request).begin() as conn:
-        keys.signing_key(conn, vault)  # there is always one key to publish
+        keys.ensure_signing_keys(conn, vault)  # there is always a key of each algorithm to publish
         body = keys.published_jwks(conn)
-    # short: a new key signs from the moment it is rotated in
-    return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})
+    # a rotated key is published this long (and more) before it signs (keys.PUBLISH_AHEAD)
+    max_age = int(keys.JWKS_CACHE_LIFETIME.total_seconds())
+    return JSONResponse(body, headers={"Cache-Control": f"public, max-age={max_age}"})
+
+
+@router.get("/.well-known/dinhdanh/keys-archive", tags=["oidc"],
+            summary="Every key the provider ever signed with, and when (never shrinks)")
+def keys_archive(request: Request) -> JSONResponse:
+    """A JWKS of every signing key ever used, each with ``signs_from`` and ``signs_until``
+    (NumericDate; null while it signs): e-KYC answers and other kept documents verify with it
+    after any number of rotations. The access log's tree heads have their own keys at
+    ``audit_log_keys`` (never removed either)."""
+    with uow_of(request).begin() as conn:
+        body = keys.archive(conn)
+    body["audit_log_keys"] = f"{issuer_of(request)}/api/v1/audit/keys"
+    max_age = int(keys.JWKS_CACHE_LIFETIME.total_seconds())
+    return JSONResponse(body, headers={"Cache-Control": f"public, max-age={max_age}"})
 
 
 # ------------------------------------------------------------------------- back-channel endpoints
@@ -449,7 +495,8 @@ async def login(request: Request) -> Response:
         except eid.LoginRefused as refused:
             if check.account_id is not None:
                 eid.record_login(conn, check.account_id, client_id=interaction.client_id, acr=None,
-                                 outcome=refused.code, ip=http.ip, user_agent=http.user_agent)
+                                 outcome=(check.refusal or refused).code, ip=http.ip,
+                                 user_agent=http.user_agent)  # the true cause for the owner, not the answer
             client = provider.query_client(interaction.client_id)
             return Page(render=("login", 200, {
                 "interaction": interaction.handle, "client": client, "csrf": session.csrf,
