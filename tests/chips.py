@@ -178,10 +178,12 @@ class ForeignPki:
         return _issued(self.csca_der, self.csca_key, key, self.country, cn, extra=extra,
                        hash_name=self.cert_hash, not_after=not_after)
 
-    def master_list(self, cscas: list[bytes] | None = None) -> bytes:
+    def master_list(self, cscas: list[bytes] | None = None, *, eku: str | None = "2.23.136.1.1.3",
+                    eku_critical: bool = True) -> bytes:
+        """A master list signed by a new Master List Signer (its EKU as ICAO 9303-12 says unless told)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        eku = x509.ExtendedKeyUsage([x509.ObjectIdentifier("2.23.136.1.1.3")])
-        mls = self.issue(key, "Master List Signer", extra=[(eku, False)])
+        extra = [(x509.ExtendedKeyUsage([x509.ObjectIdentifier(eku)]), eku_critical)] if eku else []
+        mls = self.issue(key, "Master List Signer", extra=extra)
         return masterlist.build(cscas or [self.csca_der], certificate=mls,
                                 sign=lambda d: raw_sign(key, d), signature_algorithm=cms_algorithm(key),
                                 digest_algorithm="sha256")

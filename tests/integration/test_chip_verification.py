@@ -525,3 +525,17 @@ def test_two_postgres_schemas_do_not_share_a_trust_store(tmp_path):
             with admin.begin() as conn:
                 conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
             admin.dispose()
+
+
+def test_a_master_list_signer_needs_the_icao_extended_key_usage(issued):
+    """ICAO 9303-12: the Master List Signer's certificate carries id-icao-cscaMasterListSigningKey.
+    One whose EKU marks it non-critical is still a master list signer; a certificate without the
+    purpose (no EKU, or another purpose) cannot hand out trust anchors."""
+    lenient = chips.foreign_pki("ec", "UT")
+    assert issued.trust(lenient.master_list(eku_critical=False), "master_list")["label"] == "master list of 1 CSCAs"
+    for country, eku in (("XA", None), ("XB", "1.3.6.1.5.5.7.3.4")):
+        foreign = chips.foreign_pki("ec", country)
+        with pytest.raises(InvalidInput) as info:
+            issued.trust(foreign.master_list(eku=eku), "master_list")
+        assert info.value.field == "file" and "2.23.136.1.1.3" in info.value.message
+        assert issued.verify(foreign.passport())["verdict"] == "untrusted"

@@ -61,3 +61,23 @@ def test_agrees_with_the_pypi_checker_on_dated_cards():
     for expiry in (dt.date(2026, 1, 2), dt.date(2045, 12, 31)):
         lines = mrz.build_vn_card(**{**ELDER, "expiry_date": expiry, "date_of_birth": dt.date(2001, 1, 2)})
         assert bool(TD1CodeChecker("\n".join(lines))) and mrz.is_valid(lines)
+
+
+@pytest.mark.parametrize("mrz_expiry, dg13_expiry, consistent", [
+    (None, "Không thời hạn", True),                         # 991231 in the MRZ, the text in DG13
+    (dt.date(2035, 5, 6), "Không thời hạn", False),         # a dated MRZ and a card said not to expire
+    (None, "06/05/2035", False),                            # 991231 and a real date in DG13
+    (dt.date(2035, 5, 6), "06/05/2035", True),
+])
+def test_dg1_and_dg13_agree_on_a_card_that_does_not_expire(mrz_expiry, dg13_expiry, consistent):
+    from dinhdanh.ids import mrz as mrzfmt
+    from dinhdanh.ids.lds import dg1, dg13, passive
+
+    lines = mrzfmt.build_vn_card(pid="001060012345", date_of_birth=dt.date(1960, 5, 6), sex="male",
+                                 expiry_date=mrz_expiry, full_name="Đặng Văn Đức")
+    personal = dg13.VnPersonalData(pid="001060012345", full_name="Đặng Văn Đức", date_of_birth="06/05/1960",
+                                   sex="Nam", nationality="Việt Nam", expiry_date=dg13_expiry)
+    report = passive.consistency(dg1.encode(lines), dg13.encode(personal))
+    assert report["status"] == ("consistent" if consistent else "inconsistent"), report
+    if not consistent:
+        assert [m["field"] for m in report["mismatches"]] == ["expiry_date"]

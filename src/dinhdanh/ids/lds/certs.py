@@ -323,6 +323,7 @@ class Certificate:
     signature: bytes = field(repr=False)
     country: str | None = None
     issuer_der: bytes = field(default=b"", repr=False)  # DER of the issuer Name (CMS IssuerAndSerialNumber)
+    extended_key_usage: frozenset[str] | None = None  # dotted OIDs; None without the extension
 
     @property
     def fingerprint(self) -> str:
@@ -349,6 +350,7 @@ def _parse_certificate(der: bytes) -> Certificate:
         ski = cert.key_identifier
         aki = cert.authority_key_identifier
         usage = cert.key_usage_value
+        extended = cert.extended_key_usage_value
         country = None
         for rdn in tbs["subject"].chosen:
             for attribute in rdn:
@@ -363,6 +365,7 @@ def _parse_certificate(der: bytes) -> Certificate:
             is_ca=bool(cert.ca), key_usage=frozenset(usage.native) if usage is not None else None,
             tbs=tbs.dump(), signature_algorithm=cert["signature_algorithm"],
             signature=bytes(cert["signature_value"]), country=country, issuer_der=tbs["issuer"].dump(),
+            extended_key_usage=frozenset(p.dotted for p in extended) if extended is not None else None,
         )
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         raise CertificateError(f"not an X.509 certificate: {exc}") from None

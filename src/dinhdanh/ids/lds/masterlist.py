@@ -4,7 +4,11 @@ A CMS SignedData with content type 2.23.136.1.1.2 (id-icao-cscaMasterList) holdi
 
     CscaMasterList ::= SEQUENCE { version CscaMasterListVersion (v0), certList SET OF Certificate }
 
-signed by a Master List Signer whose certificate is issued by one of the listed CSCAs.
+signed by a Master List Signer whose certificate is issued by one of the listed CSCAs and carries
+the extended key usage id-icao-cscaMasterListSigningKey (2.23.136.1.1.3; ICAO 9303-12 s.7.1.1
+marks it critical in the profile: we issue it so, and accept a foreign signer that marks it
+non-critical, since what proves the purpose is the OID, but never a certificate without it, such
+as a Document Signer's).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dinhdanh.ids.lds.certs import CertificateError, parse_certificate, verify_s
 __all__ = ["CSCA_MASTER_LIST", "MasterListError", "build", "parse", "verify"]
 
 CSCA_MASTER_LIST = "2.23.136.1.1.2"
+MASTER_LIST_SIGNING = "2.23.136.1.1.3"  # id-icao-mrtd-security-cscaMasterListSigningKey
 
 
 class MasterListError(InvalidFormat):
@@ -66,6 +71,9 @@ def verify(raw: bytes) -> tuple[bytes, ...]:
     signer = cms.signer_certificate(signed)
     if signer is None:
         raise MasterListError("the master list does not include its signer's certificate")
+    if MASTER_LIST_SIGNING not in (signer.extended_key_usage or ()):
+        raise MasterListError("the master list signer's certificate is not for signing master lists (its "
+                              f"extended key usage lacks {MASTER_LIST_SIGNING})")
     ok, reason = cms.verify_signer(signed, signer)
     if not ok:
         raise MasterListError(f"the master list signature is invalid: {reason}")

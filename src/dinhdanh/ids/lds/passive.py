@@ -243,8 +243,10 @@ def consistency(dg1_raw: bytes, dg13_raw: bytes) -> dict:
         if not wanted.startswith(in_mrz) and in_mrz != wanted:
             differ("full_name", in_mrz, personal.full_name)
     if personal.expiry_date:
-        expiry = _ddmmyyyy_to_yymmdd(personal.expiry_date)
-        if expiry and expiry != machine.expiry_date:
+        # a date must be the MRZ's; a text ("Không thời hạn": the card does not expire) must meet
+        # the MRZ's 991231 (mrz.NO_EXPIRY), and nothing else
+        expiry = _ddmmyyyy_to_yymmdd(personal.expiry_date) or mrzfmt.NO_EXPIRY
+        if expiry != machine.expiry_date:
             differ("expiry_date", machine.expiry_date, personal.expiry_date)
     return {"status": "inconsistent" if mismatches else "consistent", "mismatches": mismatches}
 
