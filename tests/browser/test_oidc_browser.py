@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.oidc_support import BINH, PASSCODE, LiveServer, load_people
+from tests.oidc_support import AN, BINH, PASSCODE, LiveServer, load_people
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -52,6 +52,33 @@ def test_log_in_to_the_portal(sqlite_engine, tmp_path, page):
         assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
         page.click("#logout")
         page.wait_for_selector("#login")
+
+
+def test_a_level_2_login_completes_in_the_browser_with_the_totp_second_factor(sqlite_engine, tmp_path, page):
+    """"Đăng nhập mức độ 2": the passcode, then the step-up page asks for the second factor; a
+    wrong code is refused on the page, the code pyotp computes from the account's secret (as an
+    authenticator app would from the enrolment's totp_uri) completes the login at level 2."""
+    people = load_people(sqlite_engine, tmp_path)
+    with LiveServer(sqlite_engine) as server:
+        page.goto(f"{server.url}/portal")
+        page.click("#login2")
+        page.wait_for_url("**/login?*")
+        page.fill("input[name=username]", AN)
+        page.fill("input[name=password]", PASSCODE)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/login/step-up?*")
+        assert page.get_attribute("#totp", "autocomplete") == "one-time-code"
+        right = people.totp()
+        page.fill("#totp", "000000" if right != "000000" else "111111")
+        page.click("button[type=submit]")
+        page.wait_for_selector("div.alert[role=alert]")
+        page.fill("#totp", people.totp())
+        page.click("button[type=submit]")
+        page.wait_for_url("**/consent?*")
+        page.click("button[value=allow]")
+        page.wait_for_url(f"{server.url}/portal")
+        assert page.locator("#name").inner_text() == "Nguyễn Văn An"
+        assert (page.locator("#level").inner_text(), page.locator("#acr").inner_text()) == ("2", "2")
 
 
 def test_the_citizen_sees_who_used_her_data_on_the_portal(sqlite_engine, tmp_path, page):
