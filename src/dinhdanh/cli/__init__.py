@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from dinhdanh.cli import audit, cards, changes, clients, eid, exchange, formats, partners, register, serve
+from dinhdanh.cli import audit, calendar, cards, changes, clients, eid, exchange, formats, partners, register, serve
 
 app = typer.Typer(
     name="dinhdanh",
@@ -33,6 +33,7 @@ app.add_typer(partners.partner_app, name="partner")
 app.add_typer(changes.changes_app, name="changes")
 app.add_typer(exchange.batches_app, name="batches")
 app.add_typer(exchange.ladder_app, name="ladder")
+app.add_typer(calendar.calendar_app, name="calendar")
 app.command("event")(register.event)
 app.command("match")(exchange.match)
 app.command("serve")(serve.serve)

@@ -6,6 +6,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+# The one clock (UTC instants, Việt Nam's days) lives in the pure calendar package; re-exported
+# for the areas that import it from here.
+from dinhdanh.calendar.clock import VIETNAM, utcnow, vietnam_date  # noqa: F401
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -46,16 +50,3 @@ def one_of(column: str, *values: str) -> str:
     """CHECK condition that ``column`` holds one of ``values`` (an OR chain; see registry.tables)."""
     return " OR ".join(f"{column} = '{v}'" for v in values)
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-# Việt Nam keeps UTC+7 all year (no daylight saving): a fixed offset is exact. Printed dates, ages,
-# expiries, partners' daily quotas and the telcos' ladder all count Vietnamese days.
-VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
-
-
-def vietnam_date(moment: dt.datetime | None = None) -> dt.date:
-    """The date in Việt Nam at ``moment`` (an aware datetime; now by default)."""
-    return (moment or utcnow()).astimezone(VIETNAM).date()
