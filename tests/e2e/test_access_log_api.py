@@ -42,7 +42,7 @@ def person_id(engine, pid: str) -> int:
 
 def test_the_citizen_sees_an_officers_read_of_their_record(op):
     with op.engine.begin() as conn:
-        officer, officer_token = add_officer(conn, "Cán bộ Bộ Công an", "national", None)
+        officer, officer_token = add_officer(conn, "Cán bộ Bộ Công an", "national", None, roles=["registrar"])
     r = op.http.get(f"/api/v1/citizens/{HOA}", params={"purpose": "residence"}, headers=bearer(officer_token))
     assert r.status_code == 200, r.text
     r = op.http.get(f"/api/v1/citizens/{BINH}", headers=bearer(officer_token))  # someone else's record
@@ -80,7 +80,7 @@ def test_the_citizen_proves_their_entries_are_in_the_log_auditors_see(op):
     from joserfc.jwk import KeySet
 
     with op.engine.begin() as conn:
-        _, officer_token = add_officer(conn, "Cán bộ Bộ Công an", "national", None)
+        _, officer_token = add_officer(conn, "Cán bộ Bộ Công an", "national", None, roles=["registrar"])
     assert op.http.get(f"/api/v1/citizens/{HOA}", headers=bearer(officer_token)).status_code == 200
     hoa = bearer(op.tokens(scope="openid dinhdanh.me", who=HOA)["access_token"])
     pending = op.http.get(LOG, headers=hoa).json()["items"][0]
@@ -158,6 +158,6 @@ def test_refusals(op):
     r = op.http.get(LOG, headers=without)
     assert r.status_code == 403 and "insufficient_scope" in r.headers["www-authenticate"]
     with op.engine.begin() as conn:  # an officer token is not a citizen's
-        _, officer_token = add_officer(conn, "Cán bộ", "national", None)
+        _, officer_token = add_officer(conn, "Cán bộ", "national", None, roles=["registrar"])
     assert op.http.get(LOG, headers=bearer(officer_token)).status_code == 401
     json.dumps(op.http.get("/openapi.json").json()["paths"][LOG])  # documented

@@ -88,9 +88,10 @@ class Api:
 def api(family) -> Api:
     officers = {}
     with family.begin() as conn:
-        officers["national"] = add_officer(conn, "Cán bộ Bộ Công an", "national", None)
-        officers["commune"] = add_officer(conn, "Cán bộ phường Hoàn Kiếm", "commune", "00070")
-        officers["province"] = add_officer(conn, "Cán bộ TP Hồ Chí Minh", "province", "79")
+        roles = ["registrar", "data_steward"]  # the register and its quality
+        officers["national"] = add_officer(conn, "Cán bộ Bộ Công an", "national", None, roles=roles)
+        officers["commune"] = add_officer(conn, "Cán bộ phường Hoàn Kiếm", "commune", "00070", roles=roles)
+        officers["province"] = add_officer(conn, "Cán bộ TP Hồ Chí Minh", "province", "79", roles=roles)
     client = TestClient(create_app(family), raise_server_exceptions=False)
     return Api(client, family, officers)
 

@@ -27,6 +27,7 @@ from schemathesis import checks as sc
 
 from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.ids import pid as pidfmt
+from dinhdanh.officers.permissions import ROLES
 from dinhdanh.officers.service import add_officer
 from dinhdanh.population.importer import import_population
 from dinhdanh.registry.commands import CORRECTABLE
@@ -53,7 +54,8 @@ def _load_family(engine, tmp_path) -> str:
     report = import_population(engine, write_people(tmp_path / "family.csv", FAMILY))
     assert report.loaded == len(FAMILY), report
     with engine.begin() as conn:
-        _, token = add_officer(conn, "Fuzz", "national", None)
+        # every role, so that the fuzzer reaches every officer route (no role holds them all)
+        _, token = add_officer(conn, "Fuzz", "national", None, roles=list(ROLES))
     return token
 
 

@@ -1,8 +1,9 @@
 """The card API end to end over HTTP (FastAPI TestClient), on SQLite and PostgreSQL: the path from
 application to hand-over, revocation, chip verification for relying parties, the public PKI files.
 
-Officers: one national, one of the commune 00070 (Hà Nội: An, Bình, Châu, Dung), one of the
-province 79 (Hồ Chí Minh City: Đức, Hoa, Giang).
+Officers: in each area (national, the commune 00070: Hà Nội, An, Bình, Châu, Dung; the province 79:
+Hồ Chí Minh City, Đức, Hoa, Giang) a card officer, who files, produces, hands over and verifies,
+and a card approver ("<area>_approver"), who decides: the one who files never approves.
 """
 
 from __future__ import annotations
@@ -65,9 +66,17 @@ class CardApi:
     def get(self, url: str, who: str = "national"):
         return self.client.get(url, headers=self.headers(who))
 
-    def issue(self, pid: str, who: str = "national") -> dict:
-        r = self.post("/api/v1/cards/issue", {"pid": pid}, who)
+    def issue(self, pid: str, who: str = "national", **body) -> dict:
+        """The path, each step by the officer whose duty it is: apply, approve, produce, hand over."""
+        r = self.post("/api/v1/cards/applications", {"pid": pid, **body}, who)
         assert r.status_code == 201, r.text
+        app_id = r.json()["application_id"]
+        r = self.post(f"/api/v1/cards/applications/{app_id}/approve", who=f"{who}_approver")
+        assert r.status_code == 200, r.text
+        r = self.post(f"/api/v1/cards/applications/{app_id}/produce", who=who)
+        assert r.status_code == 201, r.text
+        r = self.post(f"/api/v1/cards/{r.json()['card_id']}/hand-over", who=who)
+        assert r.status_code == 200, r.text
         return r.json()
 
     def card_row(self, card_id: int):
@@ -95,8 +104,11 @@ def api(family) -> CardApi:
         pki.init_pki(conn, vault)
         for who, role, area in (("national", "national", None), ("commune", "commune", "00070"),
                                 ("province", "province", "79")):
-            officer, token = add_officer(conn, f"Cán bộ {who}", role, area)
-            tokens[who], labels[who] = token, officer.label
+            for suffix, roles in (("", ["card_officer"]), ("_approver", ["card_approver"])):
+                officer, token = add_officer(conn, f"Cán bộ {who}{suffix}", role, area, roles=roles)
+                tokens[who + suffix], labels[who + suffix] = token, officer.label
+        officer, token = add_officer(conn, "Cán bộ hộ tịch", "national", None, roles=["registrar"])
+        tokens["registrar"], labels["registrar"] = token, officer.label
     app = create_app(family)
     app.state.vault = vault
     return CardApi(TestClient(app, raise_server_exceptions=False), family, vault, tokens, labels)
@@ -127,9 +139,12 @@ def test_the_whole_path_over_http(api):
     assert_error(api.post("/api/v1/cards/applications", {"pid": CHAU}, "commune"), 409, "application_open")
     assert_error(api.post(f"/api/v1/cards/applications/{app_id}/produce"), 409, "not_approved")
 
-    r = api.post(f"/api/v1/cards/applications/{app_id}/approve", who="commune")
+    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/approve", who="commune"), 403, "permission_denied",
+                 "permission")
+    r = api.post(f"/api/v1/cards/applications/{app_id}/approve", who="commune_approver")
     assert r.status_code == 200 and r.json()["status"] == "approved", r.text
-    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/approve"), 409, "not_submitted")
+    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/approve", who="national_approver"), 409,
+                 "not_submitted")
 
     r = api.post(f"/api/v1/cards/applications/{app_id}/produce", who="commune")
     assert r.status_code == 201, r.text
@@ -164,11 +179,14 @@ def test_the_whole_path_over_http(api):
 
 def test_reject_and_refusals_over_http(api):
     app_id = api.post("/api/v1/cards/applications", {"pid": HOA}, "province").json()["application_id"]
-    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/reject", {}), 422, "invalid_input", "reason")
-    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/reject", {"reason": ""}), 422, "invalid_input")
-    r = api.post(f"/api/v1/cards/applications/{app_id}/reject", {"reason": "ảnh không hợp lệ"}, "province")
+    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/reject", {}, "national_approver"), 422,
+                 "invalid_input", "reason")
+    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/reject", {"reason": ""}, "national_approver"), 422,
+                 "invalid_input")
+    r = api.post(f"/api/v1/cards/applications/{app_id}/reject", {"reason": "ảnh không hợp lệ"}, "province_approver")
     assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
-    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/approve"), 409, "not_submitted")
+    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/approve", who="national_approver"), 409,
+                 "not_submitted")
 
     api.issue(AN)
     assert_error(api.post("/api/v1/cards/applications", {"pid": AN, "kind": "first"}), 409, "not_first_card", "kind")
@@ -179,13 +197,14 @@ def test_reject_and_refusals_over_http(api):
     assert_error(api.post("/api/v1/cards/applications", {"pid": "123"}), 422, "invalid_input", "pid")
     assert_error(api.post("/api/v1/cards/applications", {"pid": BINH, "extra": 1}), 422, "invalid_input")
     assert_error(api.post("/api/v1/cards/applications", {"pid": "001099999999"}), 404, "not_found", "pid")
-    assert_error(api.post("/api/v1/cards/applications/999999/approve"), 404, "not_found", "application_id")
-    assert_error(api.post("/api/v1/cards/applications/0/approve"), 422, "invalid_input")
+    assert_error(api.post("/api/v1/cards/applications/999999/approve", who="national_approver"), 404, "not_found",
+                 "application_id")
+    assert_error(api.post("/api/v1/cards/applications/0/approve", who="national_approver"), 422, "invalid_input")
     assert_error(api.post("/api/v1/cards/999999/hand-over"), 404, "not_found", "card_id")
     assert_error(api.post("/api/v1/cards/revoke", {"pid": AN, "reason": "stolen"}), 422, "invalid_input", "reason")
     assert_error(api.post("/api/v1/cards/revoke", {"pid": BINH, "reason": "lost"}), 404, "not_found", "pid")
-    api.post("/api/v1/events/death", {"pid": DUC, "date_of_death": "2024-01-01"})
-    assert_error(api.post("/api/v1/cards/issue", {"pid": DUC}), 409, "person_dead", "pid")
+    assert api.post("/api/v1/events/death", {"pid": DUC, "date_of_death": "2024-01-01"}, "registrar").status_code == 201
+    assert_error(api.post("/api/v1/cards/applications", {"pid": DUC}), 409, "person_dead", "pid")
 
 
 def test_revoke_over_http_and_reissue(api):
@@ -196,14 +215,12 @@ def test_revoke_over_http_and_reissue(api):
                                                                                          "lost")
     report = api.verify(api.chip_of(first["card_id"])).json()
     assert report["register"]["card"] == "revoked" and report["verdict"] == "invalid"
-    second = api.post("/api/v1/cards/issue", {"pid": HOA, "kind": "reissue_changed"})
-    assert second.status_code == 201, second.text
-    assert api.verify(api.chip_of(second.json()["card_id"])).json()["verdict"] == "valid"
+    second = api.issue(HOA, kind="reissue_changed")
+    assert api.verify(api.chip_of(second["card_id"])).json()["verdict"] == "valid"
 
 
 def test_officers_outside_the_area_see_no_card(api):
     before = api.snapshot()
-    assert_error(api.post("/api/v1/cards/issue", {"pid": DUC}, "commune"), 404, "not_found", "pid")
     assert_error(api.post("/api/v1/cards/applications", {"pid": DUC}, "commune"), 404, "not_found", "pid")
     assert_error(api.get(f"/api/v1/citizens/{DUC}/cards", "commune"), 404, "not_found", "pid")
     assert_error(api.post("/api/v1/cards/revoke", {"pid": AN, "reason": "lost"}, "province"), 404, "not_found")
@@ -211,15 +228,14 @@ def test_officers_outside_the_area_see_no_card(api):
     card = api.issue(DUC, "province")
     assert_error(api.get(f"/api/v1/citizens/{DUC}/cards", "commune"), 404, "not_found", "pid")
     app_id = api.post("/api/v1/cards/applications", {"pid": AN}, "commune").json()["application_id"]
-    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/approve", who="province"), 404, "not_found")
+    assert_error(api.post(f"/api/v1/cards/applications/{app_id}/approve", who="province_approver"), 404, "not_found")
     assert_error(api.post(f"/api/v1/cards/{card['card_id']}/hand-over", who="commune"), 404, "not_found")
 
 
 def test_no_token_is_401(api):
     card = api.issue(AN)
     files = body_of(api.chip_of(card["card_id"]))
-    for method, url, body in [("POST", "/api/v1/cards/issue", {"pid": AN}),
-                              ("POST", "/api/v1/cards/applications", {"pid": AN}),
+    for method, url, body in [("POST", "/api/v1/cards/applications", {"pid": AN}),
                               ("POST", "/api/v1/cards/applications/1/approve", None),
                               ("POST", "/api/v1/cards/revoke", {"pid": AN, "reason": "lost"}),
                               ("GET", f"/api/v1/citizens/{AN}/cards", None),

@@ -136,7 +136,8 @@ def test_the_server_killed_during_delivery_loses_no_event(tmp_path):
         assert len(receiver.first_arrivals()) < total
         second, port = serve()
         # a death recorded by a clerk through the restarted server's API
-        token = cli.ok("officer", "add", "--name", "Cán bộ", "--role", "national", "--db", db).stdout.strip()
+        token = cli.ok("officer", "add", "--name", "Cán bộ", "--role", "national", "--roles", "registrar",
+                       "--db", db).stdout.strip()
 
         def died() -> bool:
             import urllib.request

@@ -202,12 +202,12 @@ def test_default_database_lives_under_dinhdanh_home(cli, tmp_path):
 
 def test_officer_add_prints_one_token_that_works_against_the_api(cli, family_db):
     p = cli.ok("officer", "add", "--name", "Cán bộ phường Hoàn Kiếm", "--role", "commune", "--area", "00070",
-               "--db", family_db)
+               "--roles", "registrar,data_steward", "--db", family_db)
     lines = p.stdout.splitlines()
     assert len(lines) == 1, p.stdout
     token = lines[0].strip()
     assert token.startswith("ddo_") and len(token) > 40 and " " not in token
-    assert "00070" in p.stderr and token not in p.stderr
+    assert "00070" in p.stderr and "data_steward, registrar" in p.stderr and token not in p.stderr
 
     engine = make_engine(family_db)
     try:
@@ -220,7 +220,8 @@ def test_officer_add_prints_one_token_that_works_against_the_api(cli, family_db)
     finally:
         engine.dispose()
     # a second officer gets another token
-    other = cli.ok("officer", "add", "--name", "Cán bộ", "--role", "national", "--db", family_db).stdout.strip()
+    other = cli.ok("officer", "add", "--name", "Cán bộ", "--role", "national", "--roles", "auditor",
+                   "--db", family_db).stdout.strip()
     assert other != token
     assert count(family_db, officers) == 2
 
@@ -235,8 +236,13 @@ def test_officer_add_refuses_bad_role_or_area(cli, sqlite_db):
         (["--role", "province", "--area", "99"], "area"),
         (["--role", "national", "--area", "79"], "area"),
     ]:
-        assert_refused(cli("officer", "add", "--name", "X", *args, "--db", sqlite_db), 2, word)
-    assert_refused(cli("officer", "add", "--name", " ", "--role", "national", "--db", sqlite_db), 2, "name")
+        assert_refused(cli("officer", "add", "--name", "X", *args, "--roles", "registrar", "--db", sqlite_db), 2, word)
+    assert_refused(cli("officer", "add", "--name", " ", "--role", "national", "--roles", "registrar",
+                       "--db", sqlite_db), 2, "name")
+    for roles in ("", " , ", "registrar,mayor", "all"):  # at least one role, each a known one
+        assert_refused(cli("officer", "add", "--name", "X", "--role", "national", "--roles", roles,
+                           "--db", sqlite_db), 2, "roles")
+    assert_refused(cli("officer", "add", "--name", "X", "--role", "national", "--db", sqlite_db), 2, "roles")
     assert count(sqlite_db, officers) == 0
 
 

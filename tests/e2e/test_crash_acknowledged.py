@@ -51,7 +51,7 @@ def test_an_acknowledged_event_survives_a_sigkill_right_after_its_201(db_url, tm
     upgrade(engine)
     assert import_population(engine, write_people(tmp_path / "family.csv", FAMILY)).loaded == len(FAMILY)
     with engine.begin() as conn:
-        _, token = add_officer(conn, "Cán bộ", "national", None)
+        _, token = add_officer(conn, "Cán bộ", "national", None, roles=["registrar"])
     server = Server(db_url, tmp_path)
     acknowledged: list[tuple[int, str, str]] = []  # event_id, pid, address
     problems: list[str] = []

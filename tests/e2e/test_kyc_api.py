@@ -258,7 +258,7 @@ def test_officer_routes_are_unchanged(op):
     from dinhdanh.officers.service import add_officer
 
     with op.engine.begin() as conn:
-        _, token = add_officer(conn, "Cán bộ", "national", None)
+        _, token = add_officer(conn, "Cán bộ", "national", None, roles=["registrar"])
     officer = {"Authorization": f"Bearer {token}"}
     assert op.http.get(f"/api/v1/citizens/{AN}", headers=officer).json()["pid"] == AN
     assert op.http.get(f"/api/v1/citizens/{AN}/history", headers=officer).status_code == 200

@@ -190,7 +190,7 @@ def load_register(db: str, tmp_path: Path, *, population: int = POPULATION, citi
     report = import_population(engine, file)
     assert report.loaded > 0.9 * population, report
     with engine.begin() as conn:
-        _, officer_token = add_officer(conn, "Cán bộ thử tải", "national", None)
+        _, officer_token = add_officer(conn, "Cán bộ thử tải", "national", None, roles=["registrar"])
     partner = add_partner(engine, name="Ngân hàng thử tải", kind="bank", operations=("verify",),
                           fields=("full_name", "date_of_birth"), rate=partners.MAX_RATE)
     rp = add_client(engine, scopes=RP_SCOPES)

@@ -534,3 +534,14 @@ def test_forms_need_their_csrf_token_and_a_live_request(op):
     assert "This login has expired" in browser.page.text
     cookie = browser.client.cookies.get("dd_session")
     assert cookie and "." in cookie
+
+
+def test_plain_http_to_a_remote_host_is_a_400_not_a_500(op):
+    """Authlib refuses plain http off loopback (RFC 6749 s3.1); the answer is invalid_request, never 500."""
+    http = TestClient(op.http.app, base_url="http://testserver", follow_redirects=False,
+                      raise_server_exceptions=False)
+    for path in ("/token", "/userinfo", "/par", "/introspect", "/revoke"):
+        r = http.post(path, data={"grant_type": "client_credentials"})
+        assert r.status_code in (400, 401), (path, r.status_code, r.text)
+        if r.status_code == 400:
+            assert r.json()["error"] == "invalid_request", (path, r.text)

@@ -40,7 +40,7 @@ def test_authlib_client_completes_the_code_flow_against_a_live_server(live, engi
         url, state = client.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier,
                                                      nonce=nonce, acr_values="urn:dinhdanh:level1")
         assert "code_challenge_method=S256" in url
-        with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+        with httpx.Client(base_url=live.url, follow_redirects=False, timeout=60) as http:
             browser = Browser(http)
             assert browser.get(url) is None and 'name="password"' in browser.page.text
             location = browser.login(BINH)
@@ -63,7 +63,7 @@ def test_authlib_client_completes_the_code_flow_against_a_live_server(live, engi
 
 
 def test_demo_portal_logs_in_over_http(live):
-    with httpx.Client(base_url=live.url, follow_redirects=False) as http:
+    with httpx.Client(base_url=live.url, follow_redirects=False, timeout=60) as http:
         browser = Browser(http)
         assert browser.get("/portal") is None and 'id="login"' in browser.page.text
         assert browser.get("/portal/login") is None and browser.title == "Đăng nhập bằng tài khoản định danh điện tử"

@@ -21,7 +21,7 @@ def test_landing_page_is_vietnamese_with_english(sqlite_engine):
 def test_metrics_count_reads_without_personal_data(family, tmp_path):
     engine = family
     with engine.begin() as conn:
-        _, token = add_officer(conn, "Cán bộ", "national", None)
+        _, token = add_officer(conn, "Cán bộ", "national", None, roles=["registrar"])
     client = TestClient(create_app(engine))
     headers = {"Authorization": f"Bearer {token}"}
 
@@ -41,7 +41,7 @@ def test_metrics_count_reads_without_personal_data(family, tmp_path):
 
 def test_refusals_are_in_vietnamese_unless_english_is_asked_for(family):
     with family.begin() as conn:
-        _, token = add_officer(conn, "Cán bộ", "national", None)
+        _, token = add_officer(conn, "Cán bộ", "national", None, roles=["registrar"])
     client = TestClient(create_app(family))
     body = {"pid": "001212000003", "spouse_pid": "079193000006", "date": "2024-01-01"}
     vi = client.post("/api/v1/events/marriage", json=body, headers={"Authorization": f"Bearer {token}"})
@@ -60,7 +60,7 @@ def test_an_unexpected_error_answers_without_personal_data(sqlite_engine, caplog
     from dinhdanh.web.api import citizens
 
     with sqlite_engine.begin() as conn:
-        _, token = add_officer(conn, "Cán bộ", "national", None)
+        _, token = add_officer(conn, "Cán bộ", "national", None, roles=["registrar"])
 
     def broken(conn, pid, area):
         conn.execute(sa.text("SELECT * FROM no_such_table WHERE pid = :pid"), {"pid": pid})

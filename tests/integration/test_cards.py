@@ -31,6 +31,8 @@ from tests.chips import AN, BINH, CHAU, DUC, DUNG, GIANG, HOA, NATIONAL
 TODAY = dt.datetime.now(dt.UTC).date()
 HANOI_OFFICER = ev.Actor("officer:hanoi", Area("commune", "00070"))
 HCMC_OFFICER = ev.Actor("officer:hcmc", Area("province", "79"))
+APPROVER = ev.Actor("officer:approver")  # national; approves what NATIONAL ("test") files
+HANOI_APPROVER = ev.Actor("officer:hanoi-approver", Area("commune", "00070"))
 
 
 @pytest.fixture(autouse=True)
@@ -154,7 +156,7 @@ def test_reject_closes_the_application_and_allows_a_new_one(reg, vault):
     app = submit(reg, DUC)
     rejected = step(reg, lifecycle.reject_application, NATIONAL, app["application_id"], "photo unusable")
     assert (rejected["status"], rejected["reason"]) == ("rejected", "photo unusable")
-    refused(reg, Conflict, "not_submitted", lifecycle.approve_application, NATIONAL, app["application_id"])
+    refused(reg, Conflict, "not_submitted", lifecycle.approve_application, APPROVER, app["application_id"])
     refused(reg, Conflict, "not_approved", lifecycle.produce_card, vault, NATIONAL, app["application_id"])
     again = submit(reg, DUC)
     assert again["kind"] == "first"  # a rejected application gave no card
@@ -166,15 +168,15 @@ def test_refusals_of_the_path_name_their_code_and_change_nothing(reg, vault):
     app = submit(reg, AN)
     refused(reg, Conflict, "application_open", lifecycle.submit_application, NATIONAL, AN)
     refused(reg, Conflict, "not_approved", lifecycle.produce_card, vault, NATIONAL, app["application_id"])
-    step(reg, lifecycle.approve_application, NATIONAL, app["application_id"])
-    refused(reg, Conflict, "not_submitted", lifecycle.approve_application, NATIONAL, app["application_id"])
+    step(reg, lifecycle.approve_application, APPROVER, app["application_id"])
+    refused(reg, Conflict, "not_submitted", lifecycle.approve_application, APPROVER, app["application_id"])
     refused(reg, Conflict, "not_submitted", lifecycle.reject_application, NATIONAL, app["application_id"], "x")
     made = step(reg, lifecycle.produce_card, vault, NATIONAL, app["application_id"])
     refused(reg, Conflict, "not_approved", lifecycle.produce_card, vault, NATIONAL, app["application_id"])
     step(reg, lifecycle.hand_over, NATIONAL, made["card_id"])
     refused(reg, Conflict, "not_produced", lifecycle.hand_over, NATIONAL, made["card_id"])
     refused(reg, NotFound, "not_found", lifecycle.hand_over, NATIONAL, 999_999, field="card_id")
-    refused(reg, NotFound, "not_found", lifecycle.approve_application, NATIONAL, 999_999, field="application_id")
+    refused(reg, NotFound, "not_found", lifecycle.approve_application, APPROVER, 999_999, field="application_id")
 
     # the kinds of application and what the register says
     refused(reg, RuleViolation, "not_first_card", lifecycle.submit_application, NATIONAL, AN, "first", field="kind")
@@ -199,7 +201,7 @@ def test_officers_act_only_in_their_area(reg, vault):
     app = submit(reg, AN, actor=HANOI_OFFICER)
     refused(reg, NotFound, "not_found", lifecycle.approve_application, HCMC_OFFICER, app["application_id"],
             field="application_id")
-    step(reg, lifecycle.approve_application, HANOI_OFFICER, app["application_id"])
+    step(reg, lifecycle.approve_application, HANOI_APPROVER, app["application_id"])
     refused(reg, NotFound, "not_found", lifecycle.produce_card, vault, HCMC_OFFICER, app["application_id"],
             field="application_id")
     made = step(reg, lifecycle.produce_card, vault, HANOI_OFFICER, app["application_id"])
@@ -211,7 +213,7 @@ def test_officers_act_only_in_their_area(reg, vault):
 
 def test_a_card_needs_a_pki(family, vault):
     app = submit(family, AN)
-    step(family, lifecycle.approve_application, NATIONAL, app["application_id"])
+    step(family, lifecycle.approve_application, APPROVER, app["application_id"])
     error = refused(family, NotFound, "not_found", lifecycle.produce_card, vault, NATIONAL, app["application_id"],
                     field="pki")
     assert "pki init" in error.message
@@ -233,7 +235,7 @@ def test_renewal_opens_two_years_before_expiry_and_replaces_the_card(reg, vault)
     app = submit(reg, BINH)
     assert app["kind"] == "renewal"
     assert [c.status for c in card_rows(reg, BINH)] == ["issued"]  # the old card serves until hand-over
-    step(reg, lifecycle.approve_application, NATIONAL, app["application_id"])
+    step(reg, lifecycle.approve_application, APPROVER, app["application_id"])
     made = step(reg, lifecycle.produce_card, vault, NATIONAL, app["application_id"])
     assert [c.status for c in card_rows(reg, BINH)] == ["issued", "produced"]
     step(reg, lifecycle.hand_over, NATIONAL, made["card_id"])
@@ -355,7 +357,7 @@ def test_after_a_name_change_the_default_application_is_a_reissue_for_changed_da
 
 def test_a_card_produced_before_a_death_is_not_handed_over(reg, vault):
     app = submit(reg, AN)
-    step(reg, lifecycle.approve_application, NATIONAL, app["application_id"])
+    step(reg, lifecycle.approve_application, APPROVER, app["application_id"])
     made = step(reg, lifecycle.produce_card, vault, NATIONAL, app["application_id"])
     record(reg, "death", pid=AN, date_of_death=TODAY.isoformat())
     with pytest.raises(RuleViolation) as info:
@@ -368,7 +370,7 @@ def test_a_card_produced_before_a_name_change_is_not_handed_over_with_the_old_na
     from dinhdanh.registry.errors import RegistryError
 
     app = submit(reg, DUC)
-    step(reg, lifecycle.approve_application, NATIONAL, app["application_id"])
+    step(reg, lifecycle.approve_application, APPROVER, app["application_id"])
     made = step(reg, lifecycle.produce_card, vault, NATIONAL, app["application_id"])
     record(reg, "name-change", pid=DUC, full_name="Lê Minh Đức", reason="theo nguyện vọng")
     try:

@@ -572,3 +572,29 @@ def test_a_tampered_signature_does_not_verify():
     assert [webhooks.backoff(n, lambda: 0.5).total_seconds() for n in (1, 2, 3, 4, 5, 6, 7, 8, 20)] == \
         [5, 30, 120, 600, 3600, 10800, 21600, 21600, 21600]
     assert webhooks.backoff(1, lambda: 0.0).total_seconds() == 4 and webhooks.backoff(1, lambda: 1.0).total_seconds() == 6
+
+
+def test_concurrent_follows_of_the_same_pids_all_succeed_once_each(family):
+    """Eight clients follow the same PIDs at once (one a person, one nobody's): every call commits
+    (INSERT ... ON CONFLICT, not read-then-insert), and each PID is followed once."""
+    _, bank = subscriber(family, name="Ngân hàng đồng thời")
+    errors, barrier = [], threading.Barrier(8)
+
+    def one(days):
+        barrier.wait()
+        try:
+            with UnitOfWork(family).begin() as conn:
+                service.follow(conn, bank, [AN, "001099999999"], days)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=one, args=(10 + i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with family.begin() as conn:
+        rows = conn.execute(sa.select(follows.c.pid, follows.c.person_id).where(follows.c.client_id == bank.client_id)
+                            .order_by(follows.c.pid)).all()
+    assert [(r.pid, r.person_id is not None) for r in rows] == [(AN, True), ("001099999999", False)]

@@ -206,3 +206,33 @@ def test_snapshot_is_cached_per_register_state(register, tmp_path):
         conn.execute(events.insert().values(kind="correction", recorded_at=utcnow(), actor="test"))
     p3, f3, cached3 = matching.snapshot_file(engine, tmp_path)
     assert f3 != f1 and not cached3 and not p1.exists()
+
+
+def test_a_partners_area_holds_in_batches(register, tmp_path):
+    """Outside testers matched Hà Nội's people field by field with a partner limited to province 79 (where
+    verification answered ``found: false``). Outside its area a person is answered in a batch exactly
+    as an unknown PID, and is not in the access log."""
+    engine, partner = register
+    with engine.begin() as conn:
+        partners.update_policy(conn, partner, area_code="79", actor="test")
+    src = write_input(tmp_path / "in.csv")
+    out = tmp_path / "out.csv"
+    summary = matching.match_file(engine, src, out, partner, cache_dir=tmp_path / "cache")
+    got = read_output(out)
+    for row, case in zip(got, CASES):
+        outside = case[1] in (AN, BINH, CHAU, DUNG)  # Hà Nội (01)
+        if outside:
+            assert (row["outcome"], row["reason"], row["full_name_result"]) == (
+                "not_found", "no person holds or held this pid", None), case
+        else:
+            assert tuple(row[k] for k in RESULT_COLUMNS) == case[5:], case
+    assert summary["counts"]["not_found"] == 1 + sum(c[1] in (AN, BINH, CHAU, DUNG) for c in CASES)
+    with engine.connect() as conn:
+        checked = set(conn.execute(sa.select(persons.c.pid).join(access_log, access_log.c.person_id
+                                                                 == persons.c.person_id)).scalars())
+    assert checked and checked.isdisjoint({AN, BINH, CHAU, DUNG})
+    # the same snapshot (cached) serves a national partner whole
+    with engine.begin() as conn:
+        partners.update_policy(conn, partner, area_code=None, actor="test")
+    matching.match_file(engine, src, tmp_path / "all.csv", partner, cache_dir=tmp_path / "cache")
+    assert [r["outcome"] for r in read_output(tmp_path / "all.csv")] == [c[8] for c in CASES]

@@ -10,7 +10,9 @@ from dinhdanh.exchange import matching
 
 SNAP = pa.table({"pid": ["001085000001", "001085000009"], "former": [False, True],
                  "r_mk": ["nguyễn văn an"] * 2, "r_fk": ["nguyen van an"] * 2,
-                 "r_dob": ["1985-03-04"] * 2, "r_sex": ["male"] * 2, "person_id": [1, 1]},
+                 "r_dob": ["1985-03-04"] * 2, "r_sex": ["male"] * 2, "person_id": [1, 1],
+                 "a_province": ["01"] * 2, "a_commune": ["00070"] * 2, "a_temp_province": [None] * 2,
+                 "a_temp_commune": [None] * 2},
                 schema=matching.SNAPSHOT_SCHEMA)
 
 

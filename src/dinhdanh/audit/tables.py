@@ -12,7 +12,7 @@ access_log = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("actor", sa.String(60), nullable=False),  # "officer:12", "cli:user", "partner:<client_id>"
     sa.Column("person_id", Id, sa.ForeignKey("persons.person_id"), nullable=False),
-    sa.Column("action", sa.String(20), nullable=False),  # read / search / history / event
+    sa.Column("action", sa.String(30), nullable=False),  # read / search / history / eid_registration_check
     sa.Column("purpose", sa.String(40), nullable=False),
     sa.Column("fields", sa.Text),  # JSON list of the fields read; NULL = the whole record / not stated
     sa.Column("outcome", sa.String(20), nullable=False, server_default="ok"),  # ok / refused / ...

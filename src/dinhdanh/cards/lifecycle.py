@@ -1,7 +1,9 @@
 """The life of a card: application -> approval -> production -> issued -> revoked or expired.
 
 Applications are for a first card, a renewal (at 14, 25, 40, 60) or a re-issue (lost, damaged,
-changed data). Handing over a new card revokes the one before it ("replaced"); reporting a card
+changed data). The officer who files an application cannot approve it (separation of duties;
+only the operator's ``issue_card``, the whole path at once for demos and tests, passes by it).
+Handing over a new card revokes the one before it ("replaced"); reporting a card
 lost revokes it at once; a death or a change of the printed identity revokes it in the same
 transaction as the life event. Every step is also a register event of the person (kind
 ``card.<step>``, field ``id_card``), so the record's history shows the document's history.
@@ -17,6 +19,7 @@ import sqlalchemy as sa
 from dinhdanh.cards import pki, production
 from dinhdanh.cards.tables import APPLICATION_KINDS, REVOCATION_REASONS, card_applications, cards
 from dinhdanh.cards.validity import is_expired
+from dinhdanh.officers.permissions import SeparationOfDuties
 from dinhdanh.registry import events as registry_events
 from dinhdanh.registry.events import Actor, EventResult
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound, RuleViolation
@@ -177,11 +180,22 @@ def _outdated(printed: dict, row) -> list[str]:
 
 
 def approve_application(conn, actor: Actor, application_id: int) -> dict:
+    """Approve a submitted application: not by the one who filed it (``SeparationOfDuties``)."""
+    return _approve(conn, actor, application_id, separate=True)
+
+
+def _approve(conn, actor: Actor, application_id: int, *, separate: bool) -> dict:
     app, _ = _application(conn, application_id, actor)
     if app.status != "submitted":
         raise Conflict(f"The application is {app.status}, not awaiting a decision.", code="not_submitted")
-    conn.execute(card_applications.update().where(card_applications.c.application_id == application_id)
-                 .values(status="approved", decided_at=utcnow(), decided_by=actor.label))
+    if separate and app.submitted_by == actor.label:
+        raise SeparationOfDuties("The officer who filed the application cannot approve it.", field="application_id")
+    # one decision: a concurrent approval or rejection finds the status changed
+    done = conn.execute(card_applications.update().where(card_applications.c.application_id == application_id,
+                                                         card_applications.c.status == "submitted")
+                        .values(status="approved", decided_at=utcnow(), decided_by=actor.label))
+    if done.rowcount != 1:
+        raise Conflict("The application is no longer awaiting a decision.", code="not_submitted")
     _document_event(conn, app.person_id, actor, "approved", None,
                     {"application_id": application_id, "status": "approved"})
     return application_view(_application(conn, application_id, actor)[0])
@@ -191,8 +205,11 @@ def reject_application(conn, actor: Actor, application_id: int, reason: str) -> 
     app, _ = _application(conn, application_id, actor)
     if app.status != "submitted":
         raise Conflict(f"The application is {app.status}, not awaiting a decision.", code="not_submitted")
-    conn.execute(card_applications.update().where(card_applications.c.application_id == application_id)
-                 .values(status="rejected", decided_at=utcnow(), decided_by=actor.label, reason=reason))
+    done = conn.execute(card_applications.update().where(card_applications.c.application_id == application_id,
+                                                         card_applications.c.status == "submitted")
+                        .values(status="rejected", decided_at=utcnow(), decided_by=actor.label, reason=reason))
+    if done.rowcount != 1:
+        raise Conflict("The application is no longer awaiting a decision.", code="not_submitted")
     _document_event(conn, app.person_id, actor, "rejected", None,
                     {"application_id": application_id, "status": "rejected"}, reason)
     return application_view(_application(conn, application_id, actor)[0])
@@ -299,9 +316,12 @@ def revoke_card(conn, actor: Actor, pid: str, reason: str) -> dict:
 
 def issue_card(conn, vault: Vault, actor: Actor, pid: str, kind: str | None = None,
                reason: str | None = None, *, now: dt.datetime | None = None) -> dict:
-    """The whole path at once: application, approval, production and hand-over."""
+    """The whole path at once: application, approval, production and hand-over.
+
+    One actor files and approves: the operator's path (``dinhdanh card issue``, demos, tests), never
+    an officer's through the API, where separation of duties holds (``approve_application``)."""
     app = submit_application(conn, actor, pid, kind, reason)
-    approve_application(conn, actor, app["application_id"])
+    _approve(conn, actor, app["application_id"], separate=False)
     made = produce_card(conn, vault, actor, app["application_id"], now=now)
     return hand_over(conn, actor, made["card_id"])
 

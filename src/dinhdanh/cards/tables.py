@@ -1,61 +1,17 @@
-"""Tables of the card area: the national PKI's keys and their use, applications, cards."""
+"""Tables of the card area: applications, cards, trusted foreign anchors. The PKI's keys, their use
+and CRLs are the shared ``pki.tables`` (imported here for the callers that name them from cards)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
+from dinhdanh.pki.tables import KEY_ROLES, KEY_STATUSES, pki_crls, pki_key_uses, pki_keys  # noqa: F401 (moved)
 from dinhdanh.store.base import Id, Key, UTCDateTime, metadata, one_of
 
-KEY_ROLES = ("csca", "dsc", "mls")
-KEY_STATUSES = ("active", "retired", "revoked")
 APPLICATION_KINDS = ("first", "renewal", "reissue_lost", "reissue_damaged", "reissue_changed")
 APPLICATION_STATUSES = ("submitted", "approved", "rejected", "produced", "issued")
 CARD_STATUSES = ("produced", "issued", "revoked")
 REVOCATION_REASONS = ("lost", "replaced", "death", "data_changed", "damaged")
-
-pki_keys = sa.Table(
-    "pki_keys", metadata,
-    sa.Column("key_id", Id, primary_key=True, autoincrement=True),
-    sa.Column("role", sa.String(4), nullable=False),
-    sa.Column("algorithm", sa.String(20), nullable=False),
-    sa.Column("issuer_id", Id, sa.ForeignKey("pki_keys.key_id"), index=True),
-    sa.Column("subject", sa.String(300), nullable=False),
-    sa.Column("serial", sa.String(40), nullable=False),
-    sa.Column("key_identifier", Key(64), nullable=False, index=True),  # SKI, hex
-    sa.Column("certificate", sa.LargeBinary, nullable=False),  # DER
-    sa.Column("private_key", sa.LargeBinary, nullable=False),  # PKCS#8 DER sealed by the vault
-    sa.Column("not_before", UTCDateTime, nullable=False),
-    sa.Column("not_after", UTCDateTime, nullable=False),
-    sa.Column("usage_ends", UTCDateTime, nullable=False),  # private key usage period
-    sa.Column("status", sa.String(8), nullable=False, server_default="active"),
-    sa.Column("revoked_at", UTCDateTime),
-    sa.Column("revocation_reason", sa.String(30)),
-    sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.CheckConstraint(one_of("role", *KEY_ROLES), name="role"),
-    sa.CheckConstraint(one_of("status", *KEY_STATUSES), name="status"),
-)
-
-# Every use of a private key: what it signed, when, for what.
-pki_key_uses = sa.Table(
-    "pki_key_uses", metadata,
-    sa.Column("use_id", Id, primary_key=True, autoincrement=True),
-    sa.Column("key_id", Id, sa.ForeignKey("pki_keys.key_id"), nullable=False, index=True),
-    sa.Column("used_at", UTCDateTime, nullable=False),
-    sa.Column("purpose", sa.String(30), nullable=False),
-    sa.Column("reference", sa.String(80)),  # card id, certificate serial, CRL number
-    sa.Column("digest", Key(64), nullable=False),  # SHA-256 of what was signed
-)
-
-pki_crls = sa.Table(
-    "pki_crls", metadata,
-    sa.Column("crl_id", Id, primary_key=True, autoincrement=True),
-    sa.Column("issuer_id", Id, sa.ForeignKey("pki_keys.key_id"), nullable=False, index=True),
-    sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("this_update", UTCDateTime, nullable=False),
-    sa.Column("next_update", UTCDateTime, nullable=False),
-    sa.Column("der", sa.LargeBinary, nullable=False),
-    sa.UniqueConstraint("issuer_id", "number"),
-)
 
 card_applications = sa.Table(
     "card_applications", metadata,

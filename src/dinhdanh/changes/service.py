@@ -52,9 +52,11 @@ def open_secret(vault: Vault, sealed: bytes) -> str:
 #
 # A partner sees only the persons of its area (``partners.area_of``): a person outside it is, here
 # as in verification and e-KYC, exactly an unknown PID. And the follow list is no oracle: every
-# well-formed PID is answered "following" with its expiry, whether or not it is a person the
-# partner may see; only those are followed (and written to the access log, action ``follow`` /
-# ``unfollow``, in the request's transaction). An unknown PID is simply never notified about.
+# well-formed PID is answered "following" with its expiry and kept as given (``follows.pid``), so
+# listing the follows shows what was asked, not which of it are persons. Only the persons the
+# partner may see are linked (``follows.person_id``), notified about and written to the access log
+# (action ``follow`` / ``unfollow``, in the request's transaction); an unknown PID is simply never
+# notified about.
 
 
 def _visible(conn: sa.Connection, pids: list[str], area: Area) -> dict[str, int]:
@@ -77,6 +79,20 @@ def _audit(conn: sa.Connection, partner, person_ids, action: str) -> None:
         record_access(conn, f"partner:{partner.client_id}", ids, action, partner.purposes[0], outcome="ok")
 
 
+def _upsert_follow(conn: sa.Connection):
+    """INSERT ... ON CONFLICT (client_id, pid) DO UPDATE: one statement, so two concurrent follows of
+    the same PID both succeed (the later expiry wins) instead of one failing on the unique key."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(follows).values(client_id=sa.bindparam("client_id"), pid=sa.bindparam("pid"),
+                                  person_id=sa.bindparam("person_id"), expires_at=sa.bindparam("expires_at"),
+                                  created_at=sa.bindparam("created_at"))
+    return stmt.on_conflict_do_update(index_elements=[follows.c.client_id, follows.c.pid], set_={
+        "expires_at": stmt.excluded.expires_at, "person_id": stmt.excluded.person_id})
+
+
 def follow(conn: sa.Connection, partner, pids: list[str], days: int, now: dt.datetime | None = None) -> dict:
     """Follow ``pids`` for ``days`` (a second call renews the expiry). Malformed PIDs are reported
     per item; every other one is answered "following" (see above), the persons among them followed."""
@@ -88,35 +104,28 @@ def follow(conn: sa.Connection, partner, pids: list[str], days: int, now: dt.dat
     expires = now + dt.timedelta(days=days)
     wanted = list(dict.fromkeys(pids))
     known = _visible(conn, [p for p in wanted if isinstance(p, str) and PID.match(p)], area_of(partner))
-    items, followed = [], []
+    items, rows = [], []
     for pid in wanted:
         if not isinstance(pid, str) or not PID.match(pid):
             items.append({"pid": str(pid)[:20], "status": "invalid"})
             continue
         items.append({"pid": pid, "status": "following", "expires_at": expires.isoformat()})
-        person_id = known.get(pid)
-        if person_id is None or person_id in followed:
-            continue
-        followed.append(person_id)
-        done = conn.execute(follows.update().where(follows.c.client_id == partner.client_id,
-                                                   follows.c.person_id == person_id)
-                            .values(expires_at=expires)).rowcount
-        if not done:
-            conn.execute(follows.insert().values(client_id=partner.client_id, person_id=person_id,
-                                                 expires_at=expires, created_at=now))
-    _audit(conn, partner, followed, "follow")
-    return {"items": items, "following": sum(1 for i in items if i["status"] == "following")}
+        rows.append({"client_id": partner.client_id, "pid": pid, "person_id": known.get(pid),
+                     "expires_at": expires, "created_at": now})
+    if rows:
+        conn.execute(_upsert_follow(conn), rows)
+    _audit(conn, partner, [r["person_id"] for r in rows if r["person_id"] is not None], "follow")
+    return {"items": items, "following": len(rows)}
 
 
 def list_follows(conn: sa.Connection, partner, *, after: int = 0, limit: int = 100,
                  now: dt.datetime | None = None) -> dict:
-    """The partner's current follows of persons in its area (one who moved out is no longer listed)."""
+    """The partner's current follows, as it gave them (every well-formed PID it follows, person or
+    not: the list tells nothing the partner did not send)."""
     now = now or utcnow()
     rows = conn.execute(
-        sa.select(follows.c.follow_id, persons.c.pid, follows.c.expires_at, follows.c.created_at)
-        .join(persons, persons.c.person_id == follows.c.person_id)
-        .where(follows.c.client_id == partner.client_id, follows.c.follow_id > after, follows.c.expires_at > now,
-               area_of(partner).clause())
+        sa.select(follows.c.follow_id, follows.c.pid, follows.c.expires_at, follows.c.created_at)
+        .where(follows.c.client_id == partner.client_id, follows.c.follow_id > after, follows.c.expires_at > now)
         .order_by(follows.c.follow_id).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -126,8 +135,9 @@ def list_follows(conn: sa.Connection, partner, *, after: int = 0, limit: int = 1
 
 
 def unfollow(conn: sa.Connection, partner, pids: list[str]) -> dict:
-    """Stop following ``pids``. ``removed`` counts the distinct PIDs given, none of which is followed
-    now: like ``follow``, the answer does not tell which of them are persons."""
+    """Stop following ``pids`` (and the persons they name, under any PID they were followed by).
+    ``removed`` counts the distinct PIDs given: like ``follow``, the answer does not tell which of
+    them are persons."""
     if not pids or len(pids) > MAX_PIDS_PER_CALL:
         raise InvalidInput(f"Give 1 to {MAX_PIDS_PER_CALL} PIDs a call.", field="pid")
     bad = [p for p in pids if not isinstance(p, str) or not PID.match(p)]
@@ -135,8 +145,10 @@ def unfollow(conn: sa.Connection, partner, pids: list[str]) -> dict:
         raise InvalidInput("A PID is 12 digits.", field="pid")
     wanted = list(dict.fromkeys(pids))
     ids = list(dict.fromkeys(_visible(conn, wanted, area_of(partner)).values()))
+    named = follows.c.pid.in_(wanted)
     if ids:
-        conn.execute(follows.delete().where(follows.c.client_id == partner.client_id, follows.c.person_id.in_(ids)))
+        named = sa.or_(named, follows.c.person_id.in_(ids))
+    conn.execute(follows.delete().where(follows.c.client_id == partner.client_id, named))
     _audit(conn, partner, ids, "unfollow")
     return {"removed": len(wanted)}
 

@@ -20,10 +20,12 @@ follows = sa.Table(
     "follows", metadata,
     sa.Column("follow_id", Id, primary_key=True, autoincrement=True),
     sa.Column("client_id", Key(64), nullable=False),  # the partner's OAuth client id
-    sa.Column("person_id", Id, sa.ForeignKey("persons.person_id"), nullable=False),
+    sa.Column("pid", Key(12), nullable=False),  # as the partner gave it: the list shows what was asked
+    # the person it named in the partner's area when followed; none for a PID nobody (visible) holds
+    sa.Column("person_id", Id, sa.ForeignKey("persons.person_id")),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("client_id", "person_id"),
+    sa.UniqueConstraint("client_id", "pid"),
     sa.Index("ix_follows_person_id", "person_id"),
 )
 

@@ -44,6 +44,9 @@ def client_add(
     id_token_alg: Annotated[str, typer.Option(
         "--id-token-alg", help="How its ID tokens are signed (id_token_signed_response_alg): ES256 or RS256")]
     = "ES256",
+    officer: Annotated[bool, typer.Option(
+        "--officer", help="An officer client (the console, officers' tools): it may ask for the scope "
+                          "dinhdanh.officer, which signs officers in at level 2")] = False,
     db: DbOption = None,
 ) -> None:
     """Register a relying party (pending until approved); prints its client_id and client_secret."""
@@ -61,7 +64,7 @@ def client_add(
             made = register_client(conn, name=name, redirect_uris=redirect_uri or [], scopes=scopes,
                                    auth_method=auth, jwks=keys, grant_types=grant, sector=sector,
                                    post_logout_redirect_uris=post_logout_redirect_uri, actor=actor_label(),
-                                   id_token_alg=id_token_alg)
+                                   id_token_alg=id_token_alg, officer=officer)
     except RegistryError as exc:
         fail_registry(exc)
     emit(made)

@@ -116,6 +116,9 @@ def partner_policy(
     area: Annotated[str | None, typer.Option(help="2025 province or commune code, or national")] = None,
     kyc_consent: Annotated[KycConsent | None, typer.Option(
         help="Whether e-KYC needs the citizen's consent (not-required only under a law)")] = None,
+    dpop: Annotated[bool | None, typer.Option(
+        "--dpop/--no-dpop", help="Whether its access tokens must be DPoP-bound (RFC 9449): no bearer token "
+                                 "is issued to it or accepted from it")] = None,
     db: DbOption = None,
 ) -> None:
     """Change a partner's policy (only the options given); the change is recorded; prints the partner."""
@@ -136,8 +139,11 @@ def partner_policy(
         changes["area_code"] = area  # "national" included: checked by the registry
     if kyc_consent is not None:
         changes["kyc_consent_required"] = kyc_consent is KycConsent.required
+    if dpop is not None:
+        changes["dpop_required"] = dpop
     if not changes:
-        fail("give at least one of --operations, --fields, --purposes, --rate, --quota, --area, --kyc-consent")
+        fail("give at least one of --operations, --fields, --purposes, --rate, --quota, --area, --kyc-consent, "
+             "--dpop/--no-dpop")
     engine = engine_for(db, upgrade=True)
     try:
         with engine.begin() as conn:

@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError as PydanticError
 
 from dinhdanh.cli.common import DbOption, actor_label, emit, engine_for, fail, fail_registry, stdin_text
+from dinhdanh.officers.permissions import ROLES as PERMISSION_ROLES
 from dinhdanh.registry.errors import RegistryError
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -81,6 +82,9 @@ def officer_add(
     name: Annotated[str, typer.Option(help="Officer's name")],
     role: Annotated[str, typer.Option(help="national, province or commune")],
     area: Annotated[str | None, typer.Option(help="Province code (2 digits) or commune code (5 digits)")] = None,
+    roles: Annotated[str, typer.Option(help="What the officer may do: roles, comma-separated (at least one): "
+                                            + ", ".join(PERMISSION_ROLES))] = "",
+    days: Annotated[int, typer.Option(min=1, max=365, help="How many days the API token lives")] = 30,
     db: DbOption = None,
 ) -> None:
     """Create an officer and print their API token (shown once)."""
@@ -89,12 +93,49 @@ def officer_add(
     engine = engine_for(db, upgrade=True)
     try:
         with engine.begin() as conn:
-            officer, token = add_officer(conn, name, role, area)
+            officer, token = add_officer(conn, name, role, area, days=days, roles=roles, granted_by=actor_label())
     except RegistryError as exc:
         fail_registry(exc)
     typer.echo(f"officer {officer.officer_id} ({officer.role}"
-               f"{', ' + officer.area_code if officer.area_code else ''}) created; API token:", err=True)
+               f"{', ' + officer.area_code if officer.area_code else ''}; roles {', '.join(sorted(officer.roles))})"
+               " created; API token:", err=True)
     typer.echo(token)
+
+
+@officer_app.command("grant")
+def officer_grant(
+    officer_id: Annotated[int, typer.Argument(min=1, help="The officer's id")],
+    role: Annotated[str, typer.Argument(help="The role: " + ", ".join(PERMISSION_ROLES))],
+    db: DbOption = None,
+) -> None:
+    """Give an officer a role (recorded with who and when); prints the officer's roles as JSON."""
+    from dinhdanh.officers.service import grant_role, officer_view
+
+    engine = engine_for(db, upgrade=True)
+    try:
+        with engine.begin() as conn:
+            officer = grant_role(conn, officer_id, role, granted_by=actor_label())
+    except RegistryError as exc:
+        fail_registry(exc)
+    emit(officer_view(officer))
+
+
+@officer_app.command("withdraw")
+def officer_withdraw(
+    officer_id: Annotated[int, typer.Argument(min=1, help="The officer's id")],
+    role: Annotated[str, typer.Argument(help="The role to take back")],
+    db: DbOption = None,
+) -> None:
+    """Take a role back from an officer (the grant stays on record, closed); prints the officer's roles."""
+    from dinhdanh.officers.service import officer_view, withdraw_role
+
+    engine = engine_for(db, upgrade=True)
+    try:
+        with engine.begin() as conn:
+            officer = withdraw_role(conn, officer_id, role, withdrawn_by=actor_label())
+    except RegistryError as exc:
+        fail_registry(exc)
+    emit(officer_view(officer))
 
 
 @registry_app.command("quality")
@@ -217,3 +258,132 @@ def event(
     except RegistryError as exc:
         fail_registry(exc)
     emit(outcome.as_dict())
+
+
+# --------------------------------------------------------------- officers' credentials (officers.credentials)
+
+OfficerId = Annotated[int, typer.Argument(min=1, help="The officer's id (dinhdanh officer list)")]
+Days = Annotated[int, typer.Option(min=1, max=365, help="How many days the token lives")]
+
+
+def _credentials_step(db: str | None, fn):
+    """Run ``fn(conn)`` in one transaction; a refusal exits 1 (2 for bad input), naming the field."""
+    engine = engine_for(db, upgrade=True)
+    try:
+        with engine.begin() as conn:
+            return fn(conn)
+    except RegistryError as exc:
+        fail_registry(exc)
+
+
+@officer_app.command("list")
+def officer_list(
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON")] = False,
+) -> None:
+    """Every officer: area, roles, e-ID account, tokens with state and expiry (no token material)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from dinhdanh.officers.credentials import list_officers
+
+    with engine_for(db, upgrade=True).connect() as conn:
+        listed = list_officers(conn)
+    if as_json:
+        emit(listed)
+        return
+    table = Table(title="Cán bộ / officers")
+    for column in ("id", "tên / name", "cấp / level", "địa bàn / area", "vai trò / roles", "tài khoản / e-ID",
+                   "mã truy cập / tokens"):
+        table.add_column(column)
+    for o in listed:
+        account = o["account"]
+        tokens = "\n".join(f"#{t['token_id']} {t['state']} → {t['expires_at']}"
+                           + (f" ({t['label']})" if t["label"] else "") for t in o["tokens"])
+        table.add_row(str(o["officer_id"]), o["name"] + ("" if o["active"] else " (inactive)"), o["role"],
+                      o["area_code"] or "", " ".join(o.get("roles") or ()),
+                      f"#{account['account_id']} level {account['level']} {account['state']}" if account else "",
+                      tokens)
+    Console().print(table)
+
+
+@officer_app.command("revoke")
+def officer_revoke(
+    officer_id: OfficerId,
+    token_id: Annotated[int | None, typer.Option("--token-id", min=1, help="Only this token")] = None,
+    db: DbOption = None,
+) -> None:
+    """Revoke one token, or (without --token-id) every credential of the officer, at once.
+
+    Every credential: all machine tokens and every sign-in through the provider made until now."""
+    from dinhdanh.officers.credentials import revoke
+
+    count = _credentials_step(db, lambda conn: revoke(conn, officer_id, token_id=token_id))
+    emit({"officer_id": officer_id, "token_id": token_id, "tokens_revoked": count,
+          "sign_ins_ended": token_id is None})
+
+
+@officer_app.command("rotate")
+def officer_rotate(
+    officer_id: OfficerId,
+    days: Days = 30,
+    token_id: Annotated[int | None, typer.Option("--token-id", min=1, help="Replace only this token")] = None,
+    overlap_minutes: Annotated[int, typer.Option(
+        "--overlap-minutes", min=0, max=60, help="Let the old token work this much longer (0: revoked at once)")] = 0,
+    label: Annotated[str | None, typer.Option(help="What the token is for (default: the old one's label)")] = None,
+    db: DbOption = None,
+) -> None:
+    """A new machine token in place of the officer's (printed once); the old ones stop.
+
+    They stop at once, or after --overlap-minutes so a system can switch without a gap."""
+    import datetime as dt
+
+    from dinhdanh.officers.credentials import rotate
+
+    issued = _credentials_step(db, lambda conn: rotate(conn, officer_id, token_id=token_id, days=days, label=label,
+                                                        overlap=dt.timedelta(minutes=overlap_minutes)))
+    _print_token(issued)
+
+
+@officer_app.command("issue-token")
+def officer_issue_token(
+    officer_id: OfficerId,
+    days: Days = 30,
+    label: Annotated[str | None, typer.Option(help="What the token is for (a system's name)")] = None,
+    db: DbOption = None,
+) -> None:
+    """One more machine token for the officer (another system), printed once; the others stay."""
+    from dinhdanh.officers.credentials import issue_token
+
+    _print_token(_credentials_step(db, lambda conn: issue_token(conn, officer_id, days=days, label=label)))
+
+
+def _print_token(issued) -> None:
+    typer.echo(f"officer {issued.officer_id}: token #{issued.token_id} valid until {issued.as_dict()['expires_at']}"
+               " (shown once):", err=True)
+    typer.echo(issued.token)
+
+
+@officer_app.command("link")
+def officer_link(
+    officer_id: OfficerId,
+    pid: Annotated[str, typer.Option(help="The officer's own personal ID number: their e-ID account")],
+    db: DbOption = None,
+) -> None:
+    """Link the officer to their e-ID account, with which they sign in through the provider.
+
+    Sign-in: an officer client, scope dinhdanh.officer, level 2."""
+    from dinhdanh.officers.credentials import link_account
+
+    linked = _credentials_step(db, lambda conn: link_account(conn, officer_id, pid, actor=actor_label()))
+    emit(linked)
+    if linked["account_level"] != 2:
+        typer.echo("the account holds level 1: the officer can sign in once it is level 2", err=True)
+
+
+@officer_app.command("unlink")
+def officer_unlink(officer_id: OfficerId, db: DbOption = None) -> None:
+    """The officer no longer signs in with an e-ID account (their sign-ins stop at once)."""
+    from dinhdanh.officers.credentials import unlink_account
+
+    emit(_credentials_step(db, lambda conn: unlink_account(conn, officer_id)))

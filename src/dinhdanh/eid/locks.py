@@ -23,7 +23,9 @@ from dinhdanh.cards import lifecycle
 from dinhdanh.cards.tables import cards
 from dinhdanh.eid import accounts
 from dinhdanh.eid.tables import LOCK_CAUSES, account_locks, eid_accounts, foreigners, lock_requests, organisations
+from dinhdanh.officers.permissions import SeparationOfDuties
 from dinhdanh.registry import events as registry_events
+from dinhdanh.registry.area import NATIONAL, Area
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.tables import persons
 from dinhdanh.store.base import utcnow
@@ -195,14 +197,37 @@ def request_lock(conn: sa.Connection, account_id: int, *, authority: str, reason
     return _request_view(row, today)
 
 
+def _in_area(conn, account_id: int, area: Area) -> bool:
+    """Whether the account's holder lives in ``area`` (citizens by their residence in the register;
+    foreigners' and organisations' accounts have no area: national officers only)."""
+    if area.national:
+        return True
+    person = conn.execute(sa.select(persons).join(eid_accounts, eid_accounts.c.person_id == persons.c.person_id)
+                          .where(eid_accounts.c.account_id == account_id)).first()
+    return person is not None and area.covers(person)
+
+
 def decide_lock_request(conn: sa.Connection, request_id: int, *, approve: bool, reason: str, actor: str,
-                        now: dt.datetime | None = None) -> dict:
+                        area: Area = NATIONAL, now: dt.datetime | None = None) -> dict:
+    """Approve (the account is locked, cause ``authority``) or refuse a pending request.
+
+    A request about an account outside ``area`` is answered as unknown (404); the officer who filed
+    it cannot decide it (403 ``separation_of_duties``); two decisions at once: the conditional
+    UPDATE lets one through, the other gets ``already_decided``."""
     now = now or utcnow()
     row = conn.execute(sa.select(lock_requests).where(lock_requests.c.request_id == request_id)).first()
-    if row is None:
+    if row is None or not _in_area(conn, row.account_id, area):
         raise NotFound("No such lock request.", code="not_found", field="request_id")
     if row.status != "pending":
         raise Conflict(f"The request was already {row.status}.", code="already_decided", field="request_id")
+    if row.requested_by == actor:
+        raise SeparationOfDuties("The officer who filed the lock request cannot decide it.", field="request_id")
+    claimed = conn.execute(lock_requests.update().where(lock_requests.c.request_id == request_id,
+                                                        lock_requests.c.status == "pending")
+                           .values(status="approved" if approve else "refused", decided_at=now, decided_by=actor,
+                                   decision_reason=reason))
+    if claimed.rowcount != 1:  # decided meanwhile by another officer
+        raise Conflict("The request was already decided.", code="already_decided", field="request_id")
     lock_id = None
     if approve:
         lock_id = lock(conn, row.account_id, "authority", source="authority", actor=actor,
@@ -210,17 +235,20 @@ def decide_lock_request(conn: sa.Connection, request_id: int, *, approve: bool, 
     else:
         accounts.log_event(conn, row.account_id, "lock_request_refused", source="officer", actor=actor,
                            reason=reason, detail={"request_id": request_id}, now=now)
-    conn.execute(lock_requests.update().where(lock_requests.c.request_id == request_id).values(
-        status="approved" if approve else "refused", decided_at=now, decided_by=actor, decision_reason=reason,
-        lock_id=lock_id))
+    if lock_id is not None:
+        conn.execute(lock_requests.update().where(lock_requests.c.request_id == request_id).values(lock_id=lock_id))
     row = conn.execute(sa.select(lock_requests).where(lock_requests.c.request_id == request_id)).one()
     return _request_view(row, accounts.vn_today(now))
 
 
 def list_lock_requests(conn: sa.Connection, *, overdue: bool = False, status: str | None = None,
-                       now: dt.datetime | None = None, limit: int = 100) -> list[dict]:
+                       now: dt.datetime | None = None, limit: int = 100, area: Area = NATIONAL) -> list[dict]:
+    """Lock requests, soonest deadline first: those about accounts in ``area`` (national: all)."""
     today = accounts.vn_today(now)
     query = sa.select(lock_requests).order_by(lock_requests.c.deadline, lock_requests.c.request_id).limit(limit)
+    if not area.national:
+        query = (query.join(eid_accounts, eid_accounts.c.account_id == lock_requests.c.account_id)
+                 .join(persons, persons.c.person_id == eid_accounts.c.person_id).where(area.clause(persons)))
     if overdue:
         query = query.where(lock_requests.c.status == "pending", lock_requests.c.deadline < today)
     elif status:
@@ -273,12 +301,13 @@ def dissolve_organisation(conn: sa.Connection, code: str, *, on: dt.date, actor:
             "account_id": account.account_id if account else None}
 
 
-def sweep(conn: sa.Connection, *, now: dt.datetime | None = None) -> dict:
+def sweep(conn: sa.Connection, *, actor: str = "system", now: dt.datetime | None = None) -> dict:
     """Lock what the data say must be locked, lift what they no longer justify. Run it daily.
 
     Card expiry (a citizen whose latest issued card is past its date), death (for deaths recorded
     where the hook did not run, e.g. an import), a foreigner's passport or residence card; lifts
     card, death and foreign-document locks whose cause is gone. Returns counts per action.
+    ``actor``: who ran it (an officer through the API: ``officer:ID``), recorded on every change.
     """
     now = now or utcnow()
     today = accounts.vn_today(now)
@@ -294,12 +323,12 @@ def sweep(conn: sa.Connection, *, now: dt.datetime | None = None) -> dict:
         .where(live, cards.c.status == "issued", cards.c.expiry_date.is_not(None), cards.c.expiry_date < today)
     ).scalars().all()
     for account_id in expired:
-        if _opens(conn, account_id, "card_expired", now):
+        if _opens(conn, account_id, "card_expired", now, actor):
             count("locked", "card_expired")
     dead = conn.execute(sa.select(eid_accounts.c.account_id).join(persons, persons.c.person_id == eid_accounts.c.person_id)
                         .where(live, persons.c.status == "dead")).scalars().all()
     for account_id in dead:
-        if _opens(conn, account_id, "death", now):
+        if _opens(conn, account_id, "death", now, actor):
             count("locked", "death")
     for cause, column in (("passport_expired", foreigners.c.passport_expiry),
                           ("residence_card_expired", foreigners.c.residence_card_expiry)):
@@ -307,7 +336,7 @@ def sweep(conn: sa.Connection, *, now: dt.datetime | None = None) -> dict:
                            .join(foreigners, foreigners.c.foreigner_id == eid_accounts.c.foreigner_id)
                            .where(live, sa.or_(column.is_(None), column < today))).scalars().all()
         for account_id in ids:
-            if _opens(conn, account_id, cause, now):
+            if _opens(conn, account_id, cause, now, actor):
                 count("locked", cause)
     # lift what is no longer justified
     pending = conn.execute(sa.select(account_locks.c.account_id, account_locks.c.cause).where(
@@ -315,18 +344,18 @@ def sweep(conn: sa.Connection, *, now: dt.datetime | None = None) -> dict:
     for account_id, cause in pending:
         account = accounts.get_account(conn, account_id)
         if cause_gone(conn, account, cause, today):
-            if lift(conn, account_id, {cause}, source="system", actor="system", reason="the cause is gone", now=now):
+            if lift(conn, account_id, {cause}, source="system", actor=actor, reason="the cause is gone", now=now):
                 count("lifted", cause)
     return done
 
 
-def _opens(conn, account_id: int, cause: str, now: dt.datetime) -> bool:
+def _opens(conn, account_id: int, cause: str, now: dt.datetime, actor: str = "system") -> bool:
     already = conn.execute(sa.select(account_locks.c.lock_id).where(
         account_locks.c.account_id == account_id, account_locks.c.cause == cause,
         account_locks.c.lifted_at.is_(None))).first()
     if already is not None:
         return False
-    return lock(conn, account_id, cause, source="system", actor="system", reason=f"sweep: {cause}", now=now) is not None
+    return lock(conn, account_id, cause, source="system", actor=actor, reason=f"sweep: {cause}", now=now) is not None
 
 
 if after_life_event not in registry_events.AFTER_EVENT:

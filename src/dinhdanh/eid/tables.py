@@ -236,6 +236,18 @@ eid_challenges = sa.Table(
     sa.Column("used_at", UTCDateTime),
 )
 
+# Active Authentication challenges for a registration by chip card (ICAO 9303-11 s.6.1, RND.IFD): 8
+# random bytes sealed by the vault (purpose ``eid-aa-challenge``), found by the SHA-256 of their
+# public id; spent once, by one conditional UPDATE, and short-lived.
+eid_registration_challenges = sa.Table(
+    "eid_registration_challenges", metadata,
+    sa.Column("challenge_id_hash", Key(64), primary_key=True),
+    sa.Column("challenge", sa.LargeBinary, nullable=False),  # sealed
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("used_at", UTCDateTime),
+)
+
 identity_qr_tokens = sa.Table(
     "identity_qr_tokens", metadata,
     sa.Column("token_id", Id, primary_key=True, autoincrement=True),

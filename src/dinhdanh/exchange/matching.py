@@ -61,7 +61,7 @@ PARTNER_SCOPE = "dinhdanh.verify"
 OUTCOMES = ("match", "mismatch", "not_found", "invalid")
 CHUNK_ROWS = 1_000_000
 _CSV_WHOLE = 1 << 30  # CSV files up to this size are read at once (multithreaded), larger ones streamed
-_KEYS_VERSION = "keys-2"  # bump when the snapshot's columns or key functions change
+_KEYS_VERSION = "keys-3"  # bump when the snapshot's columns or key functions change
 
 
 # ------------------------------------------------------------------------------------ the partner
@@ -86,17 +86,34 @@ def authorised_partner(conn: sa.Connection, client_id: str):
 
 _SNAPSHOT_SQL = """
 SELECT p.pid, 0 AS former, p.full_name, p.name_key, CAST(p.date_of_birth AS VARCHAR(10)) AS dob, p.sex,
-       p.person_id
+       p.person_id, p.province_code, p.commune_code, p.temp_province_code, p.temp_commune_code
 FROM persons p
 UNION ALL
-SELECT f.pid, 1, p.full_name, p.name_key, CAST(p.date_of_birth AS VARCHAR(10)), p.sex, p.person_id
+SELECT f.pid, 1, p.full_name, p.name_key, CAST(p.date_of_birth AS VARCHAR(10)), p.sex, p.person_id,
+       p.province_code, p.commune_code, p.temp_province_code, p.temp_commune_code
 FROM former_pids f JOIN persons p ON p.person_id = f.person_id
 """
+_SNAPSHOT_COLUMNS = ["pid", "former", "full_name", "name_key", "dob", "sex", "person_id",
+                     "province", "commune", "temp_province", "temp_commune"]
 
+# the places a person is in (residence and temporary residence), by which a partner's area is applied
 SNAPSHOT_SCHEMA = pa.schema([
     ("pid", pa.string()), ("former", pa.bool_()), ("r_mk", pa.string()), ("r_fk", pa.string()),
     ("r_dob", pa.string()), ("r_sex", pa.string()), ("person_id", pa.int64()),
+    ("a_province", pa.string()), ("a_commune", pa.string()), ("a_temp_province", pa.string()),
+    ("a_temp_commune", pa.string()),
 ])
+
+
+def area_filter(area) -> tuple[str, list[str]] | None:
+    """The DuckDB condition keeping the snapshot's rows in a partner's area (``registry.area.Area``),
+    as ``Area.covers`` does for one person; ``None`` for a national partner. Outside its area a
+    person is answered exactly like an unknown PID (``not_found``)."""
+    if area.commune is not None:
+        return "(a_commune = ? OR a_temp_commune = ?)", [area.commune, area.commune]
+    if area.province is not None:
+        return "(a_province = ? OR a_temp_province = ?)", [area.province, area.province]
+    return None
 
 
 def snapshot_fingerprint(conn: sa.Connection) -> str:
@@ -122,17 +139,16 @@ def build_snapshot(conn: sa.Connection) -> pa.Table:
         cur = conn.connection.driver_connection.cursor()
         cur.execute(_SNAPSHOT_SQL)
         rows = cur.fetchall()
-        cols = list(zip(*rows)) if rows else [()] * 7
-        table = pa.table({
-            "pid": pa.array(cols[0], pa.string()), "former": pa.array(cols[1], pa.int8()),
-            "full_name": pa.array(cols[2], pa.string()), "name_key": pa.array(cols[3], pa.string()),
-            "dob": pa.array(cols[4], pa.string()), "sex": pa.array(cols[5], pa.string()),
-            "person_id": pa.array(cols[6], pa.int64()),
-        })
+        cols = list(zip(*rows)) if rows else [()] * len(_SNAPSHOT_COLUMNS)
+        types = {"former": pa.int8(), "person_id": pa.int64()}
+        table = pa.table({name: pa.array(cols[i], types.get(name, pa.string()))
+                          for i, name in enumerate(_SNAPSHOT_COLUMNS)})
     return pa.table({
         "pid": table["pid"], "former": pc.equal(table["former"].cast(pa.int8()), 1),
         "r_mk": keys.match_key(table["full_name"]), "r_fk": table["name_key"],
         "r_dob": table["dob"], "r_sex": table["sex"], "person_id": table["person_id"].cast(pa.int64()),
+        "a_province": table["province"], "a_commune": table["commune"],
+        "a_temp_province": table["temp_province"], "a_temp_commune": table["temp_commune"],
     }, schema=SNAPSHOT_SCHEMA)
 
 
@@ -144,10 +160,12 @@ def _read_postgres(conn: sa.Connection) -> pa.Table:
     with cur.copy(f"COPY ({_SNAPSHOT_SQL}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
         for block in copy:
             buf.write(block)
-    names = ["pid", "former", "full_name", "name_key", "dob", "sex", "person_id"]
     types = {"former": pa.int8(), "person_id": pa.int64()}
-    return pacsv.read_csv(pa.BufferReader(buf.getvalue()), convert_options=pacsv.ConvertOptions(
-        column_types={n: types.get(n, pa.string()) for n in names}))
+    table = pacsv.read_csv(pa.BufferReader(buf.getvalue()), convert_options=pacsv.ConvertOptions(
+        column_types={n: types.get(n, pa.string()) for n in (
+            "pid", "former", "full_name", "name_key", "dob", "sex", "person_id", "province_code", "commune_code",
+            "temp_province_code", "temp_commune_code")}))
+    return table.rename_columns(_SNAPSHOT_COLUMNS)
 
 
 def default_cache_dir() -> Path:
@@ -420,8 +438,11 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
         raise InvalidInput(f"Unsupported output extension {out.suffix!r}: use .csv or .parquet.", field="out")
     if chunk_rows < 1:
         raise InvalidInput("chunk_rows must be at least 1.", field="chunk_rows")
+    from dinhdanh.exchange.partners import active_partner, area_of
+
     with UnitOfWork(engine).read() as conn:
         authorised_partner(conn, partner)
+        in_area = area_filter(area_of(active_partner(conn, partner, "batch")))
     source = _Input(path)
     if not out.parent.is_dir():
         raise InvalidInput(f"The output folder {out.parent} does not exist.", field="out")
@@ -444,7 +465,11 @@ def match_file(engine: sa.Engine, path: str | Path, out: str | Path, partner: st
     try:
         if threads:
             con.execute(f"SET threads = {int(threads)}")
-        con.execute("CREATE TABLE snap AS SELECT * FROM read_parquet(?)", [str(snap_path)])
+        if in_area is None:
+            con.execute("CREATE TABLE snap AS SELECT * FROM read_parquet(?)", [str(snap_path)])
+        else:  # the snapshot is the country's: keep only the partner's area
+            con.execute(f"CREATE TABLE snap AS SELECT * FROM read_parquet(?) WHERE {in_area[0]}",
+                        [str(snap_path), *in_area[1]])
         index = -1
         for index, (start, table) in enumerate(source.chunks(chunk_rows)):
             if start + table.num_rows <= done and table.num_rows:

@@ -6,8 +6,10 @@ A partner is one OAuth client of the OpenID provider (client-credentials grant, 
 ``subscribe``), the register fields it may check, its purpose codes (the first is its default),
 its agreement (reference, legal basis, expiry date), its information-security level, a rate
 limit per minute, a daily quota (requests a Vietnam day over all operations; none: no quota), its
-area (a 2025 province or commune code; none: national) and whether e-KYC needs the citizen's
-consent. ``update_policy`` changes any of these; every change is kept in ``partner_events``. It
+area (a 2025 province or commune code; none: national), whether e-KYC needs the citizen's
+consent, and whether its access tokens must be DPoP-bound (``dpop_required``: RFC 9449, kept as its
+client's ``dpop_bound_access_tokens``, which the provider's token endpoint enforces; the partner
+routes then refuse any token of it without a proof). ``update_policy`` changes any of these; every change is kept in ``partner_events``. It
 is registered ``pending``; ``approve`` (with the agreement) approves its client and makes it
 ``active``; ``suspend`` stops it (its client stays registered: an operator may also ``dinhdanh
 client suspend`` it to revoke the tokens it holds).
@@ -69,6 +71,12 @@ def _quota(value) -> int | None:
     return value
 
 
+def _dpop(value) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput("dpop_required is true or false.", field="dpop_required")
+    return value
+
+
 def check_area_code(value, field: str = "area") -> str | None:
     """A 2025 province (2 digits) or commune (5 digits) code; None / "" / "national": national."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "national")):
@@ -98,7 +106,7 @@ def view(row) -> dict:
             "agreement_expires": row.agreement_expires.isoformat() if row.agreement_expires else None,
             "security_level": row.security_level, "state": row.state, "rate_per_minute": row.rate_per_minute,
             "area_code": row.area_code, "quota_per_day": row.quota_per_day,
-            "kyc_consent_required": row.kyc_consent_required,
+            "kyc_consent_required": row.kyc_consent_required, "dpop_required": bool(row.dpop_required),
             "created_at": row.created_at.isoformat(), "approved_at":
                 row.approved_at.isoformat() if row.approved_at else None, "approved_by": row.approved_by}
 
@@ -109,10 +117,13 @@ def load(conn: sa.Connection, client_id) -> sa.Row | None:
     return conn.execute(_BY_CLIENT, {"client_id": client_id}).first()
 
 
-_BY_CLIENT = sa.select(partners).where(partners.c.client_id == sa.bindparam("client_id"))
+# the policy's ``dpop_required`` is kept on the partner's OAuth client, where the token endpoint reads it
+_WITH_CLIENT = partners.outerjoin(oidc_clients, oidc_clients.c.client_id == partners.c.client_id)
+_DPOP = oidc_clients.c.dpop_bound_access_tokens.label("dpop_required")
+_BY_CLIENT = (sa.select(partners, _DPOP).select_from(_WITH_CLIENT)
+              .where(partners.c.client_id == sa.bindparam("client_id")))
 # the partner and the status of its OAuth client, in one query (every partner request reads them)
-_ACTIVE = (sa.select(partners, oidc_clients.c.status.label("client_status"))
-           .select_from(partners.outerjoin(oidc_clients, oidc_clients.c.client_id == partners.c.client_id))
+_ACTIVE = (sa.select(partners, oidc_clients.c.status.label("client_status"), _DPOP).select_from(_WITH_CLIENT)
            .where(partners.c.client_id == sa.bindparam("client_id")))
 
 
@@ -126,7 +137,7 @@ def _row(conn: sa.Connection, client_id: str) -> sa.Row:
 def add_partner(conn: sa.Connection, *, name: str, kind: str, operations, fields, purposes=None,
                 rate_per_minute: int = DEFAULT_RATE, actor: str = "system", auth_method: str = "client_secret_basic",
                 jwks: dict | None = None, quota_per_day: int | None = None, area_code: str | None = None,
-                kyc_consent_required: bool = True) -> dict:
+                kyc_consent_required: bool = True, dpop_required: bool = False) -> dict:
     """Register a partner (``pending``) and its OAuth client; the client secret is shown this once."""
     if kind not in PARTNER_KINDS:
         raise InvalidInput(f"The kind must be one of {', '.join(PARTNER_KINDS)}.", field="kind")
@@ -138,8 +149,11 @@ def add_partner(conn: sa.Connection, *, name: str, kind: str, operations, fields
     area = check_area_code(area_code)
     if not isinstance(kyc_consent_required, bool):
         raise InvalidInput("kyc_consent_required is true or false.", field="kyc_consent")
+    _dpop(dpop_required)
     made = clients.register_client(conn, name=name, redirect_uris=[], scopes=SCOPE, auth_method=auth_method,
                                    jwks=jwks, grant_types=["client_credentials"], actor=actor)
+    if dpop_required:
+        clients.require_dpop(conn, made["client_id"], True)
     now = utcnow()
     partner_id = conn.execute(partners.insert().returning(partners.c.partner_id).values(
         name=made["name"], kind=kind, client_id=made["client_id"], operations=ops, fields=allowed_fields,
@@ -186,13 +200,14 @@ def suspend_partner(conn: sa.Connection, client_id: str, *, actor: str) -> dict:
 
 # The policy: what ``update_policy`` may change (and ``partner_events`` records).
 POLICY = ("operations", "fields", "purposes", "rate_per_minute", "quota_per_day", "area_code",
-          "kyc_consent_required")
+          "kyc_consent_required", "dpop_required")
 _UNCHANGED = object()
 
 
 def update_policy(conn: sa.Connection, client_id: str, *, operations=_UNCHANGED, fields=_UNCHANGED,
                   purposes=_UNCHANGED, rate_per_minute=_UNCHANGED, quota_per_day=_UNCHANGED,
-                  area_code=_UNCHANGED, kyc_consent_required=_UNCHANGED, actor: str) -> dict:
+                  area_code=_UNCHANGED, kyc_consent_required=_UNCHANGED, dpop_required=_UNCHANGED,
+                  actor: str) -> dict:
     """Change a partner's policy: only what is given changes (``quota_per_day=None`` removes the
     quota, ``area_code=None`` makes it national), each value checked as in ``add_partner``; the
     change (who, when, old and new values) is recorded in ``partner_events``. The new policy
@@ -215,13 +230,17 @@ def update_policy(conn: sa.Connection, client_id: str, *, operations=_UNCHANGED,
         if not isinstance(kyc_consent_required, bool):
             raise InvalidInput("kyc_consent_required is true or false.", field="kyc_consent")
         new["kyc_consent_required"] = kyc_consent_required
+    if dpop_required is not _UNCHANGED:
+        new["dpop_required"] = _dpop(dpop_required)
     if not new:
         raise InvalidInput(f"Give at least one policy change: {', '.join(POLICY)}.", field="policy")
     old = view(row)
     changed = {k: {"old": old[k], "new": v} for k, v in new.items() if old[k] != v}
     if changed:
+        if "dpop_required" in changed:  # on the client: the token endpoint enforces it
+            clients.require_dpop(conn, client_id, new["dpop_required"])
         conn.execute(partners.update().where(partners.c.client_id == client_id)
-                     .values(**{k: new[k] for k in changed}, updated_at=utcnow()))
+                     .values(**{k: new[k] for k in changed if k != "dpop_required"}, updated_at=utcnow()))
         _event(conn, row.partner_id, "policy", actor, changed)
     return view(_row(conn, client_id))
 
@@ -240,7 +259,8 @@ def show_partner(conn: sa.Connection, client_id: str) -> dict:
 
 
 def list_partners(conn: sa.Connection) -> list[dict]:
-    return [view(r) for r in conn.execute(sa.select(partners).order_by(partners.c.partner_id))]
+    return [view(r) for r in conn.execute(sa.select(partners, _DPOP).select_from(_WITH_CLIENT)
+                                          .order_by(partners.c.partner_id))]
 
 
 def active_partner(conn: sa.Connection, client_id: str, operation: str, today: dt.date | None = None) -> sa.Row:

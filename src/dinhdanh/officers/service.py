@@ -1,33 +1,68 @@
-"""Adding officers and recognising them by their API token.
+"""Adding officers, their roles (``officers.permissions``), and recognising them by their API token.
 
-Tokens are 256-bit random strings shown once; only their SHA-256 is stored (a fast hash is enough
-for a secret of that entropy, and it keeps the per-request check cheap).
+An officer has an area (``role``: national, province or commune, with ``area_code``; where they
+may act) and roles (what they may do). Roles are granted and withdrawn one by one, each recorded
+with who did it and when (``officer_roles``).
+
+Their credentials (machine tokens that expire, the e-ID account they sign in with) are in
+``officers.credentials``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from dataclasses import dataclass
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from dinhdanh import places
-from dinhdanh.officers.tables import officers
+from dinhdanh.officers.permissions import (PERMISSIONS, PermissionDenied, SeparationOfDuties, check_role,
+                                           check_roles, permissions_of)
+from dinhdanh.officers import credentials
+from dinhdanh.officers.credentials import TOKEN_PREFIX  # noqa: F401  (where it was)
+from dinhdanh.officers.tables import officer_roles, officers
 from dinhdanh.registry.area import Area
-from dinhdanh.registry.errors import InvalidInput
+from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound
 from dinhdanh.store.base import utcnow
 
-ROLES = ("national", "province", "commune")
-TOKEN_PREFIX = "ddo_"
+ROLES = ("national", "province", "commune")  # the levels of an officer's area (the ``role`` column)
 
 
 @dataclass(frozen=True, slots=True)
 class Officer:
     officer_id: int
     name: str
-    role: str
+    role: str  # the area's level: national, province or commune
     area_code: str | None
+    roles: frozenset[str] = frozenset()  # the roles held (officers.permissions.ROLES)
+    permissions: frozenset[str] = field(init=False)  # what the roles give
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "roles", frozenset(self.roles))
+        object.__setattr__(self, "permissions", permissions_of(self.roles))
+
+    def can(self, permission: str) -> bool:
+        """Whether the officer's roles give ``permission`` (a name of ``permissions.PERMISSIONS``)."""
+        if permission not in PERMISSIONS:
+            raise ValueError(f"unknown permission {permission!r}")
+        return permission in self.permissions
+
+    def require(self, permission: str, *, english: bool = True) -> None:
+        """``PermissionDenied`` (403 ``permission_denied``, naming the permission) unless ``can``."""
+        if not self.can(permission):
+            raise PermissionDenied(permission, english=english)
+
+    def oversees(self, other: Officer) -> bool:
+        """Whether ``other`` works within this officer's area (for managing officers)."""
+        if self.role == "national":
+            return True
+        if other.role == "national" or other.area_code is None:
+            return False
+        if self.role == "province":
+            province = other.area_code if other.role == "province" else places.COMMUNES[other.area_code].province_code
+            return province == self.area_code
+        return other.role == "commune" and other.area_code == self.area_code
 
     @property
     def label(self) -> str:
@@ -42,12 +77,11 @@ class Officer:
         return Area()
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def add_officer(conn: sa.Connection, name: str, role: str, area_code: str | None) -> tuple[Officer, str]:
-    """Create an officer; returns it and its API token (shown once, never stored)."""
+def add_officer(conn: sa.Connection, name: str, role: str, area_code: str | None, *,
+                roles: Iterable[str] | str = (), granted_by: str = "system",
+                days: int = credentials.DEFAULT_DAYS) -> tuple[Officer, str]:
+    """Create an officer with ``roles`` (at least one; ``granted_by`` is recorded); returns it and
+    its API token (shown once, never stored)."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("The officer's name must be 1 to 100 characters.", field="name")
@@ -65,29 +99,131 @@ def add_officer(conn: sa.Connection, name: str, role: str, area_code: str | None
         area_code = (area_code or "").strip().zfill(5)
         if area_code not in places.COMMUNES:
             raise InvalidInput("The area must be a 2025 commune code (five digits, e.g. 00070).", field="area")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    held = check_roles(roles)
     officer_id = conn.execute(officers.insert().values(
-        name=name, role=role, area_code=area_code, token_hash=_hash(token), created_at=utcnow(),
+        name=name, role=role, area_code=area_code, created_at=utcnow(),
     ).returning(officers.c.officer_id)).scalar_one()
-    return Officer(officer_id, name, role, area_code), token
+    now = utcnow()
+    conn.execute(officer_roles.insert(), [{"officer_id": officer_id, "role": r, "granted_at": now,
+                                           "granted_by": granted_by} for r in sorted(held)])
+    token = credentials.issue_token(conn, officer_id, days=days, now=now).token  # expires (officers.credentials)
+    return Officer(officer_id, name, role, area_code, held), token
+
+
+# The officer and the roles held now, in one query (it runs on every officer request).
+_BY_ID = (sa.select(officers.c.officer_id, officers.c.name, officers.c.role, officers.c.area_code,
+                    officer_roles.c.role.label("held"))
+          .select_from(officers.outerjoin(officer_roles, sa.and_(officer_roles.c.officer_id == officers.c.officer_id,
+                                                                  officer_roles.c.withdrawn_at.is_(None))))
+          .where(officers.c.officer_id == sa.bindparam("officer_id"), officers.c.active.is_(True)))
+
+
+def officer_by_id(conn: sa.Connection, officer_id: int) -> Officer | None:
+    """The active officer with the roles they hold now; None for an unknown or inactive officer."""
+    rows = conn.execute(_BY_ID, {"officer_id": officer_id}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return Officer(first.officer_id, first.name, first.role, first.area_code,
+                   frozenset(r.held for r in rows if r.held is not None))
 
 
 def officer_by_token(conn: sa.Connection, token: str) -> Officer | None:
-    row = conn.execute(
-        sa.select(officers).where(officers.c.token_hash == _hash(token), officers.c.active.is_(True))
-    ).first()
-    return None if row is None else Officer(row.officer_id, row.name, row.role, row.area_code)
+    """The officer behind a live machine token (``officers.credentials.resolve_token``)."""
+    officer_id = credentials.resolve_token(conn, token)
+    return None if officer_id is None else officer_by_id(conn, officer_id)
+
+
+# ------------------------------------------------------------------------------------- roles
+
+
+def _officer_for(conn: sa.Connection, by: Officer | None, officer_id: int) -> Officer:
+    """The officer to manage: unknown, inactive or outside ``by``'s area are alike (404)."""
+    officer = officer_by_id(conn, officer_id)
+    if officer is None or (by is not None and not by.oversees(officer)):
+        raise NotFound("No such officer.", code="not_found", field="officer_id")
+    if by is not None and by.officer_id == officer_id:
+        raise SeparationOfDuties("An officer cannot change their own roles.", field="officer_id")
+    return officer
+
+
+def grant_role(conn: sa.Connection, officer_id: int, role: str, *, granted_by: str, by: Officer | None = None,
+               now: dt.datetime | None = None) -> Officer:
+    """Give ``role`` to the officer (recorded: who, when); 409 ``role_held`` if they hold it.
+
+    ``by``: the administrator doing it through the API (limited to officers in their area, never
+    themselves); None for the operator's CLI. Two grants at once: the unique index lets one in."""
+    check_role(role)
+    _officer_for(conn, by, officer_id)
+    try:
+        with conn.begin_nested():
+            conn.execute(officer_roles.insert().values(officer_id=officer_id, role=role, granted_at=now or utcnow(),
+                                                       granted_by=granted_by))
+    except sa.exc.IntegrityError:
+        raise Conflict(f"The officer already holds the role {role}.", code="role_held", field="role") from None
+    return officer_by_id(conn, officer_id)
+
+
+def withdraw_role(conn: sa.Connection, officer_id: int, role: str, *, withdrawn_by: str, by: Officer | None = None,
+                  now: dt.datetime | None = None) -> Officer:
+    """Take ``role`` back (the grant stays on record, closed: who, when); 409 ``role_not_held``."""
+    check_role(role)
+    _officer_for(conn, by, officer_id)
+    done = conn.execute(officer_roles.update().where(
+        officer_roles.c.officer_id == officer_id, officer_roles.c.role == role, officer_roles.c.withdrawn_at.is_(None),
+    ).values(withdrawn_at=now or utcnow(), withdrawn_by=withdrawn_by))
+    if done.rowcount != 1:
+        raise Conflict(f"The officer does not hold the role {role}.", code="role_not_held", field="role")
+    return officer_by_id(conn, officer_id)
+
+
+def officer_view(officer: Officer) -> dict:
+    return {"officer_id": officer.officer_id, "name": officer.name, "area_level": officer.role,
+            "area_code": officer.area_code, "roles": sorted(officer.roles), "permissions": sorted(officer.permissions)}
+
+
+def role_history(conn: sa.Connection, officer_id: int) -> list[dict]:
+    """Every grant of a role to the officer, oldest first, with its withdrawal if any."""
+    rows = conn.execute(sa.select(officer_roles).where(officer_roles.c.officer_id == officer_id)
+                        .order_by(officer_roles.c.grant_id)).all()
+    return [{"role": r.role, "granted_at": r.granted_at.isoformat(), "granted_by": r.granted_by,
+             "withdrawn_at": r.withdrawn_at.isoformat() if r.withdrawn_at else None, "withdrawn_by": r.withdrawn_by}
+            for r in rows]
+
+
+def show_officer(conn: sa.Connection, officer_id: int, *, by: Officer | None = None) -> dict:
+    """An officer with their roles, permissions and the history of their roles."""
+    officer = officer_by_id(conn, officer_id)
+    if officer is None or (by is not None and not by.oversees(officer)):
+        raise NotFound("No such officer.", code="not_found", field="officer_id")
+    return {**officer_view(officer), "role_history": role_history(conn, officer_id)}
 
 
 DEMO_OFFICER = "Cán bộ demo (quốc gia)"
+# The demo's officer does the whole demo, so it holds the operational roles (separation of duties
+# still applies: it cannot approve what it filed); not administrator, partner_admin or auditor.
+DEMO_ROLES = ("registrar", "card_officer", "card_approver", "eid_officer", "eid_supervisor", "data_steward")
+
+
+def _ensure_roles(conn: sa.Connection, officer_id: int, roles: Iterable[str], granted_by: str) -> None:
+    held = set(conn.execute(sa.select(officer_roles.c.role).where(
+        officer_roles.c.officer_id == officer_id, officer_roles.c.withdrawn_at.is_(None))).scalars())
+    missing = [r for r in roles if r not in held]
+    if missing:
+        now = utcnow()
+        conn.execute(officer_roles.insert(), [{"officer_id": officer_id, "role": r, "granted_at": now,
+                                               "granted_by": granted_by} for r in missing])
 
 
 def ensure_demo_officer(conn: sa.Connection) -> str:
-    """The demo's national officer, with a fresh token each start (tokens are stored only hashed)."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    done = conn.execute(officers.update().where(officers.c.name == DEMO_OFFICER, officers.c.role == "national")
-                        .values(token_hash=_hash(token), active=True))
-    if done.rowcount == 0:
-        conn.execute(officers.insert().values(name=DEMO_OFFICER, role="national", area_code=None,
-                                              token_hash=_hash(token), created_at=utcnow()))
-    return token
+    """The demo's national officer, with a fresh token each start (the earlier ones are revoked;
+    tokens are stored only hashed)."""
+    demo_id = conn.execute(sa.select(officers.c.officer_id).where(
+        officers.c.name == DEMO_OFFICER, officers.c.role == "national").order_by(officers.c.officer_id)).scalar()
+    if demo_id is None:
+        demo_id = conn.execute(officers.insert().values(name=DEMO_OFFICER, role="national", area_code=None,
+                                                        created_at=utcnow()).returning(officers.c.officer_id)).scalar_one()
+    else:
+        conn.execute(officers.update().where(officers.c.officer_id == demo_id).values(active=True))
+    _ensure_roles(conn, demo_id, DEMO_ROLES, "demo")
+    return credentials.rotate(conn, demo_id, label="demo").token

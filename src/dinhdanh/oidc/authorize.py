@@ -7,9 +7,11 @@ decides the next step each time the person comes back from a page:
 
 1. login, when there is no session, when ``prompt=login`` asks for a fresh one (a login older than
    the request does not count) or when the last login is older than ``max_age``;
-2. step-up, when level 2 is asked (``acr_values`` or an ``acr`` claim request) and the session
-   has proved level 1 only; an account that holds level 1 only cannot satisfy it:
-   ``unmet_authentication_requirements`` goes back to the client;
+2. step-up, when level 2 is asked (``acr_values`` or an ``acr`` claim request, or the scope
+   ``dinhdanh.officer``, which also needs an account linked to an active officer: else
+   ``access_denied``; see ``oidc.officers``) and the session has proved level 1 only; an account
+   that holds level 1 only cannot satisfy it: ``unmet_authentication_requirements`` goes back to
+   the client;
 3. consent, when what is asked is not covered by a remembered consent, or ``prompt=consent``;
 4. the code, sent to the redirect URI with ``state`` and ``iss`` (RFC 9207).
 
@@ -27,12 +29,13 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Error
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidClientError, OAuth2Error
 from authlib.oidc.core.errors import (ConsentRequiredError, InteractionRequiredError, InvalidRequestURIError,
                                       LoginRequiredError)
 
 from dinhdanh.eid import auth as eid
 from dinhdanh.oidc import consent, rfc9126, sessions, tokens
+from dinhdanh.oidc import officers as officer_sign_in
 from dinhdanh.oidc.claims import acr_of, claims_for_scope, parse_claims_request, required_level
 from dinhdanh.oidc.server import HttpRequest, Provider, consentable_claims
 from dinhdanh.oidc.sessions import Session
@@ -180,7 +183,14 @@ def advance(provider: Provider, interaction: Interaction, session: Session | Non
             sessions.end(conn, session.session_id)
             session, who = None, None
     fresh = who is not None and session.auth_time >= interaction.created_at
-    if who is None or ("login" in prompts and not fresh) or (
+    officer = officer_sign_in.asks_officer_scope(request.scope)
+    ended = False  # an officer's sign-in from before their credentials were revoked no longer counts
+    if who is not None and officer:
+        link = officer_sign_in.link_for(conn, who.account_id)
+        if link is None:
+            return fail(AccessDeniedError("This account is not linked to an active officer."))
+        ended = not link.admits(session.auth_time)
+    if who is None or ended or ("login" in prompts and not fresh) or (
             max_age is not None and (now - session.auth_time).total_seconds() > max_age):
         if "none" in prompts:
             return fail(LoginRequiredError())
@@ -189,6 +199,8 @@ def advance(provider: Provider, interaction: Interaction, session: Session | Non
 
     claims_request = parse_claims_request(params.get("claims"))
     needed = required_level(params.get("acr_values"), claims_request) or 1
+    if officer:  # officers sign in at level 2 whatever the request says
+        needed = max(needed, officer_sign_in.REQUIRED_LEVEL)
     level = min(session.level or 1, who.level or 1)
     if needed > level:
         if (who.level or 1) < needed:
@@ -229,8 +241,6 @@ def advance(provider: Provider, interaction: Interaction, session: Session | Non
 
 def deny(provider: Provider, interaction: Interaction) -> Outcome:
     """The person refused consent: ``access_denied`` goes back to the client."""
-    from authlib.oauth2.rfc6749 import AccessDeniedError
-
     try:
         grant, _ = provider.validate_authorization_params(interaction.params)
     except OAuth2Error as error:

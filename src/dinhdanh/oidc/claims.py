@@ -37,8 +37,12 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "address": ("address",),
     "dinhdanh.pid": (PID,),
 }
-# Scopes that are permissions rather than claims.
-PERMISSION_SCOPES = ("dinhdanh.me",)
+# Scopes that are permissions rather than claims. ``dinhdanh.officer``: act as the officer linked to
+# the account, for officer clients only and at level 2 (``oidc.officers``).
+OFFICER_SCOPE = "dinhdanh.officer"
+# ``dinhdanh.dossiers``: file and follow one's own dossiers of public services (web.api.dossiers).
+DOSSIERS_SCOPE = "dinhdanh.dossiers"
+PERMISSION_SCOPES = ("dinhdanh.me", DOSSIERS_SCOPE, OFFICER_SCOPE)
 # Scopes for partner APIs (client credentials; no person involved).
 PARTNER_SCOPES = ("dinhdanh.verify",)
 SCOPES = (*SCOPE_CLAIMS, *PERMISSION_SCOPES, *PARTNER_SCOPES)
@@ -59,6 +63,8 @@ CLAIM_LABELS = {
         "sub": "Mã định danh riêng của bạn đối với dịch vụ này",
         "dinhdanh.me": "Xem tài khoản, lịch sử đăng nhập, nhật ký khai thác dữ liệu của bạn, các ứng dụng bạn đã "
                        "đồng ý và khóa tài khoản thay bạn",
+        DOSSIERS_SCOPE: "Nộp, theo dõi, bổ sung và rút hồ sơ thủ tục hành chính của bạn",
+        OFFICER_SCOPE: "Làm việc với tư cách cán bộ được giao tài khoản này (mọi thao tác đều được ghi nhật ký)",
     },
     "en": {
         "name": "Full name", "family_name": "Surname", "given_name": "Given name", "middle_name": "Middle name",
@@ -71,6 +77,8 @@ CLAIM_LABELS = {
         "sub": "An identifier of you for this service only",
         "dinhdanh.me": "See your account, login history, who used your data and your consents, and lock your "
                        "account on your behalf",
+        DOSSIERS_SCOPE: "File, follow, supplement and withdraw your administrative dossiers",
+        OFFICER_SCOPE: "Work as the officer this account belongs to (every action is logged)",
     },
 }
 

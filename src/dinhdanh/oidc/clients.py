@@ -19,7 +19,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from dinhdanh.oidc.claims import PARTNER_SCOPES, SCOPES
+from dinhdanh.oidc.claims import OFFICER_SCOPE, PARTNER_SCOPES, SCOPES
 from dinhdanh.oidc.tables import AUTH_METHODS, oidc_clients
 from dinhdanh.registry.errors import InvalidInput, NotFound, RuleViolation
 from dinhdanh.store.base import utcnow
@@ -52,7 +52,14 @@ class Client(ClientMixin):
     status: str
     purpose: str | None = None
     id_token_signed_response_alg: str = "ES256"
+    dpop_bound_access_tokens: bool = False  # RFC 9449 s.5.2: a DPoP proof with every token request
     client_metadata: dict = field(default_factory=dict, compare=False)
+    officer: bool = False  # an officer client: may ask for dinhdanh.officer (oidc.officers)
+
+    @property
+    def public(self) -> bool:
+        """A client without credentials (none are registered today: every method here authenticates)."""
+        return self.auth_method == "none"
 
     @property
     def approved(self) -> bool:
@@ -97,7 +104,9 @@ def _client(row) -> Client:
             row.post_logout_redirect_uris), scopes=tuple(row.scopes.split()), grant_types=tuple(row.grant_types),
         sector=row.sector or sector_of(row.redirect_uris), status=row.status, purpose=row.purpose,
         id_token_signed_response_alg=row.id_token_alg or "ES256",
+        dpop_bound_access_tokens=bool(row.dpop_bound_access_tokens),
         client_metadata={"post_logout_redirect_uris": list(row.post_logout_redirect_uris)},
+        officer=bool(row.officer),
     )
 
 
@@ -149,10 +158,12 @@ def register_client(conn: sa.Connection, *, name: str, redirect_uris: list[str],
                     auth_method: str = "client_secret_basic", jwks: dict | None = None,
                     grant_types: list[str] | None = None, sector: str | None = None,
                     post_logout_redirect_uris: list[str] | None = None, actor: str = "system",
-                    client_id: str | None = None, id_token_alg: str = "ES256") -> dict:
+                    client_id: str | None = None, id_token_alg: str = "ES256", officer: bool = False) -> dict:
     """Register a relying party, ``pending`` until approved. Returns its id and (for
     ``client_secret_basic``) its secret, shown this once. ``id_token_alg`` is how its ID tokens
-    are signed (``id_token_signed_response_alg``): ES256, or RS256 for those that need it."""
+    are signed (``id_token_signed_response_alg``): ES256, or RS256 for those that need it.
+    ``officer``: an officer client (the console, officers' tools), the only kind given the scope
+    ``dinhdanh.officer`` (added to its scopes), for the authorization code grant only."""
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidInput("The client's name must be 1 to 200 characters.", field="name")
@@ -169,6 +180,13 @@ def register_client(conn: sa.Connection, *, name: str, redirect_uris: list[str],
     unknown = [s for s in wanted if s not in SCOPES]
     if unknown:
         raise InvalidInput(f"Unknown scope(s): {' '.join(unknown)}; known: {' '.join(SCOPES)}.", field="scopes")
+    if officer:
+        if "authorization_code" not in grants or "client_credentials" in grants:
+            raise InvalidInput("An officer client signs officers in: the authorization code grant (and refresh "
+                               "tokens), no client credentials.", field="grant")
+        wanted = [*wanted, OFFICER_SCOPE] if OFFICER_SCOPE not in wanted else wanted
+    elif OFFICER_SCOPE in wanted:
+        raise InvalidInput(f"The scope {OFFICER_SCOPE} is for officer clients only (--officer).", field="scopes")
     uris = [_check_uri(u, "redirect_uri") for u in dict.fromkeys(redirect_uris or [])]
     logout_uris = [_check_uri(u, "post_logout_redirect_uri") for u in dict.fromkeys(post_logout_redirect_uris or [])]
     if "authorization_code" in grants:
@@ -205,11 +223,12 @@ def register_client(conn: sa.Connection, *, name: str, redirect_uris: list[str],
         client_id=client_id, name=name, auth_method=auth_method, secret_hash=_hash(secret) if secret else None,
         jwks=jwks, redirect_uris=uris, post_logout_redirect_uris=logout_uris, scopes=" ".join(wanted),
         grant_types=list(grants), sector=sector, status="pending", created_at=utcnow(), created_by=actor,
-        id_token_alg=None if id_token_alg == "ES256" else id_token_alg))
+        id_token_alg=None if id_token_alg == "ES256" else id_token_alg, officer=bool(officer)))
     out = {"client_id": client_id, "client_secret": secret, "name": name, "status": "pending",
            "token_endpoint_auth_method": auth_method, "redirect_uris": uris,
            "post_logout_redirect_uris": logout_uris, "scope": " ".join(wanted), "grant_types": list(grants),
-           "sector": sector or sector_of(uris), "id_token_signed_response_alg": id_token_alg}
+           "sector": sector or sector_of(uris), "id_token_signed_response_alg": id_token_alg,
+           "officer": bool(officer)}
     return out
 
 
@@ -252,7 +271,8 @@ def client_view(conn: sa.Connection, client_id: str) -> dict:
             "token_endpoint_auth_method": row.auth_method, "redirect_uris": row.redirect_uris,
             "post_logout_redirect_uris": row.post_logout_redirect_uris, "scope": row.scopes,
             "grant_types": row.grant_types, "sector": row.sector or sector_of(row.redirect_uris),
-            "id_token_signed_response_alg": row.id_token_alg or "ES256", "agreement": row.agreement, "purpose": row.purpose, "security_level": row.security_level,
+            "id_token_signed_response_alg": row.id_token_alg or "ES256", "officer": bool(row.officer),
+            "dpop_bound_access_tokens": row.dpop_bound_access_tokens, "agreement": row.agreement, "purpose": row.purpose, "security_level": row.security_level,
             "created_at": row.created_at, "approved_at": row.approved_at, "approved_by": row.approved_by}
 
 
@@ -271,6 +291,12 @@ def reset_secret(conn: sa.Connection, client_id: str) -> str:
     secret = secrets.token_urlsafe(32)
     conn.execute(oidc_clients.update().where(oidc_clients.c.client_id == client_id).values(secret_hash=_hash(secret)))
     return secret
+
+
+def require_dpop(conn: sa.Connection, client_id: str, required: bool) -> None:
+    """Whether the client must send a DPoP proof with every token request (``dpop_bound_access_tokens``)."""
+    conn.execute(oidc_clients.update().where(oidc_clients.c.client_id == client_id)
+                 .values(dpop_bound_access_tokens=required))
 
 
 def set_redirect_uris(conn: sa.Connection, client_id: str, redirect_uris: list[str],

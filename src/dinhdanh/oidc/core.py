@@ -1,5 +1,6 @@
 """OpenID Connect Core 1.0 on Authlib's: the ID token (s.2, s.3.1.3.6), the UserInfo endpoint
-(s.5.3) and bearer-token protection of our own resources (RFC 6750).
+(s.5.3) and the protection of our own resources: bearer tokens (RFC 6750) and DPoP-bound ones
+(RFC 9449, ``Authorization: DPoP`` with a proof).
 
 ID tokens are signed ES256 (RS256 for a client registered for it) with the key in service, carry
 ``iss``, a pairwise ``sub``, ``aud``,
@@ -18,7 +19,7 @@ from authlib.oidc.core import OpenIDCode as _OpenIDCode
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core import UserInfoEndpoint as _UserInfoEndpoint
 
-from dinhdanh.oidc import keys, tokens
+from dinhdanh.oidc import dpop, keys, tokens
 from dinhdanh.oidc.claims import claims_for_scope, release, requested_claim_names
 from dinhdanh.oidc.tables import oidc_codes
 
@@ -72,7 +73,22 @@ class BearerTokenValidator(_BearerTokenValidator):
         self.provider = provider
 
     def authenticate_token(self, token_string):
-        return self.provider.bearer_token(token_string)
+        found = self.provider.resource_token(token_string)
+        if found is not None and found.row.jkt is not None:  # RFC 9449 s.7.2: not as a bearer token
+            raise dpop.ResourceRefusal("invalid_token", dpop.BOUND_AS_BEARER)
+        return found
+
+
+class DPoPTokenValidator(BearerTokenValidator):
+    """``Authorization: DPoP <token>`` with a proof of its key (``Provider.dpop_token``)."""
+
+    TOKEN_TYPE = "dpop"
+
+    def validate_request(self, request):
+        self.http = request.http  # the proof is checked against this request
+
+    def authenticate_token(self, token_string):
+        return self.provider.dpop_token(token_string, self.http)
 
 
 class ResourceProtector(_ResourceProtector):
@@ -83,6 +99,7 @@ class ResourceProtector(_ResourceProtector):
         super().__init__()
         self.request = request
         self.register_token_validator(BearerTokenValidator(provider))
+        self.register_token_validator(DPoPTokenValidator(provider))
 
     def acquire_token(self, scopes=None):
         if isinstance(scopes, str):

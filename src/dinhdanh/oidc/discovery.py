@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dinhdanh.oidc import keys
+from dinhdanh.oidc import dpop, keys
 from dinhdanh.oidc.claims import ACR_LEVELS, KNOWN_CLAIMS, SCOPES
 from dinhdanh.oidc.rfc6749 import CLIENT_AUTH_METHODS
 from dinhdanh.oidc.rfc7523 import ALGORITHMS
@@ -33,6 +33,7 @@ def metadata(issuer: str) -> dict:
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": list(dpop.ALGORITHMS),  # RFC 9449 s.5.1
         "acr_values_supported": list(ACR_LEVELS),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid",
                              *[c for c in KNOWN_CLAIMS if c != "sub"]],

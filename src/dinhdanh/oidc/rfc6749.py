@@ -12,6 +12,7 @@ and client credentials (s.4.4), with their storage.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidScopeError, grants
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from dinhdanh.oidc import tokens
+from dinhdanh.oidc import dpop, officers, tokens
 from dinhdanh.oidc.claims import PARTNER_SCOPES
 from dinhdanh.oidc.tables import oidc_codes
 
@@ -137,6 +138,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         if found.row.revoked_at is not None or found.is_expired():
             return None
+        proof = self.server.dpop_proof
+        if found.row.jkt is not None and (proof is None or not hmac.compare_digest(proof.jkt, found.row.jkt)):
+            # RFC 9449 s.5: a public client's refresh token is used with the key it is bound to
+            raise dpop.InvalidDPoPProofError("This refresh token is bound to a DPoP key: send a DPoP proof "
+                                             "signed with that key.")
         if not tokens.mark_rotated(conn, found.row.token_id, now):
             tokens.revoke_family(conn, found.row.family_id, "refresh_reused")
             return None
@@ -149,6 +155,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                                     client=self.request.client)
         if user is None:
             raise InvalidGrantError("The account is no longer usable.")
+        if not officers.still_officer(self.server.conn, row.scope, row.account_id, row.auth_time):
+            raise InvalidGrantError("The account is no longer an active officer's, or the officer's sign-ins "
+                                    "were revoked.")
         return user
 
     def revoke_old_credential(self, refresh_token) -> None:

@@ -24,7 +24,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     def introspect_token(self, token) -> dict:
         row = token.row
         body = {"active": True, "client_id": row.client_id, "scope": row.scope, "iss": self.server.issuer,
-                "token_type": "Bearer" if row.kind == "access" else None, "jti": row.jti,
+                "token_type": ("DPoP" if row.jkt else "Bearer") if row.kind == "access" else None, "jti": row.jti,
                 "iat": int(row.issued_at.timestamp()), "exp": int(row.expires_at.timestamp())}
         if row.account_id is None:
             body["sub"] = row.client_id
@@ -37,4 +37,6 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
                         auth_time=int(row.auth_time.timestamp()) if row.auth_time else None)
         if row.kind == "access":
             body["aud"] = self.server.issuer
+        if row.jkt:
+            body["cnf"] = {"jkt": row.jkt}  # RFC 9449 s.6.2
         return {k: v for k, v in body.items() if v is not None}

@@ -10,7 +10,8 @@ Wiring (``__init__``): grants ``AuthorizationCodeGrant`` + ``S256CodeChallenge``
 ``OpenIDCode`` (ID token), ``RefreshTokenGrant`` (rotation), ``ClientCredentialsGrant``; client
 authentication ``client_secret_basic`` (Authlib's) and ``private_key_jwt`` (RFC 7523); endpoints
 revocation (RFC 7009), introspection (RFC 7662), userinfo (OIDC Core s.5.3) and end-session
-(RP-initiated logout); token generation in ``generate_bearer_token`` (JWT access tokens).
+(RP-initiated logout); token generation in ``generate_bearer_token`` (JWT access tokens), bound to
+the client's key when the token request carries a DPoP proof (RFC 9449, ``oidc.dpop``).
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from authlib.oauth2.rfc6749.requests import JsonPayload, JsonRequest
 from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 
 from dinhdanh.eid import auth as eid
-from dinhdanh.oidc import keys, tokens
-from dinhdanh.oidc.claims import (PARTNER_SCOPES, SCOPES, USER_SCOPES, acr_of, claims_for_scope, pairwise_subject,
+from dinhdanh.oidc import dpop, keys, tokens
+from dinhdanh.oidc import officers as officer_sign_in
+from dinhdanh.oidc.claims import (OFFICER_SCOPE, PARTNER_SCOPES, SCOPES, USER_SCOPES, acr_of, claims_for_scope, pairwise_subject,
                                   parse_claims_request)
 from dinhdanh.oidc.clients import Client, load_client
 from dinhdanh.oidc.core import OpenIDCode, UserInfoEndpoint
@@ -154,6 +156,7 @@ class Provider(AuthorizationServer):
         self._signing_keys: dict[str, object] = {}
         self._claims: dict[int, dict] = {}
         self._minted: dict[str, tuple[str, dt.datetime]] = {}
+        self.dpop_proof: dpop.Proof | None = None  # the token request's DPoP proof, checked and spent
         self.register_token_generator("default", self.generate_bearer_token)
         self.register_client_auth_method("private_key_jwt", PrivateKeyJWT(conn, self.assertion_audiences()))
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCode(self)])
@@ -166,6 +169,25 @@ class Provider(AuthorizationServer):
 
     def query_client(self, client_id) -> Client | None:
         return load_client(self.conn, client_id)
+
+    def create_token_response(self, request=None):
+        """The token endpoint, with its DPoP proof (if any) checked first (RFC 9449 s.5)."""
+        request = self.create_oauth2_request(request)
+        http = request.http
+        try:
+            self.dpop_proof = dpop.token_request_proof(self.conn, _dpop_headers(http), url=_without_query(http.uri),
+                                                       now=self.now)
+        except OAuth2Error as error:
+            return self.handle_error_response(request, error)
+        return super().create_token_response(request)
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        client = super().authenticate_client(request, methods, endpoint)
+        if endpoint == "token" and client.dpop_bound_access_tokens and self.dpop_proof is None:
+            # RFC 9449 s.5.2: never a bearer token for this client (refused before a code is spent)
+            raise dpop.InvalidDPoPProofError("This client must send a DPoP proof (the DPoP header) with every "
+                                             "token request.")
+        return client
 
     def create_oauth2_request(self, request) -> OAuth2Request:
         if isinstance(request, OAuth2Request):
@@ -199,10 +221,17 @@ class Provider(AuthorizationServer):
         if user is not None:
             common.update(account_id=user.account_id, session_id=user.session_id, claims=user.claims_request,
                           acr=user.acr, amr=list(user.amr), auth_time=user.auth_time)
-        tokens.store(self.conn, kind="access", value=token["access_token"], jti=jti, expires_at=expires, **common)
+        jkt = self.dpop_proof.jkt if self.dpop_proof is not None else None
+        tokens.store(self.conn, kind="access", value=token["access_token"], jti=jti, expires_at=expires, jkt=jkt,
+                     **common)
         if "refresh_token" in token:
+            # RFC 9449 s.5: a public client's refresh token is bound to its key; a confidential
+            # client's is bound to the client's own authentication
+            # an officer's refresh token ends with their sign-in's working day (oidc.officers)
+            refresh_expires = officer_sign_in.refresh_expiry(common["scope"], common.get("auth_time"),
+                                                             self.now + tokens.REFRESH_TTL)
             tokens.store(self.conn, kind="refresh", value=token["refresh_token"], jti=tokens.new_id(),
-                         expires_at=self.now + tokens.REFRESH_TTL, **common)
+                         expires_at=refresh_expires, jkt=jkt if client.public else None, **common)
 
     def generate_bearer_token(self, grant_type, client: Client, user: EndUser | None = None, scope=None,
                               expires_in=None, include_refresh_token=True) -> dict:
@@ -216,11 +245,13 @@ class Provider(AuthorizationServer):
             scope = " ".join(s for s in scope.split() if s in USER_SCOPES)
             subject = self.pairwise_sub(client, user.subject)
             extra = {"acr": user.acr, "auth_time": int(user.auth_time.timestamp())}
+        if self.dpop_proof is not None:
+            extra["cnf"] = {"jkt": self.dpop_proof.jkt}  # RFC 9449 s.6.1
         value, jti, expires = tokens.mint_access_token(self.conn, self.vault, issuer=self.issuer,
                                                        client_id=client.client_id, subject=subject, scope=scope,
                                                        now=self.now, extra=extra)
         self._minted[value] = (jti, expires)
-        token = {"token_type": "Bearer", "access_token": value, "expires_in": int(tokens.ACCESS_TTL.total_seconds()),
+        token = {"token_type": "DPoP" if self.dpop_proof is not None else "Bearer", "access_token": value, "expires_in": int(tokens.ACCESS_TTL.total_seconds()),
                  "scope": scope}
         if include_refresh_token and user is not None:
             token["refresh_token"] = secrets.token_urlsafe(48)
@@ -264,8 +295,25 @@ class Provider(AuthorizationServer):
                        session_id=session_id, sid=sid, claims_request=claims_request, client=client)
 
     def bearer_token(self, value) -> tokens.Token | None:
-        """The access token presented to one of our resources, with its client and person; None
-        when it is not valid (bad signature, expired, revoked, account no longer usable)."""
+        """The access token presented to one of our resources as a bearer token, with its client
+        and person; None when it is not valid (bad signature, expired, revoked, account no longer
+        usable) or is DPoP-bound (RFC 9449 s.7.2: never usable without its proof)."""
+        found = self.resource_token(value)
+        return None if found is None or found.row.jkt is not None else found
+
+    def dpop_token(self, value, http: HttpRequest) -> tokens.Token:
+        """The access token presented with ``Authorization: DPoP``, its proof checked against this
+        request (``dpop.check_token_use``); raises ``dpop.ResourceRefusal``."""
+        found = self.resource_token(value)
+        if found is None:
+            raise dpop.ResourceRefusal("invalid_token", "The access token is not valid (expired, revoked, or "
+                                                        "not issued here).")
+        dpop.check_token_use(self.conn, token=value, jkt=found.row.jkt, scheme="DPoP", proofs=_dpop_headers(http),
+                             method=http.method, url=_without_query(http.uri), now=self.now)
+        return found
+
+    def resource_token(self, value) -> tokens.Token | None:
+        """A valid access token of a person, with its client and person, however it is bound."""
         found = tokens.validate_access_token(self.conn, value, self.issuer, self.now)
         if found is None or found.row.account_id is None:
             return None
@@ -316,6 +364,9 @@ class Provider(AuthorizationServer):
                 raise UnauthorizedClientError("This client has not been approved.")
             if "openid" not in (request.scope or "").split():
                 raise InvalidScopeError("The 'openid' scope is required.")
+            # the scope as asked (``request.scope`` is already cut down to the client's scopes)
+            if officer_sign_in.asks_officer_scope(request.payload.scope) and not client.officer:
+                raise InvalidScopeError(f"The scope {OFFICER_SCOPE} is for officer clients only.")
             try:
                 parse_claims_request(params.get("claims"))
             except ValueError as e:
@@ -343,6 +394,15 @@ class Provider(AuthorizationServer):
             raise
         grant.redirect_uri = redirect_uri
         return grant, request
+
+
+def _dpop_headers(http: HttpRequest) -> list[str]:
+    """The values of the request's DPoP headers (RFC 9449 s.4.3 asks for exactly one)."""
+    return [v for k, v in http.headers if k.lower() == "dpop"]
+
+
+def _without_query(uri: str) -> str:
+    return uri.split("#", 1)[0].split("?", 1)[0]
 
 
 def _bearer_from_body(http: HttpRequest) -> HttpRequest:

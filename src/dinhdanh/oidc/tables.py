@@ -33,6 +33,8 @@ oidc_clients = sa.Table(
     sa.Column("sector", sa.String(255)),  # pairwise subject sector; NULL = host of the redirect URIs
     # how its ID tokens are signed (id_token_signed_response_alg, OIDC Dynamic Registration s.2); NULL = ES256
     sa.Column("id_token_alg", sa.String(10)),
+    # an officer client (``client add --officer``): the only kind that may ask for scope dinhdanh.officer
+    sa.Column("officer", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("status", sa.String(10), nullable=False),
     sa.Column("agreement", sa.String(100)),
     sa.Column("purpose", sa.Text),
@@ -41,6 +43,9 @@ oidc_clients = sa.Table(
     sa.Column("created_by", sa.String(60), nullable=False),
     sa.Column("approved_at", UTCDateTime),
     sa.Column("approved_by", sa.String(60)),
+    # RFC 9449 s.5.2 client metadata: every token request must carry a DPoP proof (the partner
+    # policy's ``dpop_required``), so the client never gets a bearer token
+    sa.Column("dpop_bound_access_tokens", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint(one_of("status", *CLIENT_STATUSES), name="status"),
     sa.CheckConstraint(one_of("auth_method", *AUTH_METHODS), name="auth_method"),
 )
@@ -143,6 +148,9 @@ oidc_tokens = sa.Table(
     sa.Column("rotated_at", UTCDateTime),  # a refresh token, exchanged for the next one
     sa.Column("revoked_at", UTCDateTime),
     sa.Column("revoke_reason", sa.String(30)),
+    # the RFC 7638 thumbprint of the DPoP key the token is bound to (``cnf.jkt``, RFC 9449 s.6); NULL: a
+    # bearer token (a refresh token is bound only for a public client, s.5)
+    sa.Column("jkt", Key(43)),
     sa.CheckConstraint(one_of("kind", "access", "refresh"), name="kind"),
 )
 
@@ -164,4 +172,12 @@ oidc_assertions = sa.Table(
     sa.Column("client_id", Key(64), primary_key=True),
     sa.Column("jti", sa.String(128), primary_key=True),
     sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# DPoP proofs accepted (RFC 9449 s.11.1): SHA-256 of the key's thumbprint and the proof's ``jti``,
+# kept until the proof's ``iat`` is out of the window, so that none is accepted twice (oidc.dpop).
+oidc_dpop_proofs = sa.Table(
+    "oidc_dpop_proofs", metadata,
+    sa.Column("proof_hash", Key(64), primary_key=True),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
 )

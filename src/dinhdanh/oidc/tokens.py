@@ -2,7 +2,8 @@
 they can be revoked, rotated and introspected.
 
 Every access token is a JWT any resource server can check against the published JWKS alone
-(``iss``, ``sub``, ``aud``, ``client_id``, ``scope``, ``exp``, ``iat``, ``jti``); the platform's own
+(``iss``, ``sub``, ``aud``, ``client_id``, ``scope``, ``exp``, ``iat``, ``jti``, and ``cnf.jkt`` for a
+DPoP-bound one, RFC 9449 s.6.1); the platform's own
 resources (userinfo, the self-service API) also look the row up, so that a revoked token stops at
 once. Tokens of one grant share a ``family_id``: a used code or a rotated refresh token presented
 again revokes the family (RFC 9700 s.4.14: refresh token rotation with reuse detection).
@@ -56,11 +57,13 @@ def mint_access_token(conn: sa.Connection, vault: Vault, *, issuer: str, client_
 def store(conn: sa.Connection, *, kind: str, value: str, jti: str, client_id: str, scope: str,
           issued_at: dt.datetime, expires_at: dt.datetime, account_id: int | None = None,
           session_id: int | None = None, family_id: str | None = None, claims: dict | None = None,
-          acr: str | None = None, amr: list | None = None, auth_time: dt.datetime | None = None) -> int:
+          acr: str | None = None, amr: list | None = None, auth_time: dt.datetime | None = None,
+          jkt: str | None = None) -> int:
+    """Store a token's row; ``jkt``: the thumbprint of the DPoP key it is bound to (oidc.dpop)."""
     return conn.execute(_INSERT, dict(
         kind=kind, token_hash=digest(value), jti=jti, client_id=client_id, account_id=account_id,
         session_id=session_id, family_id=family_id, scope=scope, claims=claims, acr=acr, amr=amr,
-        auth_time=auth_time, issued_at=issued_at, expires_at=expires_at,
+        auth_time=auth_time, issued_at=issued_at, expires_at=expires_at, jkt=jkt,
     )).scalar_one()
 
 
@@ -184,7 +187,8 @@ def validate_access_token(conn: sa.Connection, value, issuer: str, now: dt.datet
     return found
 
 
-# the stored token and whether the key that signed it is still published (keys.is_published)
+# the stored token (with ``jkt``, the DPoP key it is bound to, if any) and whether the key that
+# signed it is still published (keys.is_published)
 _BY_HASH_AND_KEY = sa.select(oidc_tokens, keys.published_clause().exists().label("key_published")).where(
     oidc_tokens.c.token_hash == sa.bindparam("hash"))
 

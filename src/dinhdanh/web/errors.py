@@ -70,6 +70,15 @@ _TRANSLATED = {"unauthenticated", "partner_unauthenticated", "rate_limited", "qu
                "rate_limiter_unavailable"}
 
 
+def add_messages(messages: dict) -> None:
+    """Add an area's Vietnamese wording to ``VI``. A key already worded differently is refused: one code
+    (and field) has one meaning across the whole API, so an area cannot silently reword another's refusal."""
+    clashes = sorted(str(k) for k, v in messages.items() if k in VI and VI[k] != v)
+    if clashes:
+        raise ValueError(f"Vietnamese messages already worded differently: {', '.join(clashes)}")
+    VI.update(messages)
+
+
 def _english(request: Request) -> bool:
     first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
     return first.startswith("en")

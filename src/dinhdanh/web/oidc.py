@@ -147,8 +147,13 @@ async def _protocol(request: Request, work) -> Response:
     uow, vault, issuer = uow_of(request), vault_of(request), issuer_of(request)
 
     def run():
-        with uow.begin() as conn:
-            return work(StarletteProvider(conn, vault, issuer))
+        from authlib.oauth2.rfc6749.errors import InsecureTransportError
+
+        try:
+            with uow.begin() as conn:
+                return work(StarletteProvider(conn, vault, issuer))
+        except InsecureTransportError:  # plain http to a host other than loopback (RFC 6749 s3.1, s3.2)
+            return _json_error(400, "invalid_request", "The provider's endpoints are served over https only.")
 
     return await run_in_threadpool(run)
 

@@ -158,7 +158,8 @@ TEXT = {
                        "kyc": "nhận thông tin (eKYC)", "batch_match": "đối chiếu theo lô",
                        "notify": "nhận thông báo thay đổi", "verify_card": "kiểm tra thẻ căn cước",
                        "cards": "xem thẻ căn cước", "follow": "đăng ký nhận thông báo thay đổi",
-                       "unfollow": "hủy nhận thông báo thay đổi"},
+                       "unfollow": "hủy nhận thông báo thay đổi",
+                       "eid_registration_check": "đối chiếu khi đăng ký tài khoản định danh điện tử"},
            "field_names": {"full_name": "họ, chữ đệm và tên", "date_of_birth": "ngày sinh", "sex": "giới tính",
                            "phone": "số điện thoại", "address": "địa chỉ", "current_address": "nơi ở hiện tại",
                            "nationality": "quốc tịch", "hometown": "quê quán", "status": "tình trạng",
@@ -181,7 +182,8 @@ TEXT = {
            "actions": {"read": "read the record", "search": "search", "history": "read the history",
                        "verify": "check", "kyc": "receive (e-KYC)", "batch_match": "batch check",
                        "notify": "change notification", "verify_card": "chip card check", "cards": "read the cards",
-                       "follow": "follow changes", "unfollow": "stop following changes"},
+                       "follow": "follow changes", "unfollow": "stop following changes",
+                       "eid_registration_check": "check for an e-ID account registration"},
            "field_names": {}, "outcomes": {}},
 }
 

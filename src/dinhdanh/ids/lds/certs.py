@@ -142,6 +142,8 @@ def load_public_key(spki_der: bytes) -> PublicKey:
     """Load a SubjectPublicKeyInfo (RSA, RSA-PSS, EC named or explicit) for verification."""
     try:
         return _load_public_key(spki_der)
+    except CertificateError:
+        raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
         # asn1crypto parses lazily: a damaged key surfaces as any of these, deep inside
         raise CertificateError(f"the public key is malformed: {exc!r}") from None
@@ -151,6 +153,11 @@ def _load_public_key(spki_der: bytes) -> PublicKey:
     try:
         info = keys.PublicKeyInfo.load(spki_der, strict=True)
         algorithm = info["algorithm"]["algorithm"].dotted
+    except KeyError as exc:
+        # asn1crypto knows no parameters for an algorithm OID it has not registered; which OIDs are
+        # registered depends on what else the process imported (pyHanko adds some), so the answer
+        # is worded the same either way
+        raise CertificateError(f"unsupported public key algorithm {exc.args[0] if exc.args else '?'}") from None
     except (ValueError, TypeError) as exc:
         raise CertificateError(f"the public key is not a SubjectPublicKeyInfo: {exc}") from None
     if algorithm in ("1.2.840.113549.1.1.1", "1.2.840.113549.1.1.10"):

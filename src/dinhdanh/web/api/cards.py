@@ -16,11 +16,19 @@ from dinhdanh.registry.errors import InvalidInput
 from dinhdanh.registry.events import Actor
 from dinhdanh.store.vault import Vault, for_database
 from dinhdanh.web.api.schemas import ErrorBody
-from dinhdanh.web.deps import DEFAULT, Conn, CurrentOfficer, Purpose
+from dinhdanh.web.deps import DEFAULT, Allowed, Conn, Purpose
 
 router = APIRouter(prefix="/api/v1", tags=["cards"],
-                   responses={401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody},
-                              422: {"model": ErrorBody}})
+                   responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
+                              409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+# Each step its own permission: who files does not approve (cards.lifecycle refuses it as well).
+Applicant = Allowed("cards.apply")
+Approver = Allowed("cards.approve")
+Producer = Allowed("cards.produce")
+Handing = Allowed("cards.hand_over")
+Revoker = Allowed("cards.revoke")
+CardReader = Allowed("cards.read")
+Checker = Allowed("identity.check")
 
 Pid = Annotated[str, Field(pattern=r"^[0-9]{12}$", description="Personal ID number, 12 digits")]
 PidPath = Annotated[str, Path(pattern=r"^[0-9]{12}$", description="Personal ID number, 12 digits")]
@@ -85,46 +93,46 @@ def _actor(officer) -> Actor:
 
 
 @router.post("/cards/applications", status_code=201, summary="Apply for a card")
-def apply(body: ApplicationBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def apply(body: ApplicationBody, conn: Conn, officer: Applicant) -> dict:
     return lifecycle.submit_application(conn, _actor(officer), body.pid, body.kind, body.reason)
 
 
 AppId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-@router.post("/cards/applications/{application_id}/approve", summary="Approve an application")
-def approve(application_id: AppId, conn: Conn, officer: CurrentOfficer) -> dict:
+@router.post("/cards/applications/{application_id}/approve",
+             summary="Approve an application (not the officer who filed it: 403 separation_of_duties)")
+def approve(application_id: AppId, conn: Conn, officer: Approver) -> dict:
     return lifecycle.approve_application(conn, _actor(officer), application_id)
 
 
 @router.post("/cards/applications/{application_id}/reject", summary="Reject an application")
-def reject(application_id: AppId, body: RejectBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def reject(application_id: AppId, body: RejectBody, conn: Conn, officer: Approver) -> dict:
     return lifecycle.reject_application(conn, _actor(officer), application_id, body.reason)
 
 
 @router.post("/cards/applications/{application_id}/produce", status_code=201,
              summary="Produce the card of an approved application (chip signed by the Document Signer)")
-def produce(application_id: AppId, request: Request, conn: Conn, officer: CurrentOfficer) -> dict:
+def produce(application_id: AppId, request: Request, conn: Conn, officer: Producer) -> dict:
     return lifecycle.produce_card(conn, vault_of(request), _actor(officer), application_id)
 
 
 @router.post("/cards/{card_id}/hand-over", summary="Hand the produced card to its holder")
-def hand_over(card_id: AppId, conn: Conn, officer: CurrentOfficer) -> dict:
+def hand_over(card_id: AppId, conn: Conn, officer: Handing) -> dict:
     return lifecycle.hand_over(conn, _actor(officer), card_id)
 
 
-@router.post("/cards/issue", status_code=201, summary="The whole path: apply, approve, produce, hand over")
-def issue(body: ApplicationBody, request: Request, conn: Conn, officer: CurrentOfficer) -> dict:
-    return lifecycle.issue_card(conn, vault_of(request), _actor(officer), body.pid, body.kind, body.reason)
+# No "whole path" route: one officer filing and approving is what separation of duties forbids (the
+# operator's ``dinhdanh card issue``, run with database access for demos and tests, keeps it).
 
 
 @router.post("/cards/revoke", summary="Revoke the holder's card (lost, replaced, death, data changed)")
-def revoke(body: RevokeBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def revoke(body: RevokeBody, conn: Conn, officer: Revoker) -> dict:
     return lifecycle.revoke_card(conn, _actor(officer), body.pid, body.reason)
 
 
 @router.get("/citizens/{pid}/cards", summary="A citizen's cards and applications")
-def citizen_cards(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT) -> dict:
+def citizen_cards(pid: PidPath, conn: Conn, officer: CardReader, purpose: Purpose = DEFAULT) -> dict:
     from dinhdanh.registry.records import find_person
 
     person = find_person(conn, pid, officer.area)
@@ -134,7 +142,7 @@ def citizen_cards(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Pu
 
 
 @router.post("/cards/verify", summary="Verify a chip read: passive and active authentication, the register")
-def verify(body: VerifyBody, conn: Conn, officer: CurrentOfficer, purpose: Purpose = "identity_check") -> dict:
+def verify(body: VerifyBody, conn: Conn, officer: Checker, purpose: Purpose = "identity_check") -> dict:
     named = {name: _b64(value, name) for name, value in body.files.items()}
     files = verification.chip_files(named)
     challenge = _b64(body.challenge, "challenge") if body.challenge is not None else None

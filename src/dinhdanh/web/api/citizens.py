@@ -12,11 +12,13 @@ from dinhdanh.audit.service import record_access
 from dinhdanh.registry import records
 from dinhdanh.registry.search import MAX_PAGE_SIZE, SearchQuery, search
 from dinhdanh.web.api.schemas import CitizenRecord, ErrorBody, HistoryEntry, SearchPage
-from dinhdanh.web.deps import DEFAULT, Conn, CurrentOfficer, Purpose
+from dinhdanh.web.deps import DEFAULT, Allowed, Conn, Purpose
 from dinhdanh.web.metrics import READS
 
 router = APIRouter(prefix="/api/v1/citizens", tags=["citizens"],
-                   responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+                   responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+Reader = Allowed("register.read")
+Searcher = Allowed("register.search")
 
 SEARCH_FIELDS = ["pid", "full_name", "date_of_birth", "sex", "status", "province_code", "commune_code"]
 PidPath = Annotated[str, Path(pattern=r"^[0-9]{12}$", description="Personal ID number, 12 digits")]
@@ -25,7 +27,7 @@ CommuneCode = Annotated[str | None, Query(pattern=r"^[0-9]{5}$", description="20
 
 
 @router.get("/{pid}", response_model=CitizenRecord, responses={404: {"model": ErrorBody}})
-def read_citizen(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT,
+def read_citizen(pid: PidPath, conn: Conn, officer: Reader, purpose: Purpose = DEFAULT,
                  as_of: Annotated[dt.date | None, Query(description="Read the record as it stood at the end of "
                                                         "this day (UTC), YYYY-MM-DD")] = None):
     person = records.find_person(conn, pid, officer.area)
@@ -36,7 +38,7 @@ def read_citizen(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Pur
 
 
 @router.get("/{pid}/history", response_model=list[HistoryEntry], responses={404: {"model": ErrorBody}})
-def read_history(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT):
+def read_history(pid: PidPath, conn: Conn, officer: Reader, purpose: Purpose = DEFAULT):
     person = records.find_person(conn, pid, officer.area)
     entries = records.history_of(conn, person)
     record_access(conn, officer.label, [person.person_id], "history", purpose, fields=["history"], outcome="ok")
@@ -46,7 +48,7 @@ def read_history(pid: PidPath, conn: Conn, officer: CurrentOfficer, purpose: Pur
 
 @router.get("", response_model=SearchPage)
 def search_citizens(
-    conn: Conn, officer: CurrentOfficer, purpose: Purpose = DEFAULT,
+    conn: Conn, officer: Searcher, purpose: Purpose = DEFAULT,
     pid: Annotated[str | None, Query(pattern=r"^[0-9]{12}$", description="Personal ID number (current or former)")] = None,
     name: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00]*$",  # PostgreSQL refuses NUL
                                       description="Name, with or without diacritics; matches from the start")] = None,

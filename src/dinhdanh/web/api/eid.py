@@ -20,15 +20,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from dinhdanh.audit.service import record_access
-from dinhdanh.eid import accounts, auth, counter, factors, locks, registration, sessions, wallet
+from dinhdanh.eid import (accounts, attempts, auth, chip_registration, counter, factors, locks, registration,
+                          sessions, wallet)
 from dinhdanh.eid.tables import LOCK_CAUSES, WALLET_KINDS
 from dinhdanh.registry.commands import IsoDate as _IsoDate, PersonName, PlainStr, Sex
-from dinhdanh.registry.errors import InvalidInput, NotFound
+from dinhdanh.registry.errors import Forbidden, InvalidInput, NotFound
 from dinhdanh.registry.records import find_person
 from dinhdanh.web import errors
 from dinhdanh.web.api.cards import vault_of
+from dinhdanh.web.api.partner_auth import limiter_of
 from dinhdanh.web.api.schemas import ErrorBody
-from dinhdanh.web.deps import Conn, CurrentOfficer, uow_of
+from dinhdanh.web.deps import Allowed, Conn, uow_of
 
 router = APIRouter(prefix="/api/v1/eid", tags=["eid"],
                    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
@@ -37,6 +39,16 @@ LOGIN_RESPONSES: dict[int | str, dict[str, Any]] = {429: {"model": ErrorBody, "d
 
 # Vietnamese wording of this area's refusals, by stable code (English with Accept-Language: en).
 VI = {
+    "registration_refused": "Thông tin khai báo không khớp với dữ liệu của chúng tôi, hoặc không thể đăng ký trực "
+                            "tuyến; vui lòng đến cơ quan Công an hoặc đăng ký bằng thẻ căn cước gắn chíp.",
+    # the registration by chip's one refusal of a failed proof (field None: not the counter's chip_verdict)
+    ("chip_not_verified", None): "Không xác thực được thẻ căn cước gắn chíp là của bạn (chíp, chữ ký của chíp với "
+                                 "chuỗi thử thách, hiệu lực của thẻ hoặc ảnh khuôn mặt); hãy đọc lại thẻ hoặc đến "
+                                 "cơ quan Công an.",
+    ("rate_limited", "registration"): "Đã đăng ký thử quá nhiều lần; hãy thử lại sau, đăng ký bằng thẻ căn cước gắn "
+                                      "chíp hoặc đến cơ quan Công an.",
+    ("rate_limiter_unavailable", "registration"): "Bộ đếm số lần đăng ký tạm thời không hoạt động nên chưa đăng ký "
+                                                  "được; hãy thử lại sau ít phút.",
     "not_in_register": "Không có người mang số định danh cá nhân này trong Cơ sở dữ liệu quốc gia về dân cư.",
     "register_mismatch": "Thông tin khai báo không khớp với Cơ sở dữ liệu quốc gia về dân cư.",
     ("register_mismatch", "full_name"): "Họ, chữ đệm và tên không khớp với Cơ sở dữ liệu quốc gia về dân cư.",
@@ -71,7 +83,7 @@ VI = {
     "device_key_taken": "Khóa thiết bị này đã được đăng ký.",
     "card_mismatch": "Thẻ xuất trình không phải thẻ căn cước hiện hành của công dân.",
     "chip_not_verified": "Chíp của thẻ chưa được xác thực là hợp lệ.",
-    "consent_required": "Cần có sự đồng ý của công dân.",
+    ("consent_required", "consent"): "Cần có sự đồng ý của công dân.",
     "fingerprint_mismatch": "Vân tay không khớp.",
     "contact_required": "Cần số điện thoại di động hoặc thư điện tử để gửi mã kích hoạt.",
     "foreigner_exists": "Người nước ngoài có số định danh này đã được ghi nhận.",
@@ -100,7 +112,7 @@ VI = {
     ("not_found", "code"): "Không tìm thấy tổ chức có mã định danh này.",
     ("not_found", "request_id"): "Không tìm thấy yêu cầu khóa tài khoản.",
 }
-errors.VI.update(VI)
+errors.add_messages(VI)
 
 NUMERIC_STATUS = {"bad_credentials": 401, "not_active": 403, "account_locked": 403, "temporarily_locked": 429}
 
@@ -115,6 +127,13 @@ def install(app: FastAPI) -> None:
                      (VI.get((p["code"], p["field"])) or VI.get(p["code"]) or p["message"])} for p in exc.problems]
         message = "; ".join(p["message"] for p in problems)
         return errors.error_body(exc.status, exc.code, message, exc.field, problems=problems)
+
+    @app.exception_handler(attempts.AttemptsRefused)
+    async def attempts_refused(request: Request, exc: attempts.AttemptsRefused):
+        message = errors._message(request, exc.code, "registration", exc.message)
+        response = errors.error_body(exc.status, exc.code, message, None)
+        response.headers["Retry-After"] = exc.retry_after
+        return response
 
     @app.exception_handler(sessions.SecondFactorRefused)
     async def second_factor_refused(request: Request, exc: sessions.SecondFactorRefused):
@@ -176,6 +195,25 @@ class RegistrationBody(Strict):
     msisdn: Msisdn
     email: Email | None = None
     face_image: Image
+
+
+def _chip_file(most: int, what: str):
+    return Annotated[StrictStr, Field(min_length=4, max_length=most, description=f"{what}, base64 as read")]
+
+
+class ChipRegistrationBody(Strict):
+    challenge_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]{16,64}$",
+                                             description="From POST /api/v1/eid/registrations/challenges")]
+    sod: _chip_file(64_000, "EF.SOD")
+    dg1: _chip_file(400, "DG1 (the MRZ)")
+    dg2: _chip_file(400_000, "DG2 (the portrait)")
+    dg13: _chip_file(16_000, "DG13 (Vietnamese personal data)")
+    dg14: _chip_file(16_000, "DG14 (security infos)") | None = None
+    dg15: _chip_file(4_000, "DG15 (the Active Authentication key)")
+    aa_signature: _chip_file(2_000, "The chip's Active Authentication response to the challenge")
+    face_image: Image
+    msisdn: Msisdn
+    email: Email | None = None
 
 
 class DependantBody(Strict):
@@ -342,28 +380,67 @@ def _ip(request: Request) -> str | None:
 # ------------------------------------------------------------------------------ the app (public)
 
 
-@router.post("/registrations", status_code=201, summary="Register a level-1 account in the app",
-             responses={202: {"description": "Waiting for an officer's review"}})
-def register(body: RegistrationBody, request: Request, conn: Conn):
-    out = registration.register(conn, vault_of(request), pid=body.pid, full_name=body.full_name,
-                                date_of_birth=body.date_of_birth, sex=body.sex, msisdn=body.msisdn, email=body.email,
-                                face_image=_b64(body.face_image, "face_image"))
+REGISTRATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Waiting for an officer's review"},
+    429: {"model": ErrorBody, "description": "Too many attempts (Retry-After)"},
+    503: {"model": ErrorBody, "description": "The attempt counters are unavailable"}}
+
+
+@router.post("/registrations", status_code=201, summary="Register a level-1 account in the app with typed data "
+             "(every refusal is one generic answer; limited per address and per PID)",
+             responses=REGISTRATION_RESPONSES)
+def register(body: RegistrationBody, request: Request):
+    face, vault = _b64(body.face_image, "face_image"), vault_of(request)
+    attempts.count_attempt(limiter_of(request), vault, source=_ip(request), pid=body.pid)
+    # the access-log entry of a refused check is kept: committed with the refusal
+    out = _committed(request, lambda conn: registration.register(
+        conn, vault, pid=body.pid, full_name=body.full_name, date_of_birth=body.date_of_birth, sex=body.sex,
+        msisdn=body.msisdn, email=body.email, face_image=face), refusals=(registration.RegistrationRefused,))
     return JSONResponse(out, status_code=201 if out["status"] == "approved" else 202)
 
 
-def _committed(request: Request, work):
-    """Run ``work(conn)`` in a transaction that commits even when it refuses (attempt counters)."""
+@router.post("/registrations/challenges", status_code=201,
+             summary="A challenge for the chip card's Active Authentication (8 bytes, base64url; 120 s, once)")
+def registration_challenge(request: Request, conn: Conn) -> dict:
+    return chip_registration.new_challenge(conn, vault_of(request))
+
+
+@router.post("/registrations/chip", status_code=201, summary="Register a level-1 account with the chip card read "
+             "over NFC (passive and active authentication, the card in the register, the face against DG2)",
+             responses=REGISTRATION_RESPONSES)
+def register_by_chip(body: ChipRegistrationBody, request: Request):
+    files = {-1: _b64(body.sod, "sod"), 1: _b64(body.dg1, "dg1"), 2: _b64(body.dg2, "dg2"),
+             13: _b64(body.dg13, "dg13"), 15: _b64(body.dg15, "dg15")}
+    if body.dg14 is not None:
+        files[14] = _b64(body.dg14, "dg14")
+    signature, face, vault = _b64(body.aa_signature, "aa_signature"), _b64(body.face_image, "face_image"), \
+        vault_of(request)
+    attempts.count_attempt(limiter_of(request), vault, source=_ip(request), path="chip")
+    # the challenge is spent, and the access-log entry kept, whatever the answer
+    out = _committed(request, lambda conn: chip_registration.register_by_chip(
+        conn, vault, challenge_id=body.challenge_id, files=files, aa_signature=signature, face_image=face,
+        msisdn=body.msisdn, email=body.email), refusals=(registration.RegistrationRefused, InvalidInput))
+    return JSONResponse(out, status_code=201 if out["status"] == "approved" else 202)
+
+
+def _committed(request: Request, work, refusals: tuple = ()):
+    """Run ``work(conn)`` in a transaction that commits even when it refuses (attempt counters,
+    spent challenges, the access log): ``refusals`` adds to the refusals that commit."""
     refused = None
     with uow_of(request).begin() as conn:
         try:
             return work(conn)
-        except (registration.ActivationRefused, auth.LoginRefused, sessions.SecondFactorRefused) as exc:
+        except (registration.ActivationRefused, auth.LoginRefused, sessions.SecondFactorRefused, *refusals) as exc:
             refused = exc
     raise refused
 
 
-@router.post("/activations", summary="Activate an account with the code received; set the passcode")
+@router.post("/activations", summary="Activate an account with the code received; set the passcode",
+             responses=REGISTRATION_RESPONSES)
 def activate(body: ActivationBody, request: Request) -> dict:
+    # limited per address (and per PID by that path) before anything is read: a code is 6 digits
+    attempts.count_attempt(limiter_of(request), vault_of(request), source=_ip(request), pid=body.pid,
+                           path="activation")
     return _committed(request, lambda conn: registration.activate(
         conn, code=body.code, passcode=body.passcode, registration_id=body.registration_id, pid=body.pid,
         device_key=body.device_key.model_dump() if body.device_key else None, totp=body.totp))
@@ -459,15 +536,22 @@ def identity_qr(conn: Conn, session: Session) -> dict:
 
 @router.post("/me/dependants", status_code=201, summary="Register my child's account (from my level-2 account)",
              responses={202: {"description": "Waiting for an officer's review"}})
-def register_dependant(body: DependantBody, request: Request, conn: Conn, session: Session):
-    if session.level != 2:
-        raise InvalidInput("This needs a level-2 login (device key or TOTP).", code="guardian_not_level2",
-                           field="session")
-    guardian = accounts.get_account(conn, session.account_id)
-    out = registration.register(conn, vault_of(request), pid=body.pid, full_name=body.full_name,
-                                date_of_birth=body.date_of_birth, sex=body.sex, msisdn=guardian.msisdn or "",
-                                email=None, face_image=_b64(body.face_image, "face_image"),
-                                guardian_account_id=session.account_id)
+def register_dependant(body: DependantBody, request: Request,
+                       credentials: HTTPAuthorizationCredentials | None = Depends(app_bearer)):
+    face, vault = _b64(body.face_image, "face_image"), vault_of(request)
+
+    def work(conn):
+        session = current_session(conn, credentials)
+        if session.level != 2:
+            raise InvalidInput("This needs a level-2 login (device key or TOTP).", code="guardian_not_level2",
+                               field="session")
+        guardian = accounts.get_account(conn, session.account_id)
+        return registration.register(conn, vault, pid=body.pid, full_name=body.full_name,
+                                     date_of_birth=body.date_of_birth, sex=body.sex, msisdn=guardian.msisdn or "",
+                                     email=None, face_image=face, guardian_account_id=session.account_id)
+
+    # one unit of work for the session and the registration, kept when refused (the access log)
+    out = _committed(request, work, refusals=(registration.RegistrationRefused,))
     return JSONResponse(out, status_code=201 if out["status"] == "approved" else 202)
 
 
@@ -481,6 +565,29 @@ def register_organisation(body: OrganisationBody, conn: Conn, session: Session) 
 
 
 # ----------------------------------------------------------------------------------- officers
+# Each route requires its permission (officers.permissions); the area applies to every person's
+# data: out of the area is answered exactly as unknown (404), so no route tells what exists elsewhere.
+
+Reviewer = Allowed("eid.registrations.review")
+Enroller = Allowed("eid.level2.enrol")
+AccountReader = Allowed("eid.accounts.read")
+FactorGiver = Allowed("eid.accounts.factors")
+Locker = Allowed("eid.accounts.lock")
+AccountRevoker = Allowed("eid.accounts.revoke")
+RequestFiler = Allowed("eid.lock_requests.file")
+RequestDecider = Allowed("eid.lock_requests.decide")
+Checker = Allowed("identity.check")
+Sweeper = Allowed("eid.sweep")
+ForeignersOfficer = Allowed("eid.foreigners")
+OrganisationsOfficer = Allowed("eid.organisations")
+
+
+def _national_only(officer) -> None:
+    """Foreigners and organisations are recorded with no place code, and the sweep runs over the whole
+    country: national officers only (the refusal does not depend on the data asked for)."""
+    if not officer.area.national:
+        raise Forbidden("Only national officers may do this (foreigners, organisations and the sweep have no area).",
+                        field="area")
 
 
 def _account_for(conn, officer, username: str):
@@ -504,28 +611,28 @@ def _audited_view(conn, officer, account_id: int, person_id: int | None) -> dict
 
 
 @router.get("/registrations", summary="Registrations, by default those waiting for review")
-def registrations(conn: Conn, officer: CurrentOfficer,
+def registrations(conn: Conn, officer: Reviewer,
                   status: Literal["pending_review", "approved", "refused", "activated"] = "pending_review",
                   limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict]:
-    return registration.list_registrations(conn, status=status, limit=limit)
+    return registration.list_registrations(conn, status=status, limit=limit, area=officer.area)
 
 
 @router.get("/registrations/{registration_id}", summary="A registration with the captured face and the card photo")
-def registration_detail(registration_id: Id, request: Request, conn: Conn, officer: CurrentOfficer) -> dict:
-    view, person_id = registration.registration_detail(conn, vault_of(request), registration_id)
+def registration_detail(registration_id: Id, request: Request, conn: Conn, officer: Reviewer) -> dict:
+    view, person_id = registration.registration_detail(conn, vault_of(request), registration_id, area=officer.area)
     if person_id is not None:
         record_access(conn, officer.label, [person_id], "eid_registration", "identity_check")
     return view
 
 
 @router.post("/registrations/{registration_id}/review", summary="Approve or refuse a registration under review")
-def review(registration_id: Id, body: ReviewBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def review(registration_id: Id, body: ReviewBody, conn: Conn, officer: Reviewer) -> dict:
     return registration.review(conn, registration_id, approve=body.decision == "approve", reason=body.reason,
-                               actor=officer.label)
+                               actor=officer.label, area=officer.area)
 
 
 @router.post("/accounts/{pid}/level2", summary="Level 2 in person: card, face, fingerprints, consent")
-def level2(pid: PidPath, body: Level2Body, request: Request, conn: Conn, officer: CurrentOfficer) -> dict:
+def level2(pid: PidPath, body: Level2Body, request: Request, conn: Conn, officer: Enroller) -> dict:
     out, person_id = counter.enrol_level2(
         conn, vault_of(request), pid, actor=officer.label, area=officer.area, card_number=body.card_number,
         chip_verdict=body.chip_verdict, face_image=_b64(body.face_image, "face_image"),
@@ -536,7 +643,7 @@ def level2(pid: PidPath, body: Level2Body, request: Request, conn: Conn, officer
 
 
 @router.get("/accounts/{username}", summary="An account, its locks and history")
-def account(username: UsernamePath, conn: Conn, officer: CurrentOfficer) -> dict:
+def account(username: UsernamePath, conn: Conn, officer: AccountReader) -> dict:
     row, person_id = _account_for(conn, officer, username)
     if person_id is not None:
         record_access(conn, officer.label, [person_id], "eid_account", "identity_check")
@@ -545,54 +652,56 @@ def account(username: UsernamePath, conn: Conn, officer: CurrentOfficer) -> dict
 
 @router.post("/accounts/{username}/totp", status_code=201,
              summary="At the counter: give the account a new TOTP second factor (the otpauth URI, shown once)")
-def officer_totp(username: UsernamePath, conn: Conn, officer: CurrentOfficer) -> dict:
+def officer_totp(username: UsernamePath, conn: Conn, officer: FactorGiver) -> dict:
     row, person_id = _account_for(conn, officer, username)
     uri = factors.set_totp(conn, row.account_id, source="officer", actor=officer.label)
     return {**_audited_view(conn, officer, row.account_id, person_id), "totp_uri": uri}
 
 
 @router.post("/accounts/{username}/lock", summary="Lock an account for breach of the terms of use")
-def officer_lock(username: UsernamePath, body: OfficerLockBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def officer_lock(username: UsernamePath, body: OfficerLockBody, conn: Conn, officer: Locker) -> dict:
     row, person_id = _account_for(conn, officer, username)
     locks.lock(conn, row.account_id, body.cause, source="officer", actor=officer.label, reason=body.reason)
     return _audited_view(conn, officer, row.account_id, person_id)
 
 
 @router.post("/accounts/{username}/unlock", summary="Unlock (automatic causes only once they are gone)")
-def officer_unlock(username: UsernamePath, body: UnlockBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def officer_unlock(username: UsernamePath, body: UnlockBody, conn: Conn, officer: Locker) -> dict:
     row, person_id = _account_for(conn, officer, username)
     locks.unlock(conn, row.account_id, actor=officer.label, reason=body.reason, causes=body.causes)
     return _audited_view(conn, officer, row.account_id, person_id)
 
 
 @router.post("/accounts/{username}/revoke", summary="Revoke an account")
-def officer_revoke(username: UsernamePath, body: LockBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def officer_revoke(username: UsernamePath, body: LockBody, conn: Conn, officer: AccountRevoker) -> dict:
     row, person_id = _account_for(conn, officer, username)
     locks.revoke(conn, row.account_id, actor=officer.label, reason=body.reason)
     return _audited_view(conn, officer, row.account_id, person_id)
 
 
 @router.post("/lock-requests", status_code=201, summary="Another authority asks for a lock (due in 2 working days)")
-def lock_request(body: LockRequestBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def lock_request(body: LockRequestBody, conn: Conn, officer: RequestFiler) -> dict:
     row, _ = _account_for(conn, officer, body.username)
     return locks.request_lock(conn, row.account_id, authority=body.authority, reason=body.reason,
                               actor=officer.label)
 
 
 @router.get("/lock-requests", summary="Lock requests; ?overdue=true: pending past their deadline")
-def lock_requests_list(conn: Conn, officer: CurrentOfficer, overdue: bool = False,
+def lock_requests_list(conn: Conn, officer: RequestDecider, overdue: bool = False,
                        status: Literal["pending", "approved", "refused"] | None = None,
                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict]:
-    return locks.list_lock_requests(conn, overdue=overdue, status=status, limit=limit)
+    return locks.list_lock_requests(conn, overdue=overdue, status=status, limit=limit, area=officer.area)
 
 
-@router.post("/lock-requests/{request_id}/decision", summary="Approve (lock) or refuse a lock request")
-def lock_decision(request_id: Id, body: DecisionBody, conn: Conn, officer: CurrentOfficer) -> dict:
-    return locks.decide_lock_request(conn, request_id, approve=body.approve, reason=body.reason, actor=officer.label)
+@router.post("/lock-requests/{request_id}/decision",
+             summary="Approve (lock) or refuse a lock request (not the officer who filed it: 403 separation_of_duties)")
+def lock_decision(request_id: Id, body: DecisionBody, conn: Conn, officer: RequestDecider) -> dict:
+    return locks.decide_lock_request(conn, request_id, approve=body.approve, reason=body.reason, actor=officer.label,
+                                     area=officer.area)
 
 
 @router.post("/identity-qr/verify", summary="Check a holder's identity QR (once, within 60 s)")
-def identity_qr_verify(body: QrVerifyBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def identity_qr_verify(body: QrVerifyBody, conn: Conn, officer: Checker) -> dict:
     out, person_id = wallet.verify_identity_qr(conn, body.token, actor=officer.label)
     if person_id is not None:
         record_access(conn, officer.label, [person_id], "identity_qr", "identity_check")
@@ -600,23 +709,28 @@ def identity_qr_verify(body: QrVerifyBody, conn: Conn, officer: CurrentOfficer) 
 
 
 @router.post("/sweep", summary="Lock and unlock accounts as the data say (card expiry, death, foreign documents)")
-def sweep(conn: Conn, officer: CurrentOfficer) -> dict:
-    return locks.sweep(conn)
+def sweep(conn: Conn, officer: Sweeper) -> dict:
+    _national_only(officer)
+    return locks.sweep(conn, actor=officer.label)
 
 
 @router.post("/foreigners", status_code=201, summary="Record a foreigner (passport, residence card)")
-def add_foreigner(body: ForeignerBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def add_foreigner(body: ForeignerBody, conn: Conn, officer: ForeignersOfficer) -> dict:
+    _national_only(officer)
     return counter.add_foreigner(conn, **body.model_dump(), actor=officer.label)
 
 
 @router.post("/foreigners/{number}/documents", summary="A renewed passport or residence card")
-def renew_documents(number: UsernamePath, body: ForeignerDocumentsBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def renew_documents(number: UsernamePath, body: ForeignerDocumentsBody, conn: Conn,
+                    officer: ForeignersOfficer) -> dict:
+    _national_only(officer)
     return counter.renew_foreigner_documents(conn, number, **body.model_dump())
 
 
 @router.post("/foreigners/{number}/accounts", status_code=201, summary="Enrol a foreigner at the counter")
 def enrol_foreigner(number: UsernamePath, body: ForeignerEnrolBody, request: Request, conn: Conn,
-                    officer: CurrentOfficer) -> dict:
+                    officer: ForeignersOfficer) -> dict:
+    _national_only(officer)
     return counter.enroll_foreigner(
         conn, vault_of(request), number, level=body.level, passcode=body.passcode, actor=officer.label,
         face=_b64(body.face_image, "face_image") if body.face_image else None,
@@ -624,6 +738,7 @@ def enrol_foreigner(number: UsernamePath, body: ForeignerEnrolBody, request: Req
 
 
 @router.post("/organisations/{code}/dissolve", summary="An organisation is dissolved: its account is locked")
-def dissolve(code: UsernamePath, body: DissolveBody, conn: Conn, officer: CurrentOfficer) -> dict:
+def dissolve(code: UsernamePath, body: DissolveBody, conn: Conn, officer: OrganisationsOfficer) -> dict:
+    _national_only(officer)
     return locks.dissolve_organisation(conn, code, on=body.date, actor=officer.label, reason=body.reason)
 

@@ -6,16 +6,17 @@ from fastapi import APIRouter
 from dinhdanh.registry.commands import EVENT_KINDS, Command
 from dinhdanh.registry.events import Actor, record_event
 from dinhdanh.web.api.schemas import ErrorBody, EventOutcome
-from dinhdanh.web.deps import Conn, CurrentOfficer
+from dinhdanh.web.deps import Allowed, Conn
 from dinhdanh.web.metrics import EVENTS
 
 router = APIRouter(prefix="/api/v1/events", tags=["life events"],
                    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
                               409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+Registrar = Allowed("register.events")
 
 
 def _route(kind: str, model: type[Command]):
-    def record(body: model, conn: Conn, officer: CurrentOfficer):  # type: ignore[valid-type]
+    def record(body: model, conn: Conn, officer: Registrar):  # type: ignore[valid-type]
         outcome = record_event(conn, Actor(officer.label, officer.area), kind, body).as_dict()
         EVENTS.labels(kind).inc()
         return outcome
