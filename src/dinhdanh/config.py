@@ -73,3 +73,44 @@ def oidc_issuer(explicit: str | None = None) -> str | None:
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
         raise ValueError(f"the OpenID issuer must be an http(s) URL without query or fragment, not {value!r}")
     return value.rstrip("/")
+
+
+# ------------------------------------------------------------------------------ payments (fees.gateway)
+
+
+def _text(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def vnpay_tmn_code() -> str | None:
+    """The merchant's terminal code at VNPAY (``DINHDANH_VNPAY_TMN_CODE``)."""
+    return _text("DINHDANH_VNPAY_TMN_CODE")
+
+
+def vnpay_hash_secret() -> str | None:
+    """The hash secret VNPAY shares with the merchant (``DINHDANH_VNPAY_HASH_SECRET``): from the
+    environment (a secret store), never from a file in the repository, never logged."""
+    return _text("DINHDANH_VNPAY_HASH_SECRET")
+
+
+def vnpay_url() -> str | None:
+    """The gateway's pay page (``DINHDANH_VNPAY_URL``; VNPAY's sandbox when unset)."""
+    return _text("DINHDANH_VNPAY_URL")
+
+
+def vnpay_api_url() -> str | None:
+    """The gateway's transaction API, querydr and refund (``DINHDANH_VNPAY_API_URL``)."""
+    return _text("DINHDANH_VNPAY_API_URL")
+
+
+def vnpay_ipn_url() -> str | None:
+    """Where the local gateway sends its IPNs (``DINHDANH_VNPAY_IPN_URL``; by default this server's
+    ``/api/v1/payments/vnpay/ipn``). VNPAY itself keeps the IPN URL the merchant registered."""
+    return _text("DINHDANH_VNPAY_IPN_URL")
+
+
+def payments_local_gateway() -> bool:
+    """Whether this server also plays VNPAY at ``/_gateway/vnpay/`` (``DINHDANH_PAYMENTS_LOCAL_GATEWAY=1``):
+    for the demo and tests only, off by default."""
+    return os.environ.get("DINHDANH_PAYMENTS_LOCAL_GATEWAY", "").strip().lower() in ("1", "true", "yes", "on")

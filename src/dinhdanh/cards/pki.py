@@ -30,19 +30,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
-from typing import Protocol
 
 import sqlalchemy as sa
 from asn1crypto import core as asn1_core
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from dinhdanh.cards.tables import pki_crls, pki_key_uses, pki_keys, trust_anchors
 from dinhdanh.ids.lds import masterlist
 from dinhdanh.ids.lds.certs import TrustStore
+from dinhdanh.pki import crls
+from dinhdanh.pki.signers import (ALGORITHMS, Signer, SoftwareSigner, active_key, forget_signers, generate_key,
+                                  hash_for, log_use, open_signer, sign_certificate, store_key, x509_name)
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.vault import Vault
@@ -50,10 +49,9 @@ from dinhdanh.store.vault import Vault
 __all__ = [
     "ALGORITHMS", "Signer", "SoftwareSigner", "init_pki", "issue_document_signer", "document_signer",
     "revoke_key", "issue_crl", "rollover_csca", "csca_certificates", "master_list", "trust_store", "pki_status",
-    "add_trust_anchor", "key_uses",
+    "add_trust_anchor", "key_uses", "generate_key", "log_use",
 ]
 
-ALGORITHMS = ("ecdsa-p256", "ecdsa-p384", "brainpool-p256", "brainpool-p384", "rsa-pss-3072", "rsa-3072")
 DSC_USAGE = dt.timedelta(days=90)
 DSC_VALIDITY = dt.timedelta(days=365 * 30)  # the longest-lived card it signs, plus the usage period
 CSCA_USAGE = dt.timedelta(days=365 * 5)
@@ -62,140 +60,18 @@ CRL_PERIOD = dt.timedelta(days=90)
 ICAO_MASTER_LIST_SIGNING = x509.ObjectIdentifier("2.23.136.1.1.3")
 ICAO_DOCUMENT_TYPE_LIST = x509.ObjectIdentifier("2.23.136.1.1.6.2")
 DOCUMENT_TYPES = ("ID",)  # what our Document Signers sign: the chip ID card (MRZ document code)
+ICAO_ROLES = ("csca", "dsc", "mls")  # pki_keys also holds the document-signing CA's keys (documents.ca)
 
-_CURVES = {"ecdsa-p256": ec.SECP256R1, "ecdsa-p384": ec.SECP384R1,
-           "brainpool-p256": ec.BrainpoolP256R1, "brainpool-p384": ec.BrainpoolP384R1}
-
-
-def _hash_for(algorithm: str) -> str:
-    return "sha384" if algorithm.endswith("p384") else "sha256"
-
-
-def generate_key(algorithm: str):
-    if algorithm in _CURVES:
-        return ec.generate_private_key(_CURVES[algorithm]())
-    if algorithm in ("rsa-pss-3072", "rsa-3072"):
-        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    raise InvalidInput(f"Unknown key algorithm {algorithm!r}; choose one of {', '.join(ALGORITHMS)}.",
-                       field="algorithm")
-
-
-class Signer(Protocol):
-    """What signs for the PKI. A PKCS#11 signer keeps the key in the HSM and implements the same."""
-
-    key_id: int
-    algorithm: str
-    certificate: bytes  # DER
-    hash_algorithm: str
-    signature_algorithm: dict  # CMS AlgorithmIdentifier, asn1crypto form
-
-    def sign(self, conn: sa.Connection, data: bytes, *, purpose: str, reference: str) -> bytes: ...
-
-
-@dataclass(slots=True)
-class SoftwareSigner:
-    """A private key held in process memory, opened from the vault."""
-
-    key_id: int
-    algorithm: str
-    certificate: bytes
-    private_key: object
-
-    @property
-    def hash_algorithm(self) -> str:
-        return _hash_for(self.algorithm)
-
-    @property
-    def signature_algorithm(self) -> dict:
-        h = self.hash_algorithm
-        if self.algorithm == "rsa-pss-3072":
-            return {"algorithm": "rsassa_pss", "parameters": {
-                "hash_algorithm": {"algorithm": h},
-                "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": h}},
-                "salt_length": 32 if h == "sha256" else 48, "trailer_field": "trailer_field_bc"}}
-        if self.algorithm == "rsa-3072":
-            return {"algorithm": f"{h}_rsa"}
-        return {"algorithm": f"{h}_ecdsa"}
-
-    def raw_sign(self, data: bytes) -> bytes:
-        algorithm = hashes.SHA384() if self.hash_algorithm == "sha384" else hashes.SHA256()
-        if self.algorithm == "rsa-pss-3072":
-            salt = 32 if self.hash_algorithm == "sha256" else 48
-            return self.private_key.sign(data, padding.PSS(padding.MGF1(algorithm), salt), algorithm)
-        if self.algorithm == "rsa-3072":
-            return self.private_key.sign(data, padding.PKCS1v15(), algorithm)
-        return self.private_key.sign(data, ec.ECDSA(algorithm))
-
-    def sign(self, conn: sa.Connection, data: bytes, *, purpose: str, reference: str) -> bytes:
-        signature = self.raw_sign(data)
-        log_use(conn, self.key_id, purpose, reference, data)
-        return signature
-
-
-def log_use(conn: sa.Connection, key_id: int, purpose: str, reference: str, data: bytes) -> None:
-    conn.execute(pki_key_uses.insert().values(
-        key_id=key_id, used_at=utcnow(), purpose=purpose, reference=reference[:80],
-        digest=hashlib.sha256(data).hexdigest()))
-
-
-_signers: dict[tuple[int, bytes], SoftwareSigner] = {}
-
-
-def _signer(row, vault: Vault) -> SoftwareSigner:
-    # keyed by the sealed key itself (a fresh nonce each time a key is sealed): a rolled-back
-    # key or another database's key with the same key_id can never come back from the cache
-    cache_key = (id(vault), row.private_key)
-    signer = _signers.get(cache_key)
-    if signer is None:
-        der = vault.open(row.private_key, f"pki-key:{row.key_id}")
-        key = serialization.load_der_private_key(der, password=None)
-        signer = SoftwareSigner(row.key_id, row.algorithm, row.certificate, key)
-        if len(_signers) > 256:
-            _signers.clear()
-        _signers[cache_key] = signer
-    return signer
-
-
-def _name(country: str, organization: str, common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, country),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
-
-
-def _sign_certificate(builder: x509.CertificateBuilder, issuer: SoftwareSigner | None, key,
-                      algorithm: str) -> x509.Certificate:
-    """Self-signed when ``issuer`` is None."""
-    signing_key = issuer.private_key if issuer else key
-    signing_alg = issuer.algorithm if issuer else algorithm
-    digest = hashes.SHA384() if _hash_for(signing_alg) == "sha384" else hashes.SHA256()
-    if signing_alg == "rsa-pss-3072":
-        salt = 48 if isinstance(digest, hashes.SHA384) else 32
-        return builder.sign(signing_key, digest, rsa_padding=padding.PSS(padding.MGF1(digest), salt))
-    return builder.sign(signing_key, digest)
-
-
-def _store_key(conn, vault: Vault, *, role: str, algorithm: str, cert: x509.Certificate, key,
-               issuer_id: int | None, usage_ends: dt.datetime) -> int:
-    key_id = conn.execute(pki_keys.insert().values(
-        role=role, algorithm=algorithm, issuer_id=issuer_id, subject=cert.subject.rfc4514_string(),
-        serial=format(cert.serial_number, "x"),
-        key_identifier=cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex(),
-        certificate=cert.public_bytes(serialization.Encoding.DER), private_key=b"",
-        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, usage_ends=usage_ends,
-        status="active", created_at=utcnow(),
-    ).returning(pki_keys.c.key_id)).scalar_one()
-    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    conn.execute(pki_keys.update().where(pki_keys.c.key_id == key_id)
-                 .values(private_key=vault.seal(der, f"pki-key:{key_id}")))
-    return key_id
+# The signer, key and certificate plumbing is shared with the documents' CA (dinhdanh.pki.signers).
+_hash_for = hash_for
+_signer = open_signer
+_name = x509_name
+_sign_certificate = sign_certificate
+_store_key = store_key
 
 
 def _active(conn, role: str):
-    return conn.execute(sa.select(pki_keys).where(pki_keys.c.role == role, pki_keys.c.status == "active")
-                        .order_by(pki_keys.c.key_id.desc())).first()
+    return active_key(conn, role)
 
 
 def _csca_signer(conn, vault: Vault, now: dt.datetime | None = None) -> SoftwareSigner:
@@ -356,21 +232,16 @@ def revoke_key(conn: sa.Connection, vault: Vault, key_id: int, reason: str = "ke
                now: dt.datetime | None = None) -> dict:
     """Revoke a Document Signer or Master List Signer and publish a new CRL."""
     row = conn.execute(sa.select(pki_keys).where(pki_keys.c.key_id == key_id)).first()
-    if row is None or row.role == "csca":
+    if row is None or row.role not in ("dsc", "mls"):
         raise NotFound(f"No Document Signer or Master List Signer with key id {key_id}.", field="key_id")
     if row.status == "revoked":
         raise Conflict(f"Key {key_id} is already revoked.", code="already_revoked")
     now = now or utcnow()
     conn.execute(pki_keys.update().where(pki_keys.c.key_id == key_id)
                  .values(status="revoked", revoked_at=now, revocation_reason=reason))
-    _signers.clear()
+    forget_signers()
     crl = issue_crl(conn, vault, now=now, issuer_id=row.issuer_id)
     return {"key_id": key_id, "revoked_at": now.isoformat(), "crl_number": crl["number"]}
-
-
-_REASONS = {"key_compromise": x509.ReasonFlags.key_compromise, "superseded": x509.ReasonFlags.superseded,
-            "cessation_of_operation": x509.ReasonFlags.cessation_of_operation,
-            "affiliation_changed": x509.ReasonFlags.affiliation_changed}
 
 
 def issue_crl(conn: sa.Connection, vault: Vault, now: dt.datetime | None = None,
@@ -385,33 +256,8 @@ def issue_crl(conn: sa.Connection, vault: Vault, now: dt.datetime | None = None,
     if csca is None:
         raise NotFound("There is no Country Signing CA yet: run `dinhdanh pki init`.", field="pki")
     csca = _signer(csca, vault)  # CRLs go on being signed after the usage period, until the rollover
-    csca_cert = x509.load_der_x509_certificate(csca.certificate)
-    number = (conn.execute(sa.select(sa.func.max(pki_crls.c.number))
-                           .where(pki_crls.c.issuer_id == csca.key_id)).scalar() or 0) + 1
-    builder = (
-        x509.CertificateRevocationListBuilder().issuer_name(csca_cert.subject)
-        .last_update(now).next_update(now + CRL_PERIOD)
-        .add_extension(x509.CRLNumber(number), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-            csca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False)
-    )
-    for row in conn.execute(sa.select(pki_keys).where(pki_keys.c.issuer_id == csca.key_id,
-                                                      pki_keys.c.status == "revoked")):
-        entry = (x509.RevokedCertificateBuilder().serial_number(int(row.serial, 16))
-                 .revocation_date(row.revoked_at))
-        if row.revocation_reason in _REASONS:
-            entry = entry.add_extension(x509.CRLReason(_REASONS[row.revocation_reason]), critical=False)
-        builder = builder.add_revoked_certificate(entry.build())
-    digest = hashes.SHA384() if csca.hash_algorithm == "sha384" else hashes.SHA256()
-    if csca.algorithm == "rsa-pss-3072":
-        crl = builder.sign(csca.private_key, digest, rsa_padding=padding.PSS(padding.MGF1(digest), 32))
-    else:
-        crl = builder.sign(csca.private_key, digest)
-    der = crl.public_bytes(serialization.Encoding.DER)
-    log_use(conn, csca.key_id, "sign_crl", f"crl:{number}", crl.tbs_certlist_bytes)
-    conn.execute(pki_crls.insert().values(issuer_id=csca.key_id, number=number, this_update=now,
-                                          next_update=now + CRL_PERIOD, der=der))
-    return {"number": number, "der": der}
+    crl = crls.sign_crl(conn, csca, now=now, period=CRL_PERIOD)
+    return {"number": crl["number"], "der": crl["der"]}
 
 
 def csca_certificates(conn: sa.Connection) -> list[bytes]:
@@ -429,12 +275,19 @@ def latest_crl(conn: sa.Connection) -> bytes | None:
     query = sa.select(pki_crls.c.der).order_by(pki_crls.c.crl_id.desc()).limit(1)
     if csca is not None:
         query = query.where(pki_crls.c.issuer_id == csca.key_id)
+    else:
+        query = query.where(pki_crls.c.issuer_id.in_(_csca_ids()))
     return conn.execute(query).scalar()
+
+
+def _csca_ids():
+    return sa.select(pki_keys.c.key_id).where(pki_keys.c.role == "csca")
 
 
 def latest_crls(conn: sa.Connection) -> list[bytes]:
     """The newest CRL of every CSCA we have had."""
-    newest = sa.select(sa.func.max(pki_crls.c.crl_id)).group_by(pki_crls.c.issuer_id)
+    newest = (sa.select(sa.func.max(pki_crls.c.crl_id)).where(pki_crls.c.issuer_id.in_(_csca_ids()))
+              .group_by(pki_crls.c.issuer_id))
     return list(conn.execute(sa.select(pki_crls.c.der).where(pki_crls.c.crl_id.in_(newest))).scalars())
 
 

@@ -7,6 +7,10 @@ import os
 import typer
 
 from dinhdanh.cli import audit, calendar, cards, changes, clients, eid, exchange, formats, partners, register, serve
+from dinhdanh.cli import documents
+from dinhdanh.cli import services
+from dinhdanh.cli import payments
+from dinhdanh.cli import scheduler
 
 app = typer.Typer(
     name="dinhdanh",
@@ -33,7 +37,11 @@ app.add_typer(partners.partner_app, name="partner")
 app.add_typer(changes.changes_app, name="changes")
 app.add_typer(exchange.batches_app, name="batches")
 app.add_typer(exchange.ladder_app, name="ladder")
+app.add_typer(services.services_app, name="services")
+app.add_typer(documents.documents_app, name="documents")
 app.add_typer(calendar.calendar_app, name="calendar")
+app.add_typer(payments.payments_app, name="payments")
+app.add_typer(scheduler.scheduler_app, name="scheduler")
 app.command("event")(register.event)
 app.command("match")(exchange.match)
 app.command("serve")(serve.serve)

@@ -64,6 +64,8 @@ def demo(
     db: DbOption = None,
 ) -> None:
     """Create the database if missing, load a synthetic population, issue chip cards, make an officer, serve."""
+    import os
+
     import sqlalchemy as sa
 
     from dinhdanh.cli.register import run_import
@@ -73,6 +75,7 @@ def demo(
     from dinhdanh.registry.tables import persons
     from dinhdanh.store.files import private_dir, private_file
 
+    os.environ.setdefault("DINHDANH_PAYMENTS_LOCAL_GATEWAY", "1")  # fees: the demo plays VNPAY at /_gateway/vnpay/
     engine = engine_for(db, upgrade=True)
     with engine.connect() as conn:
         present = conn.execute(sa.select(sa.func.count()).select_from(persons)).scalar_one()
@@ -131,7 +134,7 @@ def _demo_cards(engine, count: int) -> str | None:
     vault = for_database(engine.url.render_as_string(hide_password=False))
     actor = Actor("demo")
     with engine.begin() as conn:
-        if conn.execute(sa.select(pki_keys.c.key_id).limit(1)).first() is None:
+        if conn.execute(sa.select(pki_keys.c.key_id).where(pki_keys.c.role == "csca").limit(1)).first() is None:
             pki.init_pki(conn, vault)
         have = conn.execute(sa.select(sa.func.count()).select_from(cards)).scalar_one()
         adult = dt.date.today().replace(year=dt.date.today().year - 14, day=1)

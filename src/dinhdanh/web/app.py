@@ -17,6 +17,12 @@ from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web.api import audit, batches
 from dinhdanh.web.api import cards, citizens, eid, events, kyc, me, places, quality, verify
 from dinhdanh.web.api import changes as change_notifications
+from dinhdanh.web.api import dossiers as citizen_dossiers
+from dinhdanh.web.api import payments as fee_payments
+from dinhdanh.web.api import services as public_services
+from dinhdanh.web.api import results as result_documents
+from dinhdanh.web.api import officers as officer_administration
+from dinhdanh.web.api import partners as partner_administration
 from dinhdanh.web.pages import landing
 
 
@@ -72,9 +78,15 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     for module in (verify, kyc, citizens, events, quality, places, cards, eid, audit):
         app.include_router(module.router)
     app.include_router(change_notifications.router)  # partners' change notifications
+    app.include_router(officer_administration.router)  # officers' roles (officers.admin)
+    app.include_router(partner_administration.router)  # the partner registry (partners.admin)
     for module in (oidc, me, portal):  # the OpenID Connect provider, self-service, the demo portal
         app.include_router(module.router)
     app.include_router(batches.router)  # batch matching and the telcos' mismatch ladder (partners)
+    fee_payments.install(app)  # VNPAY's IPN and return; the local gateway with DINHDANH_PAYMENTS_LOCAL_GATEWAY=1
+    app.include_router(public_services.routes())  # the catalogue of online public services (read, checked)
+    app.include_router(result_documents.router)  # public checks of signed result documents, the documents CA
+    citizen_dossiers.install(app)  # dossiers: citizens file and follow, officers of the area decide
     app.add_middleware(body_limits.BodyLimit, max_bytes=body_limits.max_body_bytes())  # every body limited
     eid.install(app)
     dinhdanh.eid.hooks()  # a death or a revoked card locks the e-ID account, in the same transaction

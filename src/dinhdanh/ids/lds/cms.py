@@ -15,6 +15,9 @@ import functools
 from dataclasses import dataclass, field
 
 from asn1crypto import algos, cms, core, x509
+from asn1crypto import tsp  # noqa: F401  (registers RFC 5035's CMS attributes before this module builds
+# CMSAttributeType's reverse map, which asn1crypto builds once: else pyHanko, later in the same process,
+# cannot name signing_certificate_v2 and signing a result PDF after issuing a card fails)
 
 from dinhdanh.ids.exceptions import InvalidFormat
 from dinhdanh.ids.lds import tlv

@@ -1,0 +1,511 @@
+"""Dossiers: filing, the officers' actions, the citizen's supplement and withdrawal, the slips,
+the legal clock and the timers (issue 12).
+
+Every function runs in the caller's unit of work: the move, its ``dossier_events`` row, its outbox
+message (``dossier.status_changed``: the dossier's code and status, no personal data), the slip
+and its access-log entry, and the timers scheduled or cancelled, commit together or not at all.
+
+**Routing** follows the place of the procedure (Decree 118/2025), not the applicant's residence:
+the first of ``PLACE_FIELDS`` the form holds (an address object with ``province_code`` and
+``commune_code``, or a commune code), else the applicant's permanent residence in the register.
+An officer sees and acts on a dossier only when its place is in their area (national: all;
+province: ``place_province``; commune: ``place_commune``); another is answered as unknown (404).
+
+**The clock**: at filing, ``due_date`` is what it would be if received now; ``receive`` fixes it
+from the working day of receipt (``calendar.due_date``). A supplement request stops it (the day
+of the request is the last counted) and gives the citizen 7 working days; the supplement starts
+it again with the working days that were left (``calendar.due_after_supplement``). A dossier is
+overdue when it is ``received`` and its due date is before today (Việt Nam); only an overdue one
+can be extended, with an apology slip naming the new date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from dinhdanh import places
+from dinhdanh.audit.service import record_access
+from dinhdanh.calendar import working_days as calendar
+from dinhdanh.calendar.clock import VIETNAM
+from dinhdanh.documents import results
+from dinhdanh.documents.model import Agency as DocumentAgency
+from dinhdanh.dossiers import catalogue, workflow
+from dinhdanh.dossiers.catalogue import ServiceVersion
+from dinhdanh.dossiers.tables import dossier_documents, dossier_events, dossier_sequences, dossiers
+from dinhdanh.dossiers.workflow import OPEN, RECEIVED, SUBMITTED, SUPPLEMENT, InvalidTransition
+from dinhdanh.eid.tables import eid_accounts
+from dinhdanh.registry.area import NATIONAL, Area
+from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from dinhdanh.registry.tables import persons
+from dinhdanh.store.base import utcnow, vietnam_date
+from dinhdanh.store.outbox import enqueue
+from dinhdanh.store.vault import Vault
+
+TOPIC = "dossier.status_changed"
+SUPPLEMENT_EXPIRED = "dossiers.supplement_expired"  # scheduler job kinds (dossiers.timers)
+OVERDUE = "dossiers.overdue"
+SYSTEM = "system:scheduler"
+AUTOMATIC_REFUSAL = "Quá thời hạn bổ sung hồ sơ"
+CHANNEL = "online"  # every dossier here is filed online (the fee schedules' channel)
+PLACE_FIELDS = ("new_address", "stay_address", "residence_address", "supply_address", "parcel.address",
+                "registration_commune_code", "ceremony_commune_code")
+MAX_PAGE = 200
+
+
+class DossierNotFound(NotFound):
+    code = "dossier_not_found"
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _schedule(conn: sa.Connection, kind: str, key: str, day: dt.date, payload: dict) -> None:
+    """A timer for the start of the day after ``day`` (Việt Nam): the day itself is still in time."""
+    from dinhdanh.scheduler import jobs
+
+    due_at = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=VIETNAM).astimezone(dt.UTC)
+    jobs.schedule(conn, kind, key, due_at, payload)
+
+
+def _cancel(conn: sa.Connection, kind: str, key: str) -> None:
+    from dinhdanh.scheduler import jobs
+
+    jobs.cancel(conn, kind, key)
+
+
+def applicant_of_account(conn: sa.Connection, account_id: int) -> int:
+    """The person an e-ID account belongs to (a citizen in the register), else 403."""
+    person_id = conn.execute(sa.select(eid_accounts.c.person_id)
+                             .where(eid_accounts.c.account_id == account_id)).scalar()
+    if person_id is None:
+        raise Forbidden("This account is not a citizen's of the register.", code="no_citizen_account",
+                        field="account")
+    return person_id
+
+
+def _lookup(data: Mapping[str, Any], path: str) -> Any:
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def place_of(conn: sa.Connection, data: Mapping[str, Any], person_id: int) -> tuple[str, str | None]:
+    """(province, commune) where the procedure is carried out: the form's place, else the
+    applicant's permanent residence."""
+    for path in PLACE_FIELDS:
+        value = _lookup(data, path)
+        if isinstance(value, Mapping) and isinstance(value.get("commune_code"), str):
+            value = value["commune_code"]
+        if isinstance(value, str) and value:
+            commune = places.COMMUNES.get(value)
+            if commune is None:
+                raise InvalidInput(f"No commune has code {value!r} (five digits, 2025 codes).",
+                                   code="place_unknown", field=path)
+            return commune.province_code, commune.code
+    row = conn.execute(sa.select(persons.c.province_code, persons.c.commune_code)
+                       .where(persons.c.person_id == person_id)).first()
+    if row is None or not row.province_code:
+        raise InvalidInput("The form names no place and the applicant has no residence in the register.",
+                           code="place_unknown", field="data")
+    return row.province_code, row.commune_code
+
+
+def document_agency(version: ServiceVersion, province: str, commune: str | None) -> DocumentAgency:
+    """The agency that signs the dossier's slips: the catalogue's agency at the dossier's place
+    (code ``CONG-AN-XA.00070``: one signing key per agency and place)."""
+    level, where = version.agency.level, None
+    if level == "commune" and commune:
+        where = places.COMMUNES[commune].name
+        code = f"{version.agency.code.upper()}.{commune}"
+    elif level == "national":
+        code = version.agency.code.upper()
+    else:
+        where = places.PROVINCES[province].name
+        code = f"{version.agency.code.upper()}.{province}"
+    name = version.agency.name.vi + (f" – {where}" if where else "")
+    parent = "Bộ Công an" if version.sector == "police" else (
+        places.PROVINCES[province].name if level != "national" else "Chính phủ")
+    return DocumentAgency(code=code[:30], name=name[:120], parent=parent, place=places.PROVINCES[province].short_name)
+
+
+def new_code(conn: sa.Connection, version: ServiceVersion, province: str, commune: str | None, day: dt.date) -> str:
+    """The national dossier code: ``G{area}-{YYMMDD}-{NNNNNN}``, the area being the commune (5
+    digits) for a commune-level agency, the province (2 digits) for a province-level one, ``00``
+    for a ministry; the day of filing (Việt Nam); a sequence per area and day, claimed with one
+    ``UPDATE ... RETURNING`` (concurrent filings wait for each other's row, never share a number)."""
+    area = commune if version.agency.level == "commune" and commune else (
+        "00" if version.agency.level == "national" else province)
+    prefix = f"G{area}-{day:%y%m%d}"
+    claim = (dossier_sequences.update().where(dossier_sequences.c.prefix == prefix)
+             .values(last=dossier_sequences.c.last + 1).returning(dossier_sequences.c.last))
+    number = conn.execute(claim).scalar()
+    if number is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(dossier_sequences.insert().values(prefix=prefix, last=1))
+            number = 1
+        except sa.exc.IntegrityError:  # another filing made the row first: take the next number
+            number = conn.execute(claim).scalar_one()
+    if number > 999_999:
+        raise Conflict("No dossier numbers are left for this area today.", code="sequence_exhausted")
+    return f"{prefix}-{number:06d}"
+
+
+def _row(conn: sa.Connection, dossier_id: object, *, person_id: int | None = None, area: Area | None = None):
+    """The dossier if the caller may see it: the applicant (``person_id``) or an officer whose
+    ``area`` covers its place; otherwise the same 404 as an unknown id."""
+    if not isinstance(dossier_id, int) or isinstance(dossier_id, bool):
+        raise InvalidInput("dossier_id is a number.", field="dossier_id")
+    row = conn.execute(sa.select(dossiers).where(dossiers.c.dossier_id == dossier_id)).first()
+    visible = row is not None and (
+        (person_id is not None and row.person_id == person_id)
+        or (area is not None and area.covers_place(row.place_province, row.place_commune or "")))
+    if not visible:
+        raise DossierNotFound("No dossier with this id.", field="dossier_id")
+    return row
+
+
+def _area_clause(area: Area):
+    if area.commune is not None:
+        return dossiers.c.place_commune == area.commune
+    if area.province is not None:
+        return dossiers.c.place_province == area.province
+    return sa.true()
+
+
+def _move(conn: sa.Connection, row, action: str, actor: str, now: dt.datetime, *, reason: str | None = None,
+          **values) -> str:
+    """Move the dossier by ``action``: one conditional UPDATE from the states it may come from and
+    the version read, its history row and its outbox message. Of concurrent movers one wins; the
+    others get ``invalid_transition`` naming the state it is in now (or ``conflict`` if it still
+    allows the action: retry)."""
+    to = workflow.target(action, row.status)
+    froms = workflow.TRANSITIONS[action][0]
+    moved = conn.execute(dossiers.update()
+                         .where(dossiers.c.dossier_id == row.dossier_id, dossiers.c.status.in_(froms),
+                                dossiers.c.version == row.version)
+                         .values(status=to, version=row.version + 1, updated_at=now, **values)).rowcount
+    if moved != 1:
+        state = conn.execute(sa.select(dossiers.c.status).where(dossiers.c.dossier_id == row.dossier_id)).scalar_one()
+        if state in froms:
+            raise Conflict("The dossier changed meanwhile; read it again and retry.", field="dossier_id")
+        raise InvalidTransition(action, state)
+    conn.execute(dossier_events.insert().values(
+        dossier_id=row.dossier_id, seq=row.version + 1, from_status=row.status, to_status=to, action=action,
+        actor=actor[:80], reason=reason, at=now))
+    enqueue(conn, TOPIC, row.person_id, {"dossier": row.code, "status": to, "action": action,
+                                         "at": now.isoformat()})
+    return to
+
+
+def _issue(conn: sa.Connection, vault: Vault, row, kind: str, *, base_url: str, actor: str, now: dt.datetime,
+           **fields) -> str:
+    version = catalogue.version(row.version_id)
+    issued = results.issue_document(conn, vault, kind, row.person_id,
+                                    agency=document_agency(version, row.place_province, row.place_commune),
+                                    base_url=base_url, actor=actor, dossier=row.code, procedure=version.name.vi,
+                                    now=now, **fields)
+    conn.execute(dossier_documents.insert().values(dossier_id=row.dossier_id, code=issued.code, kind=kind,
+                                                   issued_at=now))
+    return issued.code
+
+
+def _text(value: object, field: str, *, required: bool, code: str = "reason_required") -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidInput(f"{field} is required.", code=code, field=field)
+        return None
+    if not isinstance(value, str) or len(value) > 500:
+        raise InvalidInput(f"{field} is a text of at most 500 characters.", field=field)
+    return value.strip()
+
+
+# ------------------------------------------------------------------------------ the citizen
+
+
+def file(conn: sa.Connection, person_id: int, service_code: str, data: object, *, account_id: int | None = None,
+         now: dt.datetime | None = None) -> dict:
+    """File a dossier for ``service_code`` with the form ``data``: checked against the version in
+    force today, routed to its place, its fee computed; ``submitted`` with its estimated due date."""
+    now = now or utcnow()
+    today = vietnam_date(now)
+    if not isinstance(service_code, str):
+        raise InvalidInput("service is a service code of the catalogue.", field="service")
+    try:
+        version = catalogue.service(service_code, today)
+    except NotFound as exc:
+        exc.field = "service" if exc.field == "code" else exc.field
+        raise
+    catalogue.require_valid_form(version, data)
+    assert isinstance(data, dict)
+    applicant = data.get("applicant")
+    given = applicant.get("pid") if isinstance(applicant, dict) else None
+    own = conn.execute(sa.select(persons.c.pid).where(persons.c.person_id == person_id)).scalar()
+    if given is not None and given != own:  # the applicant is whoever logged in, never someone they name
+        raise InvalidInput("applicant.pid is not the logged-in citizen's number.", code="applicant_mismatch",
+                           field="applicant.pid")
+    province, commune = place_of(conn, data, person_id)
+    fee = catalogue.fee_for(version, province, CHANNEL, today, data)
+    due = calendar.due_date(now, version.processing_days)
+    code = new_code(conn, version, province, commune, today)
+    dossier_id = conn.execute(dossiers.insert().values(
+        code=code, service_code=version.code, version_id=version.version_id, person_id=person_id,
+        account_id=account_id, place_province=province, place_commune=commune, agency_code=version.agency.code,
+        agency_level=version.agency.level, status=SUBMITTED, data=data, fee_amount=fee.amount, due_date=due,
+        version=1, created_at=now, updated_at=now).returning(dossiers.c.dossier_id)).scalar_one()
+    conn.execute(dossier_events.insert().values(dossier_id=dossier_id, seq=1, from_status=None, to_status=SUBMITTED,
+                                                action="file", actor=f"citizen:{person_id}", at=now))
+    enqueue(conn, TOPIC, person_id, {"dossier": code, "status": SUBMITTED, "action": "file", "at": now.isoformat()})
+    return {"dossier_id": dossier_id, "code": code, "status": SUBMITTED, "due_date": due.isoformat(),
+            "fee_amount": fee.amount}
+
+
+def supplement(conn: sa.Connection, dossier_id: int, person_id: int, data: object, *,
+               now: dt.datetime | None = None) -> dict:
+    """The citizen's supplement: the form's fields given replace those filed (the whole checked
+    again); the dossier is ``received`` again and its clock runs with the working days it had left."""
+    now = now or utcnow()
+    row = _row(conn, dossier_id, person_id=person_id)
+    workflow.target("supplement", row.status)
+    if not isinstance(data, dict) or not data:
+        raise InvalidInput("data is an object with the fields supplied.", field="data")
+    merged = {**row.data, **data}
+    catalogue.require_valid_form(catalogue.version(row.version_id), merged)
+    supplied_on = calendar.received_on(now)
+    due = calendar.due_after_supplement(row.due_date, row.paused_since, supplied_on)
+    _move(conn, row, "supplement", f"citizen:{person_id}", now, data=merged, due_date=due, paused_since=None,
+          supplement_due=None)
+    _cancel(conn, SUPPLEMENT_EXPIRED, row.code)
+    _schedule(conn, OVERDUE, row.code, due, {"dossier_id": row.dossier_id})
+    return view(conn, dossier_id, person_id=person_id)
+
+
+def withdraw(conn: sa.Connection, dossier_id: int, person_id: int, *, reason: str | None = None,
+             now: dt.datetime | None = None) -> dict:
+    """The citizen withdraws their dossier before a decision; its timers stop."""
+    now = now or utcnow()
+    row = _row(conn, dossier_id, person_id=person_id)
+    _move(conn, row, "withdraw", f"citizen:{person_id}", now, reason=_text(reason, "reason", required=False),
+          decided_at=now)
+    _cancel(conn, SUPPLEMENT_EXPIRED, row.code)
+    _cancel(conn, OVERDUE, row.code)
+    return view(conn, dossier_id, person_id=person_id)
+
+
+def start_fee_payment(conn: sa.Connection, merchant, dossier_id: int, person_id: int, *, return_url: str,
+                      ip_addr: str, now: dt.datetime | None = None) -> dict:
+    """The citizen starts paying their dossier's fee (``fees.payments``, keyed by the dossier's code;
+    the amount is the dossier's, from the catalogue): the gateway URL to go to. Only a ``submitted``
+    dossier that owes a fee is paid; receiving it waits for the payment."""
+    from dinhdanh.fees import payments
+
+    row = _row(conn, dossier_id, person_id=person_id)
+    if row.fee_amount <= 0:
+        raise RuleViolation("This dossier owes no fee.", code="no_fee_due", field="dossier_id")
+    if row.status != SUBMITTED:
+        raise InvalidTransition("pay", row.status)
+    started = payments.start_payment(conn, merchant, row.code, row.fee_amount, return_url=return_url,
+                                     ip_addr=ip_addr, order_info=f"Le phi ho so {row.code}",
+                                     actor=f"citizen:{person_id}", now=now)
+    return started.as_dict() | {"dossier": row.code}
+
+
+# ------------------------------------------------------------------------------ the officer
+
+
+def act(conn: sa.Connection, vault: Vault, dossier_id: int, action: str, *, actor: str, area: Area = NATIONAL,
+        base_url: str, reason: str | None = None, items: list[str] | None = None,
+        new_due_date: dt.date | None = None, now: dt.datetime | None = None) -> dict:
+    """An officer's action on a dossier in their area: ``receive`` (once the fee is paid; the
+    receipt with the due date), ``request_supplement`` (``items``; the request slip; the clock
+    stops), ``approve`` (the signed result), ``refuse`` (``reason``; the refusal slip), ``extend``
+    (an overdue dossier, ``new_due_date``; the apology slip)."""
+    now = now or utcnow()
+    action = workflow.check_action(action, workflow.OFFICER_ACTIONS)
+    row = _row(conn, dossier_id, area=area)
+    today = vietnam_date(now)
+    workflow.target(action, row.status)  # before the inputs: a wrong state is named first
+    if action == "receive":
+        _receive(conn, vault, row, actor=actor, base_url=base_url, now=now)
+    elif action == "request_supplement":
+        if isinstance(items, str) or not items or not all(isinstance(i, str) and i.strip() for i in items):
+            raise InvalidInput("items lists what must be supplied (at least one text).", code="items_required",
+                               field="items")
+        asked = _text(reason, "reason", required=False)
+        if row.due_date < today:  # the clock cannot stop after it ran out: extend (apologise) first
+            raise RuleViolation(f"The dossier was due on {row.due_date.isoformat()}: extend it first.",
+                                code="overdue_extend_first", field="action")
+        deadline = calendar.supplement_deadline(today)
+        _move(conn, row, action, actor, now, reason="; ".join(items)[:2000] if asked is None else asked,
+              paused_since=today, supplement_due=deadline)
+        _issue(conn, vault, row, "supplement_request", base_url=base_url, actor=actor, now=now,
+               reasons=[i.strip() for i in items], due_date=deadline)
+        _cancel(conn, OVERDUE, row.code)
+        _schedule(conn, SUPPLEMENT_EXPIRED, row.code, deadline, {"dossier_id": row.dossier_id})
+    elif action == "approve":
+        note = _text(reason, "reason", required=False)
+        _move(conn, row, action, actor, now, reason=note, decided_at=now)
+        version = catalogue.version(row.version_id)
+        text = (f"Chấp thuận hồ sơ {row.code} đề nghị giải quyết thủ tục {version.name.vi}."
+                + (f"\n{note}" if note else ""))
+        code = _issue(conn, vault, row, "result", base_url=base_url, actor=actor, now=now, text=text)
+        conn.execute(dossiers.update().where(dossiers.c.dossier_id == row.dossier_id).values(result_code=code))
+        _cancel(conn, OVERDUE, row.code)
+    elif action == "refuse":
+        why = _text(reason, "reason", required=True)
+        _refuse(conn, vault, row, why, actor=actor, base_url=base_url, now=now)
+    else:  # extend
+        if not (row.status == RECEIVED and row.due_date < today):
+            raise RuleViolation(f"The dossier is due on {row.due_date.isoformat()}: not overdue.", code="not_overdue",
+                                field="action")
+        if not isinstance(new_due_date, dt.date) or isinstance(new_due_date, dt.datetime) \
+                or new_due_date <= today:
+            raise InvalidInput("new_due_date is a date after today.", code="new_due_date_invalid",
+                               field="new_due_date")
+        note = _text(reason, "reason", required=False)
+        _move(conn, row, action, actor, now, reason=note, due_date=new_due_date, overdue_at=None)
+        _issue(conn, vault, row, "apology", base_url=base_url, actor=actor, now=now, due_date=new_due_date,
+               reasons=[note] if note else [])
+        _schedule(conn, OVERDUE, row.code, new_due_date, {"dossier_id": row.dossier_id})
+    return view(conn, dossier_id, area=area)
+
+
+def _receive(conn, vault, row, *, actor: str, base_url: str, now: dt.datetime) -> None:
+    from dinhdanh.fees import payments
+
+    if row.fee_amount > 0 and not payments.is_paid(conn, row.code):
+        raise RuleViolation(f"The dossier owes {row.fee_amount} VND, not paid yet.", code="fee_unpaid", field="fee")
+    version = catalogue.version(row.version_id)
+    received = calendar.received_on(now)
+    due = calendar.add_working_days(received, version.processing_days)
+    _move(conn, row, "receive", actor, now, received_on=received, due_date=due)
+    _issue(conn, vault, row, "receipt", base_url=base_url, actor=actor, now=now, due_date=due)
+    _schedule(conn, OVERDUE, row.code, due, {"dossier_id": row.dossier_id})
+
+
+def _refuse(conn, vault, row, reason: str, *, actor: str, base_url: str, now: dt.datetime) -> None:
+    _move(conn, row, "refuse", actor, now, reason=reason, decided_at=now, paused_since=None)
+    _issue(conn, vault, row, "refusal", base_url=base_url, actor=actor, now=now, reasons=[reason])
+    _cancel(conn, SUPPLEMENT_EXPIRED, row.code)
+    _cancel(conn, OVERDUE, row.code)
+
+
+# ------------------------------------------------------------------------------ timers
+
+
+def refuse_unsupplied(conn: sa.Connection, vault: Vault, dossier_id: int, *, base_url: str,
+                      now: dt.datetime | None = None) -> bool:
+    """The scheduler's automatic refusal of a dossier whose supplement did not come in time.
+    Nothing happens (False) when the dossier moved on or its deadline is not past."""
+    now = now or utcnow()
+    row = conn.execute(sa.select(dossiers).where(dossiers.c.dossier_id == dossier_id)).first()
+    if row is None or row.status != SUPPLEMENT or row.supplement_due is None \
+            or row.supplement_due >= vietnam_date(now):
+        return False
+    _refuse(conn, vault, row, AUTOMATIC_REFUSAL, actor=SYSTEM, base_url=base_url, now=now)
+    return True
+
+
+def flag_overdue(conn: sa.Connection, dossier_id: int, *, now: dt.datetime | None = None) -> bool:
+    """The deadline timer: mark when a dossier was found undecided past its due date (the
+    worklist's ``overdue`` filter computes from the due date; this records the moment)."""
+    now = now or utcnow()
+    return conn.execute(dossiers.update().where(
+        dossiers.c.dossier_id == dossier_id, dossiers.c.status == RECEIVED,
+        dossiers.c.due_date < vietnam_date(now), dossiers.c.overdue_at.is_(None)).values(overdue_at=now)).rowcount == 1
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def _summary(row, today: dt.date) -> dict:
+    return {"dossier_id": row.dossier_id, "code": row.code, "service": row.service_code, "version": row.version_id,
+            "status": row.status, "status_label": workflow.LABELS[row.status], "due_date": row.due_date.isoformat(),
+            "overdue": row.status == RECEIVED and row.due_date < today, "fee_amount": row.fee_amount,
+            "place": {"province": row.place_province, "commune": row.place_commune},
+            "agency": {"code": row.agency_code, "level": row.agency_level},
+            "filed_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat()}
+
+
+def view(conn: sa.Connection, dossier_id: int, *, person_id: int | None = None, area: Area | None = None,
+         now: dt.datetime | None = None) -> dict:
+    """One dossier with its form, status history, slips and result (the caller audits an officer's read)."""
+    row = _row(conn, dossier_id, person_id=person_id, area=area)
+    out = _summary(row, vietnam_date(now or utcnow()))
+    events = conn.execute(sa.select(dossier_events).where(dossier_events.c.dossier_id == row.dossier_id)
+                          .order_by(dossier_events.c.seq)).all()
+    docs = conn.execute(sa.select(dossier_documents).where(dossier_documents.c.dossier_id == row.dossier_id)
+                        .order_by(dossier_documents.c.issued_at, dossier_documents.c.code)).all()
+    out.update({
+        "person_id": row.person_id, "data": row.data, "received_on": _iso(row.received_on),
+        "paused_since": _iso(row.paused_since), "supplement_due": _iso(row.supplement_due),
+        "result_code": row.result_code, "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "history": [{"seq": e.seq, "from": e.from_status, "to": e.to_status, "action": e.action, "actor": e.actor,
+                     "reason": e.reason, "at": e.at.isoformat()} for e in events],
+        "documents": [{"kind": d.kind, "code": d.code, "issued_at": d.issued_at.isoformat()} for d in docs],
+    })
+    return out
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def _limit(limit: object) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit is 1 to {MAX_PAGE}.", field="limit")
+    return limit
+
+
+def citizen_dossiers(conn: sa.Connection, person_id: int, *, limit: int = 50, before: int | None = None,
+                     now: dt.datetime | None = None) -> dict:
+    """The citizen's own dossiers, newest first, a page of ``limit`` before the id ``before``."""
+    limit = _limit(limit)
+    query = sa.select(dossiers).where(dossiers.c.person_id == person_id)
+    if before is not None:
+        query = query.where(dossiers.c.dossier_id < before)
+    rows = conn.execute(query.order_by(dossiers.c.dossier_id.desc()).limit(limit + 1)).all()
+    today = vietnam_date(now or utcnow())
+    return {"items": [_summary(r, today) for r in rows[:limit]],
+            "next_before": rows[limit - 1].dossier_id if len(rows) > limit else None}
+
+
+def worklist(conn: sa.Connection, area: Area, *, status: str | None = None, service: str | None = None,
+             overdue: bool = False, limit: int = 50, before: int | None = None,
+             now: dt.datetime | None = None) -> tuple[dict, list[int]]:
+    """The dossiers in an officer's area, newest first, filtered; and the persons to audit.
+    ``overdue``: received and due before today (Việt Nam)."""
+    limit = _limit(limit)
+    today = vietnam_date(now or utcnow())
+    query = sa.select(dossiers).where(_area_clause(area))
+    if status is not None:
+        if status not in workflow.STATES:
+            raise InvalidInput(f"status is one of {', '.join(workflow.STATES)}.", field="status")
+        query = query.where(dossiers.c.status == status)
+    if service is not None:
+        query = query.where(dossiers.c.service_code == service)
+    if overdue:
+        query = query.where(dossiers.c.status == RECEIVED, dossiers.c.due_date < today)
+    if before is not None:
+        query = query.where(dossiers.c.dossier_id < before)
+    rows = conn.execute(query.order_by(dossiers.c.dossier_id.desc()).limit(limit + 1)).all()
+    page = rows[:limit]
+    return ({"items": [_summary(r, today) for r in page],
+             "next_before": page[-1].dossier_id if len(rows) > limit else None},
+            list(dict.fromkeys(r.person_id for r in page)))
+
+
+def audit_officer_read(conn: sa.Connection, actor: str, person_ids: list[int], action: str) -> None:
+    """An officer's view of dossiers, in the access log (purpose: settling administrative procedures)."""
+    record_access(conn, actor, person_ids, action, "public_service", fields=["dossier"])
+
+
+__all__ = ["OPEN", "act", "applicant_of_account", "citizen_dossiers", "file", "flag_overdue", "new_code",
+           "refuse_unsupplied", "supplement", "view", "withdraw", "worklist"]

@@ -1,0 +1,24 @@
+"""The wiring: every area's scheduled-job handlers, by kind (``jobs.run_due`` runs them)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from dinhdanh.scheduler.jobs import Handler
+
+
+def handlers(engine: sa.Engine, base_url: str | None = None) -> dict[str, Handler]:
+    """The handlers of every kind of job, built explicitly (no discovery, no import-time registry).
+
+    ``base_url`` is the platform's public address (the OpenID issuer, ``DINHDANH_OIDC_ISSUER``), which
+    the slips' QR codes point to; without it the dossiers' timers are not run (their jobs wait, logged)."""
+    from dinhdanh import config
+    from dinhdanh.changes.loops import vault_for
+    from dinhdanh.dossiers import timers as dossier_timers
+
+    wired: dict[str, Handler] = {}
+    # Areas are added here explicitly, one line each.
+    base_url = base_url or config.oidc_issuer()
+    if base_url:
+        wired.update(dossier_timers.handlers(vault_for(engine), base_url))
+    return wired
