@@ -97,6 +97,7 @@ def demo(
     base = f"http://127.0.0.1:{port}"
     logins = _demo_eid(engine, base)
     bank = _demo_partner(engine)
+    dossiers = _demo_dossiers(engine, base, logins[0]["pid"] if logins else (sample.pid if sample else None))
     typer.echo(f"""
 dinhdanh demo
   trang chủ / home:        {base}/
@@ -107,7 +108,7 @@ dinhdanh demo
   chip cards: {base}/api/v1/citizens/{holder or 'PID'}/cards  (CSCA: {base}/api/v1/pki/csca.pem)
         dinhdanh card export {holder or 'PID'} --out card && dinhdanh card verify card --active-authentication
   single sign-on: {base}/portal  (Cổng dịch vụ công mẫu, logs in through {base}/.well-known/openid-configuration)
-""" + "".join(_demo_login_lines(a) for a in logins) + f"""  data exchange: partner "{bank['name']}" (verify, kyc, batch, subscribe)
+""" + "".join(_demo_login_lines(a) for a in logins) + dossiers + f"""  data exchange: partner "{bank['name']}" (verify, kyc, batch, subscribe)
         client_id {bank['client_id']}  client_secret {bank['client_secret']}
         TOKEN=$(curl -s -u {bank['client_id']}:{bank['client_secret']} -d grant_type=client_credentials \\
                 -d scope=dinhdanh.verify {base}/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
@@ -149,6 +150,26 @@ def _demo_cards(engine, count: int) -> str | None:
     with engine.connect() as conn:
         return conn.execute(sa.select(cards.c.card_number).where(cards.c.status == "issued")
                             .order_by(cards.c.card_id).limit(1)).scalar()
+
+
+def _demo_dossiers(engine, base: str, citizen_pid: str | None) -> str:
+    """Dossiers of several services in every state (some overdue) and their commune's dossier
+    officer (``cli.demo_dossiers``); the lines the demo prints about them. A failure here is
+    reported and the demo goes on without them."""
+    if citizen_pid is None:
+        return ""
+    from dinhdanh.cli import demo_dossiers
+    from dinhdanh.store.vault import for_database
+
+    vault = for_database(engine.url.render_as_string(hide_password=False))
+    try:
+        made = demo_dossiers.seed(engine, vault, base, citizen_pid)
+    except Exception as exc:  # the rest of the demo does not depend on its dossiers
+        typer.echo(f"demo dossiers not seeded: {type(exc).__name__}: {exc}", err=True)
+        return ""
+    if made.seeded:
+        typer.echo(f"filed {sum(made.counts.values())} demo dossiers in {made.commune_name}", err=True)
+    return demo_dossiers.summary_lines(made, base, None)
 
 
 DEMO_PASSCODE = "246810"

@@ -17,12 +17,24 @@ of the request is the last counted) and gives the citizen 7 working days; the su
 it again with the working days that were left (``calendar.due_after_supplement``). A dossier is
 overdue when it is ``received`` and its due date is before today (Việt Nam); only an overdue one
 can be extended, with an apology slip naming the new date.
+
+**Linked groups** (Decree 63/2024; the catalogue's ``Group``): filing a group's service makes a
+parent (``kind`` ``group``, never moved, its status derived from its sub-dossiers by
+``workflow.group_status``, absent from the officers' worklists, acted on only through its
+sub-dossiers) and one sub-dossier per chosen procedure, in the catalogue's order, each routed to
+its own agency at the place (the procedure's catalogue service's agency, else the group's
+``GroupProcedure.agency``) with its own code, fee, clock, slips and result. The first (birth or
+death registration) carries the group's fee and its same-day clock; the others ``wait_for`` it:
+they stay ``submitted`` (shown with ``waiting_for``) and no officer may act on them (409
+``waiting_for_linked``) until it is approved; when it is refused (or withdrawn) they are refused
+with it, reason "Thủ tục liên thông bị từ chối: <procedure>", each with its refusal slip.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,8 +47,10 @@ from dinhdanh.documents import results
 from dinhdanh.documents.model import Agency as DocumentAgency
 from dinhdanh.dossiers import catalogue, workflow
 from dinhdanh.dossiers.catalogue import ServiceVersion
+from dinhdanh.dossiers.catalogue.model import Agency as CatalogueAgency
+from dinhdanh.dossiers.catalogue.model import GroupProcedure
 from dinhdanh.dossiers.tables import dossier_documents, dossier_events, dossier_sequences, dossiers
-from dinhdanh.dossiers.workflow import OPEN, RECEIVED, SUBMITTED, SUPPLEMENT, InvalidTransition
+from dinhdanh.dossiers.workflow import APPROVED, OPEN, RECEIVED, SUBMITTED, SUPPLEMENT, InvalidTransition
 from dinhdanh.eid.tables import eid_accounts
 from dinhdanh.registry.area import NATIONAL, Area
 from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
@@ -50,6 +64,9 @@ SUPPLEMENT_EXPIRED = "dossiers.supplement_expired"  # scheduler job kinds (dossi
 OVERDUE = "dossiers.overdue"
 SYSTEM = "system:scheduler"
 AUTOMATIC_REFUSAL = "Quá thời hạn bổ sung hồ sơ"
+LINKED = "system:linked_group"  # the actor of a sub-dossier's automatic refusal with the first one
+LINKED_REFUSAL = "Thủ tục liên thông bị từ chối: {}"
+SINGLE, GROUP = "single", "group"
 CHANNEL = "online"  # every dossier here is filed online (the fee schedules' channel)
 PLACE_FIELDS = ("new_address", "stay_address", "residence_address", "supply_address", "parcel.address",
                 "registration_commune_code", "ceremony_commune_code")
@@ -120,28 +137,35 @@ def place_of(conn: sa.Connection, data: Mapping[str, Any], person_id: int) -> tu
 def document_agency(version: ServiceVersion, province: str, commune: str | None) -> DocumentAgency:
     """The agency that signs the dossier's slips: the catalogue's agency at the dossier's place
     (code ``CONG-AN-XA.00070``: one signing key per agency and place)."""
-    level, where = version.agency.level, None
+    return _document_agency(version.agency, version.sector, province, commune)
+
+
+def _document_agency(agency: CatalogueAgency, sector: str, province: str, commune: str | None) -> DocumentAgency:
+    level, where = agency.level, None
     if level == "commune" and commune:
         where = places.COMMUNES[commune].name
-        code = f"{version.agency.code.upper()}.{commune}"
+        code = f"{agency.code.upper()}.{commune}"
     elif level == "national":
-        code = version.agency.code.upper()
+        code = agency.code.upper()
     else:
         where = places.PROVINCES[province].name
-        code = f"{version.agency.code.upper()}.{province}"
-    name = version.agency.name.vi + (f" – {where}" if where else "")
-    parent = "Bộ Công an" if version.sector == "police" else (
+        code = f"{agency.code.upper()}.{province}"
+    name = agency.name.vi + (f" – {where}" if where else "")
+    parent = "Bộ Công an" if sector == "police" else (
         places.PROVINCES[province].name if level != "national" else "Chính phủ")
     return DocumentAgency(code=code[:30], name=name[:120], parent=parent, place=places.PROVINCES[province].short_name)
 
 
 def new_code(conn: sa.Connection, version: ServiceVersion, province: str, commune: str | None, day: dt.date) -> str:
+    return _new_code(conn, version.agency.level, province, commune, day)
+
+
+def _new_code(conn: sa.Connection, level: str, province: str, commune: str | None, day: dt.date) -> str:
     """The national dossier code: ``G{area}-{YYMMDD}-{NNNNNN}``, the area being the commune (5
     digits) for a commune-level agency, the province (2 digits) for a province-level one, ``00``
     for a ministry; the day of filing (Việt Nam); a sequence per area and day, claimed with one
     ``UPDATE ... RETURNING`` (concurrent filings wait for each other's row, never share a number)."""
-    area = commune if version.agency.level == "commune" and commune else (
-        "00" if version.agency.level == "national" else province)
+    area = commune if level == "commune" and commune else ("00" if level == "national" else province)
     prefix = f"G{area}-{day:%y%m%d}"
     claim = (dossier_sequences.update().where(dossier_sequences.c.prefix == prefix)
              .values(last=dossier_sequences.c.last + 1).returning(dossier_sequences.c.last))
@@ -156,6 +180,46 @@ def new_code(conn: sa.Connection, version: ServiceVersion, province: str, commun
     if number > 999_999:
         raise Conflict("No dossier numbers are left for this area today.", code="sequence_exhausted")
     return f"{prefix}-{number:06d}"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a dossier is decided under: its procedure's name, agency, sector and processing days
+    (the catalogue version's, or for a sub-dossier its group procedure's)."""
+
+    name: str
+    agency: CatalogueAgency
+    sector: str
+    processing_days: int
+
+
+def _procedure_rules(version: ServiceVersion, procedure: GroupProcedure, day: dt.date) -> Rules:
+    """A group procedure's rules: the first (birth, death registration) is decided on the group's
+    clock (the same working day); one with a catalogue service takes that service's agency and
+    processing days in force on ``day``; another agency's procedure (no code) takes its
+    ``GroupProcedure.agency`` and the group's processing days."""
+    assert version.group is not None
+    first = procedure.key == version.group.procedures[0].key
+    own = None
+    if procedure.code is not None:
+        try:
+            own = catalogue.service(procedure.code, day)
+        except NotFound:
+            own = None
+    if own is not None:
+        return Rules(procedure.name.vi, own.agency, own.sector,
+                     version.processing_days if first else own.processing_days)
+    sector = "police" if procedure.agency.code.startswith("cong-an") else "other"
+    return Rules(procedure.name.vi, procedure.agency, sector, version.processing_days)
+
+
+def _rules(row) -> Rules:
+    version = catalogue.version(row.version_id)
+    if row.procedure is None:
+        return Rules(version.name.vi, version.agency, version.sector, version.processing_days)
+    assert version.group is not None
+    procedure = next(p for p in version.group.procedures if p.key == row.procedure)
+    return _procedure_rules(version, procedure, vietnam_date(row.created_at))
 
 
 def _row(conn: sa.Connection, dossier_id: object, *, person_id: int | None = None, area: Area | None = None):
@@ -207,10 +271,11 @@ def _move(conn: sa.Connection, row, action: str, actor: str, now: dt.datetime, *
 
 def _issue(conn: sa.Connection, vault: Vault, row, kind: str, *, base_url: str, actor: str, now: dt.datetime,
            **fields) -> str:
-    version = catalogue.version(row.version_id)
+    rules = _rules(row)
     issued = results.issue_document(conn, vault, kind, row.person_id,
-                                    agency=document_agency(version, row.place_province, row.place_commune),
-                                    base_url=base_url, actor=actor, dossier=row.code, procedure=version.name.vi,
+                                    agency=_document_agency(rules.agency, rules.sector, row.place_province,
+                                                            row.place_commune),
+                                    base_url=base_url, actor=actor, dossier=row.code, procedure=rules.name,
                                     now=now, **fields)
     conn.execute(dossier_documents.insert().values(dossier_id=row.dossier_id, code=issued.code, kind=kind,
                                                    issued_at=now))
@@ -253,6 +318,9 @@ def file(conn: sa.Connection, person_id: int, service_code: str, data: object, *
                            field="applicant.pid")
     province, commune = place_of(conn, data, person_id)
     fee = catalogue.fee_for(version, province, CHANNEL, today, data)
+    if version.group is not None:
+        return _file_group(conn, person_id, version, data, province, commune, fee.amount, account_id=account_id,
+                           now=now)
     due = calendar.due_date(now, version.processing_days)
     code = new_code(conn, version, province, commune, today)
     dossier_id = conn.execute(dossiers.insert().values(
@@ -265,6 +333,68 @@ def file(conn: sa.Connection, person_id: int, service_code: str, data: object, *
     enqueue(conn, TOPIC, person_id, {"dossier": code, "status": SUBMITTED, "action": "file", "at": now.isoformat()})
     return {"dossier_id": dossier_id, "code": code, "status": SUBMITTED, "due_date": due.isoformat(),
             "fee_amount": fee.amount}
+
+
+def _chosen(version: ServiceVersion, data: Mapping[str, Any]) -> list[GroupProcedure]:
+    """The group's procedures the applicant chose (the form's field), in the catalogue's order;
+    every mandatory one must be there (422 ``mandatory_procedure_missing`` naming the field)."""
+    group = version.group
+    assert group is not None
+    keys = data.get(group.field)
+    known = {p.key: p for p in group.procedures}
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
+        raise InvalidInput(f"{group.field} lists the procedures' keys, each once.", field=group.field)
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise InvalidInput(f"{group.field}: unknown procedure {unknown[0]!r}.", field=group.field)
+    missing = [p.key for p in group.procedures if p.mandatory and p.key not in keys]
+    if missing:
+        raise InvalidInput(f"{group.field} must include the mandatory procedures: {', '.join(missing)}.",
+                           code="mandatory_procedure_missing", field=group.field)
+    if not group.choose_min <= len(keys) <= group.choose_max:
+        raise InvalidInput(f"{group.field}: choose {group.choose_min} to {group.choose_max} procedures.",
+                           field=group.field)
+    return [p for p in group.procedures if p.key in keys]
+
+
+def _file_group(conn: sa.Connection, person_id: int, version: ServiceVersion, data: dict, province: str,
+                commune: str | None, fee: int, *, account_id: int | None, now: dt.datetime) -> dict:
+    """A linked group: the parent, then one sub-dossier per chosen procedure (the first carries the
+    group's fee; the others wait for it), each with its own code, agency, due date, event and notice."""
+    chosen = _chosen(version, data)
+    today = vietnam_date(now)
+    actor = f"citizen:{person_id}"
+    common = {"version_id": version.version_id, "person_id": person_id, "account_id": account_id,
+              "place_province": province, "place_commune": commune, "status": SUBMITTED, "data": data,
+              "version": 1, "created_at": now, "updated_at": now}
+    plans = [(p, _procedure_rules(version, p, today)) for p in chosen]
+    dues = [calendar.due_date(now, rules.processing_days) for _, rules in plans]
+    code = _new_code(conn, version.agency.level, province, commune, today)
+    parent_id = conn.execute(dossiers.insert().values(
+        code=code, service_code=version.code, agency_code=version.agency.code, agency_level=version.agency.level,
+        kind=GROUP, fee_amount=0, due_date=max(dues), **common).returning(dossiers.c.dossier_id)).scalar_one()
+    conn.execute(dossier_events.insert().values(dossier_id=parent_id, seq=1, from_status=None, to_status=SUBMITTED,
+                                                action="file", actor=actor, at=now))
+    enqueue(conn, TOPIC, person_id, {"dossier": code, "status": workflow.IN_PROGRESS, "action": "file",
+                                     "at": now.isoformat()})
+    children, first_id = [], None
+    for (procedure, rules), due in zip(plans, dues, strict=True):
+        child_code = _new_code(conn, rules.agency.level, province, commune, today)
+        amount = fee if first_id is None else 0
+        child_id = conn.execute(dossiers.insert().values(
+            code=child_code, service_code=procedure.code or version.code, agency_code=rules.agency.code,
+            agency_level=rules.agency.level, kind=SINGLE, parent_id=parent_id, procedure=procedure.key,
+            waits_for=first_id, fee_amount=amount, due_date=due, **common).returning(dossiers.c.dossier_id)).scalar_one()
+        conn.execute(dossier_events.insert().values(dossier_id=child_id, seq=1, from_status=None,
+                                                    to_status=SUBMITTED, action="file", actor=actor, at=now))
+        enqueue(conn, TOPIC, person_id, {"dossier": child_code, "status": SUBMITTED, "action": "file",
+                                         "at": now.isoformat()})
+        children.append({"dossier_id": child_id, "code": child_code, "procedure": procedure.key,
+                         "agency": rules.agency.code, "status": SUBMITTED, "due_date": due.isoformat(),
+                         "fee_amount": amount, "waits_for": first_id})
+        first_id = first_id or child_id
+    return {"dossier_id": parent_id, "code": code, "status": workflow.IN_PROGRESS, "due_date": max(dues).isoformat(),
+            "fee_amount": fee, "children": children}
 
 
 def supplement(conn: sa.Connection, dossier_id: int, person_id: int, data: object, *,
@@ -289,14 +419,66 @@ def supplement(conn: sa.Connection, dossier_id: int, person_id: int, data: objec
 
 def withdraw(conn: sa.Connection, dossier_id: int, person_id: int, *, reason: str | None = None,
              now: dt.datetime | None = None) -> dict:
-    """The citizen withdraws their dossier before a decision; its timers stop."""
+    """The citizen withdraws their dossier before a decision; its timers stop. Withdrawing a group
+    (or its first procedure, which the others wait for) withdraws every undecided sub-dossier."""
     now = now or utcnow()
     row = _row(conn, dossier_id, person_id=person_id)
-    _move(conn, row, "withdraw", f"citizen:{person_id}", now, reason=_text(reason, "reason", required=False),
-          decided_at=now)
+    why = _text(reason, "reason", required=False)
+    actor = f"citizen:{person_id}"
+    if row.kind == GROUP or (row.status in OPEN and _waiters(conn, row)):
+        parent_id = row.dossier_id if row.kind == GROUP else row.parent_id
+        open_ = [c for c in _children(conn, parent_id) if c.status in OPEN]
+        if not open_:
+            raise InvalidTransition("withdraw", workflow.group_status(c.status for c in _children(conn, parent_id)))
+        for child in open_:
+            _withdraw(conn, child, actor, now, why)
+        _settle(conn, open_[0], now)
+    else:
+        _withdraw(conn, row, actor, now, why)
+        _settle(conn, row, now)
+    return view(conn, dossier_id, person_id=person_id)
+
+
+def _withdraw(conn, row, actor: str, now: dt.datetime, reason: str | None) -> None:
+    _move(conn, row, "withdraw", actor, now, reason=reason, decided_at=now)
     _cancel(conn, SUPPLEMENT_EXPIRED, row.code)
     _cancel(conn, OVERDUE, row.code)
-    return view(conn, dossier_id, person_id=person_id)
+
+
+def _children(conn: sa.Connection, parent_id: int) -> list:
+    return conn.execute(sa.select(dossiers).where(dossiers.c.parent_id == parent_id)
+                        .order_by(dossiers.c.dossier_id)).all()
+
+
+def _waiters(conn: sa.Connection, row) -> list:
+    """The sub-dossiers that wait for ``row`` (the first procedure of its group)."""
+    if row.parent_id is None:
+        return []
+    return conn.execute(sa.select(dossiers).where(dossiers.c.waits_for == row.dossier_id)
+                        .order_by(dossiers.c.dossier_id)).all()
+
+
+def _waiting_for(conn: sa.Connection, row):
+    """The sub-dossier ``row`` still waits for (not approved yet), else None."""
+    if row.waits_for is None:
+        return None
+    first = conn.execute(sa.select(dossiers.c.dossier_id, dossiers.c.code, dossiers.c.procedure, dossiers.c.status)
+                         .where(dossiers.c.dossier_id == row.waits_for)).one()
+    return None if first.status == APPROVED else first
+
+
+def _settle(conn: sa.Connection, row, now: dt.datetime) -> None:
+    """After a sub-dossier's decision: once none of its group is undecided, the citizen is notified
+    of the group's derived status (the parent itself is never moved)."""
+    if row.parent_id is None:
+        return
+    states = [c.status for c in _children(conn, row.parent_id)]
+    status = workflow.group_status(states)
+    if status != workflow.IN_PROGRESS:
+        parent = conn.execute(sa.select(dossiers.c.code, dossiers.c.person_id)
+                              .where(dossiers.c.dossier_id == row.parent_id)).one()
+        enqueue(conn, TOPIC, parent.person_id, {"dossier": parent.code, "status": status, "action": "group_decided",
+                                                "at": now.isoformat()})
 
 
 def start_fee_payment(conn: sa.Connection, merchant, dossier_id: int, person_id: int, *, return_url: str,
@@ -331,7 +513,14 @@ def act(conn: sa.Connection, vault: Vault, dossier_id: int, action: str, *, acto
     action = workflow.check_action(action, workflow.OFFICER_ACTIONS)
     row = _row(conn, dossier_id, area=area)
     today = vietnam_date(now)
+    if row.kind == GROUP:
+        raise RuleViolation("A linked group is decided through its sub-dossiers, one per agency.",
+                            code="group_dossier", field="dossier_id")
     workflow.target(action, row.status)  # before the inputs: a wrong state is named first
+    first = _waiting_for(conn, row)
+    if first is not None:
+        raise RuleViolation(f"This sub-dossier waits for {first.procedure} ({first.code}) to be approved.",
+                            code="waiting_for_linked", field="action")
     if action == "receive":
         _receive(conn, vault, row, actor=actor, base_url=base_url, now=now)
     elif action == "request_supplement":
@@ -352,12 +541,12 @@ def act(conn: sa.Connection, vault: Vault, dossier_id: int, action: str, *, acto
     elif action == "approve":
         note = _text(reason, "reason", required=False)
         _move(conn, row, action, actor, now, reason=note, decided_at=now)
-        version = catalogue.version(row.version_id)
-        text = (f"Chấp thuận hồ sơ {row.code} đề nghị giải quyết thủ tục {version.name.vi}."
+        text = (f"Chấp thuận hồ sơ {row.code} đề nghị giải quyết thủ tục {_rules(row).name}."
                 + (f"\n{note}" if note else ""))
         code = _issue(conn, vault, row, "result", base_url=base_url, actor=actor, now=now, text=text)
         conn.execute(dossiers.update().where(dossiers.c.dossier_id == row.dossier_id).values(result_code=code))
         _cancel(conn, OVERDUE, row.code)
+        _settle(conn, row, now)
     elif action == "refuse":
         why = _text(reason, "reason", required=True)
         _refuse(conn, vault, row, why, actor=actor, base_url=base_url, now=now)
@@ -382,19 +571,27 @@ def _receive(conn, vault, row, *, actor: str, base_url: str, now: dt.datetime) -
 
     if row.fee_amount > 0 and not payments.is_paid(conn, row.code):
         raise RuleViolation(f"The dossier owes {row.fee_amount} VND, not paid yet.", code="fee_unpaid", field="fee")
-    version = catalogue.version(row.version_id)
     received = calendar.received_on(now)
-    due = calendar.add_working_days(received, version.processing_days)
+    due = calendar.add_working_days(received, _rules(row).processing_days)
     _move(conn, row, "receive", actor, now, received_on=received, due_date=due)
     _issue(conn, vault, row, "receipt", base_url=base_url, actor=actor, now=now, due_date=due)
     _schedule(conn, OVERDUE, row.code, due, {"dossier_id": row.dossier_id})
 
 
-def _refuse(conn, vault, row, reason: str, *, actor: str, base_url: str, now: dt.datetime) -> None:
+def _refuse(conn, vault, row, reason: str, *, actor: str, base_url: str, now: dt.datetime,
+            settle: bool = True) -> None:
+    """Refuse with the refusal slip; a group's first procedure takes the sub-dossiers waiting for
+    it with it (each refused with the linked reason and its own slip, by its own agency)."""
     _move(conn, row, "refuse", actor, now, reason=reason, decided_at=now, paused_since=None)
     _issue(conn, vault, row, "refusal", base_url=base_url, actor=actor, now=now, reasons=[reason])
     _cancel(conn, SUPPLEMENT_EXPIRED, row.code)
     _cancel(conn, OVERDUE, row.code)
+    linked = LINKED_REFUSAL.format(_rules(row).name)
+    for waiter in _waiters(conn, row):
+        if waiter.status in OPEN:
+            _refuse(conn, vault, waiter, linked, actor=LINKED, base_url=base_url, now=now, settle=False)
+    if settle:
+        _settle(conn, row, now)
 
 
 # ------------------------------------------------------------------------------ timers
@@ -425,20 +622,35 @@ def flag_overdue(conn: sa.Connection, dossier_id: int, *, now: dt.datetime | Non
 # ------------------------------------------------------------------------------ reading
 
 
-def _summary(row, today: dt.date) -> dict:
-    return {"dossier_id": row.dossier_id, "code": row.code, "service": row.service_code, "version": row.version_id,
-            "status": row.status, "status_label": workflow.LABELS[row.status], "due_date": row.due_date.isoformat(),
-            "overdue": row.status == RECEIVED and row.due_date < today, "fee_amount": row.fee_amount,
-            "place": {"province": row.place_province, "commune": row.place_commune},
-            "agency": {"code": row.agency_code, "level": row.agency_level},
-            "filed_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat()}
+def _summary(conn: sa.Connection, row, today: dt.date) -> dict:
+    out = {"dossier_id": row.dossier_id, "code": row.code, "service": row.service_code, "version": row.version_id,
+           "kind": row.kind, "status": row.status, "status_label": workflow.LABELS[row.status],
+           "due_date": row.due_date.isoformat(),
+           "overdue": row.status == RECEIVED and row.due_date < today, "fee_amount": row.fee_amount,
+           "place": {"province": row.place_province, "commune": row.place_commune},
+           "agency": {"code": row.agency_code, "level": row.agency_level},
+           "filed_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat()}
+    if row.kind == GROUP:  # derived from the sub-dossiers
+        children = _children(conn, row.dossier_id)
+        status = workflow.group_status(c.status for c in children)
+        out.update(status=status, status_label=workflow.GROUP_LABELS[status],
+                   fee_amount=sum(c.fee_amount for c in children))
+    if row.parent_id is not None:
+        first = _waiting_for(conn, row)
+        out.update(parent_id=row.parent_id, procedure=row.procedure, procedure_name=_rules(row).name,
+                   waiting_for=None if first is None else {"dossier_id": first.dossier_id, "code": first.code,
+                                                           "procedure": first.procedure})
+        if first is not None:
+            out["status_label"] = workflow.WAITING_LABEL
+    return out
 
 
 def view(conn: sa.Connection, dossier_id: int, *, person_id: int | None = None, area: Area | None = None,
          now: dt.datetime | None = None) -> dict:
     """One dossier with its form, status history, slips and result (the caller audits an officer's read)."""
     row = _row(conn, dossier_id, person_id=person_id, area=area)
-    out = _summary(row, vietnam_date(now or utcnow()))
+    today = vietnam_date(now or utcnow())
+    out = _summary(conn, row, today)
     events = conn.execute(sa.select(dossier_events).where(dossier_events.c.dossier_id == row.dossier_id)
                           .order_by(dossier_events.c.seq)).all()
     docs = conn.execute(sa.select(dossier_documents).where(dossier_documents.c.dossier_id == row.dossier_id)
@@ -451,7 +663,17 @@ def view(conn: sa.Connection, dossier_id: int, *, person_id: int | None = None, 
                      "reason": e.reason, "at": e.at.isoformat()} for e in events],
         "documents": [{"kind": d.kind, "code": d.code, "issued_at": d.issued_at.isoformat()} for d in docs],
     })
+    if row.kind == GROUP:
+        out["children"] = [_child(conn, c, today) for c in _children(conn, row.dossier_id)]
     return out
+
+
+def _child(conn: sa.Connection, row, today: dt.date) -> dict:
+    docs = conn.execute(sa.select(dossier_documents).where(dossier_documents.c.dossier_id == row.dossier_id)
+                        .order_by(dossier_documents.c.issued_at, dossier_documents.c.code)).all()
+    return _summary(conn, row, today) | {
+        "result_code": row.result_code, "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "documents": [{"kind": d.kind, "code": d.code, "issued_at": d.issued_at.isoformat()} for d in docs]}
 
 
 def _iso(day: dt.date | None) -> str | None:
@@ -473,7 +695,7 @@ def citizen_dossiers(conn: sa.Connection, person_id: int, *, limit: int = 50, be
         query = query.where(dossiers.c.dossier_id < before)
     rows = conn.execute(query.order_by(dossiers.c.dossier_id.desc()).limit(limit + 1)).all()
     today = vietnam_date(now or utcnow())
-    return {"items": [_summary(r, today) for r in rows[:limit]],
+    return {"items": [_summary(conn, r, today) for r in rows[:limit]],
             "next_before": rows[limit - 1].dossier_id if len(rows) > limit else None}
 
 
@@ -484,7 +706,7 @@ def worklist(conn: sa.Connection, area: Area, *, status: str | None = None, serv
     ``overdue``: received and due before today (Việt Nam)."""
     limit = _limit(limit)
     today = vietnam_date(now or utcnow())
-    query = sa.select(dossiers).where(_area_clause(area))
+    query = sa.select(dossiers).where(_area_clause(area), dossiers.c.kind != GROUP)  # officers act on sub-dossiers
     if status is not None:
         if status not in workflow.STATES:
             raise InvalidInput(f"status is one of {', '.join(workflow.STATES)}.", field="status")
@@ -497,7 +719,7 @@ def worklist(conn: sa.Connection, area: Area, *, status: str | None = None, serv
         query = query.where(dossiers.c.dossier_id < before)
     rows = conn.execute(query.order_by(dossiers.c.dossier_id.desc()).limit(limit + 1)).all()
     page = rows[:limit]
-    return ({"items": [_summary(r, today) for r in page],
+    return ({"items": [_summary(conn, r, today) for r in page],
              "next_before": page[-1].dossier_id if len(rows) > limit else None},
             list(dict.fromkeys(r.person_id for r in page)))
 

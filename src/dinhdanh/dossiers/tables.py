@@ -1,5 +1,5 @@
 """Tables of the dossiers area: the dossiers citizens file, their status history, the slips and
-results issued for them, and the per-day sequences of their national codes (migration 0020)."""
+results issued for them, and the per-day sequences of their national codes (migrations 0020, 0021)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,13 @@ dossiers = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("decided_at", UTCDateTime),
+    # Linked groups (Decree 63/2024, migration 0021): a ``group`` parent (its status derived from its
+    # sub-dossiers, never moved itself) and one sub-dossier per procedure (``parent_id``, the group's
+    # ``procedure`` key); ``waits_for``: the sub-dossier that must be approved before this one is received.
+    sa.Column("kind", sa.String(10), nullable=False, server_default="single"),  # single | group
+    sa.Column("parent_id", Id, sa.ForeignKey("dossiers.dossier_id"), index=True),
+    sa.Column("procedure", sa.String(40)),
+    sa.Column("waits_for", Id, sa.ForeignKey("dossiers.dossier_id")),
     sa.CheckConstraint(one_of("status", *STATUSES), name="status"),
     sa.CheckConstraint("fee_amount >= 0", name="fee_amount"),
     sa.Index("ix_dossiers_place_province_status", "place_province", "status"),

@@ -17,6 +17,14 @@ the version it read, so of two officers acting at once exactly one decides.
 False
 >>> sorted(a for a in TRANSITIONS if allowed(a, "received"))
 ['approve', 'extend', 'refuse', 'request_supplement', 'withdraw']
+
+**Linked groups** (Decree 63/2024): the parent of a group is never moved; its status is derived
+from its sub-dossiers' (``group_status``), each of which moves by ``TRANSITIONS`` like any dossier.
+
+>>> group_status(["approved", "submitted"]), group_status(["approved", "approved"])
+('in_progress', 'completed')
+>>> group_status(["approved", "refused"]), group_status(["refused", "refused"])
+('partly_refused', 'refused')
 """
 
 from __future__ import annotations
@@ -47,6 +55,30 @@ LABELS = {  # Vietnamese, for the citizen's status history
     REFUSED: "Từ chối giải quyết", WITHDRAWN: "Công dân đã rút hồ sơ",
 }
 
+IN_PROGRESS, COMPLETED, PARTLY_REFUSED = "in_progress", "completed", "partly_refused"
+GROUP_STATES = (IN_PROGRESS, COMPLETED, PARTLY_REFUSED, REFUSED, WITHDRAWN)
+GROUP_LABELS = {
+    IN_PROGRESS: "Đang giải quyết các thủ tục liên thông", COMPLETED: "Đã giải quyết tất cả các thủ tục liên thông",
+    PARTLY_REFUSED: "Đã giải quyết, có thủ tục bị từ chối", REFUSED: "Các thủ tục liên thông bị từ chối",
+    WITHDRAWN: "Công dân đã rút hồ sơ",
+}
+WAITING_LABEL = "Chờ kết quả thủ tục liên thông trước"
+
+
+def group_status(states) -> str:
+    """A group's status from its sub-dossiers': ``in_progress`` while one is undecided, then
+    ``completed`` (all approved), ``withdrawn`` (all withdrawn), ``refused`` (none approved) or
+    ``partly_refused``."""
+    states = list(states)
+    if any(s in OPEN for s in states):
+        return IN_PROGRESS
+    if all(s == APPROVED for s in states):
+        return COMPLETED
+    if all(s == WITHDRAWN for s in states):
+        return WITHDRAWN
+    return REFUSED if APPROVED not in states else PARTLY_REFUSED
+
+
 # Vietnamese wording of this area's refusals, by stable code (web.api.dossiers adds them).
 VI = {
     "invalid_transition": "Không thể thực hiện thao tác này với hồ sơ ở trạng thái hiện tại.",
@@ -60,6 +92,9 @@ VI = {
     "applicant_mismatch": "Số định danh cá nhân của người nộp hồ sơ phải là số của tài khoản đang đăng nhập.",
     "no_fee_due": "Hồ sơ này không phải nộp phí, lệ phí.",
     "place_unknown": "Không xác định được nơi thực hiện thủ tục.",
+    "waiting_for_linked": "Hồ sơ liên thông này chỉ được tiếp nhận sau khi thủ tục trước (khai sinh, khai tử) được giải quyết.",
+    "group_dossier": "Hồ sơ liên thông được giải quyết qua từng hồ sơ thành phần của từng cơ quan.",
+    "mandatory_procedure_missing": "Thiếu thủ tục bắt buộc của nhóm thủ tục liên thông.",
     "no_citizen_account": "Tài khoản này không gắn với một công dân trong Cơ sở dữ liệu quốc gia về dân cư.",
 }
 

@@ -131,6 +131,9 @@ class Filed(BaseModel):
     status: str
     due_date: str
     fee_amount: int
+    children: Annotated[list[dict[str, Any]] | None, Field(
+        description="A linked group's sub-dossiers, one per procedure and agency (code, agency, status, "
+                    "due date, fee, the sub-dossier it waits for)")] = None
 
 
 def _base_url(request: Request) -> str:
@@ -139,7 +142,8 @@ def _base_url(request: Request) -> str:
     return issuer_of(request)
 
 
-@router.post("", status_code=201, summary="File a dossier (citizen)")
+@router.post("", status_code=201, summary="File a dossier (citizen); a linked group's service files its "
+                                           "sub-dossiers too", response_model_exclude_none=True)
 def file_dossier(body: FileBody, caller: Citizen, conn: Conn) -> Filed:
     return Filed(**service.file(conn, caller.person_id, body.service, body.data, account_id=caller.account_id))
 
