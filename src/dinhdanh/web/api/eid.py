@@ -438,9 +438,8 @@ def _committed(request: Request, work, refusals: tuple = ()):
 @router.post("/activations", summary="Activate an account with the code received; set the passcode",
              responses=REGISTRATION_RESPONSES)
 def activate(body: ActivationBody, request: Request) -> dict:
-    # limited per address (and per PID by that path) before anything is read: a code is 6 digits
-    attempts.count_attempt(limiter_of(request), vault_of(request), source=_ip(request), pid=body.pid,
-                           path="activation")
+    # limited per address before anything is read (a registration's own code allows 5 tries)
+    attempts.count_attempt(limiter_of(request), vault_of(request), source=_ip(request), path="activation")
     return _committed(request, lambda conn: registration.activate(
         conn, code=body.code, passcode=body.passcode, registration_id=body.registration_id, pid=body.pid,
         device_key=body.device_key.model_dump() if body.device_key else None, totp=body.totp))
