@@ -545,3 +545,15 @@ def test_plain_http_to_a_remote_host_is_a_400_not_a_500(op):
         assert r.status_code in (400, 401), (path, r.status_code, r.text)
         if r.status_code == 400:
             assert r.json()["error"] == "invalid_request", (path, r.text)
+
+
+def test_an_essential_acr_the_provider_does_not_know_is_unmet(op):
+    """OpenID Connect: an essential acr that cannot be met fails the request; it is never answered at a
+    level nobody asked for (an outside tester got level 1 for an essential urn:dinhdanh:level3)."""
+    asked = {"id_token": {"acr": {"essential": True, "values": ["urn:dinhdanh:level3"]}}}
+    query, _ = op.login(who=BINH, scope="openid", claims=json.dumps(asked))
+    assert query.get("error") == "unmet_authentication_requirements" and "code" not in query, query
+    # not essential: answered with the true level, as before
+    asked = {"id_token": {"acr": {"values": ["urn:dinhdanh:level3"]}}}
+    query, verifier = op.login(who=BINH, scope="openid", claims=json.dumps(asked))
+    assert "code" in query

@@ -266,3 +266,12 @@ def test_activation_tells_nothing_before_the_code_is_right(app, family):
     one = attacker.client("203.0.113.77")
     codes = [_activate(one, pid=f"0010859{n:05d}").status_code for n in range(attempts.ACTIVATION_SOURCE_ATTEMPTS + 1)]
     assert codes[:-1] == [422] * attempts.ACTIVATION_SOURCE_ATTEMPTS and codes[-1] == 429
+
+
+def test_registration_challenges_are_limited_per_address(app):
+    """Each challenge is a row until it expires: one address cannot fill the table."""
+    one, other = Attacker(app).client("203.0.113.78"), Attacker(app).client()
+    codes = [one.post("/api/v1/eid/registrations/challenges").status_code
+             for _ in range(attempts.CHALLENGE_SOURCE_ATTEMPTS + 1)]
+    assert codes[:-1] == [201] * attempts.CHALLENGE_SOURCE_ATTEMPTS and codes[-1] == 429
+    assert other.post("/api/v1/eid/registrations/challenges").status_code == 201

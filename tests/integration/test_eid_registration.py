@@ -363,3 +363,20 @@ def test_concurrent_wrong_codes_get_five_checks_at_most(reg, vault, monkeypatch)
     with pytest.raises(RuleViolation) as e:  # and the right code comes too late
         activate(reg, registration_id=rid, code=code, passcode="135790")
     assert e.value.code == "code_attempts_exceeded" and len(checks) == 5
+
+
+def test_the_matcher_runs_on_a_refusal_too(reg, vault):
+    """The face matcher is the slow step: it runs whether the typed data agree or not, so the time an
+    answer takes does not tell right data with a wrong face from wrong data (outside testers' finding)."""
+    class Counting(FakeMatcher):
+        calls = 0
+
+        def compare(self, probe, reference):
+            Counting.calls += 1
+            return super().compare(probe, reference)
+
+    for fields in ({"date_of_birth": dt.date(1985, 3, 5)}, {"pid": "001085999999"}, {}):
+        before = Counting.calls
+        with pytest.raises(registration.RegistrationRefused):
+            register(reg, vault, Counting(), **fields)  # a face that is not An's card photo
+        assert Counting.calls == before + 1, fields

@@ -22,6 +22,7 @@ SOURCE_ATTEMPTS = 10  # typed registrations per source address and hour
 PID_ATTEMPTS = 5  # typed registrations per PID string and Vietnamese day
 CHIP_SOURCE_ATTEMPTS = 20  # registrations by chip per source address and hour
 ACTIVATION_SOURCE_ATTEMPTS = 30  # activations (code + passcode) per source address and hour
+CHALLENGE_SOURCE_ATTEMPTS = 60  # chip-registration challenges per source address and hour
 HOUR = 3600
 _PURPOSE = "eid-registration-limit"
 
@@ -45,7 +46,8 @@ def count_attempt(limiter: limits.RateLimiter, vault: Vault, *, source: str | No
     """Count one attempt from ``source`` (and on ``pid``); ``AttemptsRefused`` when over a limit.
 
     The source is counted first: an address over its limit spends nothing of a PID's allowance."""
-    per_source = {"chip": CHIP_SOURCE_ATTEMPTS, "activation": ACTIVATION_SOURCE_ATTEMPTS}.get(path, SOURCE_ATTEMPTS)
+    per_source = {"chip": CHIP_SOURCE_ATTEMPTS, "activation": ACTIVATION_SOURCE_ATTEMPTS,
+                  "challenge": CHALLENGE_SOURCE_ATTEMPTS}.get(path, SOURCE_ATTEMPTS)
     try:
         now = limiter.now()
         hour_end = (int(now) // HOUR + 1) * HOUR

@@ -342,8 +342,10 @@ def register(conn: sa.Connection, vault: Vault, *, pid: str, full_name: str, dat
     actor = AUDIT_ACTOR if guardian_account_id is None else f"guardian:{guardian_account_id}"
     try:
         if reasons:
+            # the matcher is the slow step: it runs on a refusal too (the captured face against itself),
+            # so the time taken does not tell right typed data with a wrong face from wrong data
+            face_check(matcher, face_image, face_image)
             raise refused(reasons)
-        # the face is compared only once everything else agrees (the matcher is the slow step)
         card = current_card(conn, person.person_id)
         if card is not None and effective_status(card, today) != "issued":
             card = None  # a child a guardian registers may have no valid card: an officer compares

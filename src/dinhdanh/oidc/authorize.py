@@ -36,7 +36,8 @@ from authlib.oidc.core.errors import (ConsentRequiredError, InteractionRequiredE
 from dinhdanh.eid import auth as eid
 from dinhdanh.oidc import consent, rfc9126, sessions, tokens
 from dinhdanh.oidc import officers as officer_sign_in
-from dinhdanh.oidc.claims import acr_of, claims_for_scope, parse_claims_request, required_level
+from dinhdanh.oidc.claims import (acr_of, claims_for_scope, essential_acr_unknown, parse_claims_request,
+                                  required_level)
 from dinhdanh.oidc.server import HttpRequest, Provider, consentable_claims
 from dinhdanh.oidc.sessions import Session
 from dinhdanh.oidc.tables import oidc_requests
@@ -198,6 +199,9 @@ def advance(provider: Provider, interaction: Interaction, session: Session | Non
                                               "login_hint": params.get("login_hint")})
 
     claims_request = parse_claims_request(params.get("claims"))
+    if essential_acr_unknown(claims_request):
+        return fail(UnmetAuthenticationRequirementsError(
+            "The essential acr asked for is none of this provider's levels (urn:dinhdanh:level1, level2)."))
     needed = required_level(params.get("acr_values"), claims_request) or 1
     if officer:  # officers sign in at level 2 whatever the request says
         needed = max(needed, officer_sign_in.REQUIRED_LEVEL)

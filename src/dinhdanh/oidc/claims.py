@@ -152,6 +152,19 @@ def required_level(acr_values: str | None, claims_request: dict | None) -> int |
     return max(levels) if levels else None
 
 
+def essential_acr_unknown(claims_request: dict | None) -> bool:
+    """An ``acr`` claim asked for as essential whose values are all unknown to this provider: it
+    cannot be met, and OpenID Connect says the request then fails (``unmet_authentication_requirements``)
+    rather than answering at a level nobody asked for."""
+    for target in ("id_token", "userinfo"):
+        spec = ((claims_request or {}).get(target) or {}).get("acr")
+        if isinstance(spec, dict) and spec.get("essential") is True:
+            wanted = spec.get("values") or ([spec["value"]] if "value" in spec else [])
+            if wanted and not any(isinstance(v, str) and v in ACR_LEVELS for v in wanted):
+                return True
+    return False
+
+
 def acr_of(level: int) -> str:
     return ACR_LEVEL2 if level >= 2 else ACR_LEVEL1
 

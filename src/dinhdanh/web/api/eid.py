@@ -400,9 +400,15 @@ def register(body: RegistrationBody, request: Request):
 
 
 @router.post("/registrations/challenges", status_code=201,
-             summary="A challenge for the chip card's Active Authentication (8 bytes, base64url; 120 s, once)")
-def registration_challenge(request: Request, conn: Conn) -> dict:
-    return chip_registration.new_challenge(conn, vault_of(request))
+             summary="A challenge for the chip card's Active Authentication (8 bytes, base64url; 120 s, once)",
+             responses=REGISTRATION_RESPONSES)
+def registration_challenge(request: Request) -> dict:
+    # each challenge is a row until it expires: limited per address like the registrations it serves
+    # (counted in its own short transaction first, then the challenge in the route's unit of work)
+    vault = vault_of(request)
+    attempts.count_attempt(limiter_of(request), vault, source=_ip(request), path="challenge")
+    with uow_of(request).begin() as conn:
+        return chip_registration.new_challenge(conn, vault)
 
 
 @router.post("/registrations/chip", status_code=201, summary="Register a level-1 account with the chip card read "
