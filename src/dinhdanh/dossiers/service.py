@@ -45,7 +45,7 @@ from dinhdanh.calendar import working_days as calendar
 from dinhdanh.calendar.clock import VIETNAM
 from dinhdanh.documents import results
 from dinhdanh.documents.model import Agency as DocumentAgency
-from dinhdanh.dossiers import catalogue, workflow
+from dinhdanh.dossiers import catalogue, effects, workflow
 from dinhdanh.dossiers.catalogue import ServiceVersion
 from dinhdanh.dossiers.catalogue.model import Agency as CatalogueAgency
 from dinhdanh.dossiers.catalogue.model import GroupProcedure
@@ -54,6 +54,7 @@ from dinhdanh.dossiers.workflow import APPROVED, OPEN, RECEIVED, SUBMITTED, SUPP
 from dinhdanh.eid.tables import eid_accounts
 from dinhdanh.registry.area import NATIONAL, Area
 from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
+from dinhdanh.registry.events import Actor
 from dinhdanh.registry.tables import persons
 from dinhdanh.store.base import utcnow, vietnam_date
 from dinhdanh.store.outbox import enqueue
@@ -541,10 +542,15 @@ def act(conn: sa.Connection, vault: Vault, dossier_id: int, action: str, *, acto
     elif action == "approve":
         note = _text(reason, "reason", required=False)
         _move(conn, row, action, actor, now, reason=note, decided_at=now)
+        # the register changes in this unit of work, through its life events; its refusal (409) undoes the move
+        effect = effects.apply(conn, row, Actor(actor, area))
         text = (f"Chấp thuận hồ sơ {row.code} đề nghị giải quyết thủ tục {_rules(row).name}."
+                + (f"\nSố định danh cá nhân được cấp: {effect['pid']}." if effect and effect["event"] == "birth"
+                   else "")
                 + (f"\n{note}" if note else ""))
         code = _issue(conn, vault, row, "result", base_url=base_url, actor=actor, now=now, text=text)
-        conn.execute(dossiers.update().where(dossiers.c.dossier_id == row.dossier_id).values(result_code=code))
+        conn.execute(dossiers.update().where(dossiers.c.dossier_id == row.dossier_id)
+                     .values(result_code=code, effect=effect))
         _cancel(conn, OVERDUE, row.code)
         _settle(conn, row, now)
     elif action == "refuse":
@@ -659,6 +665,7 @@ def view(conn: sa.Connection, dossier_id: int, *, person_id: int | None = None, 
         "person_id": row.person_id, "data": row.data, "received_on": _iso(row.received_on),
         "paused_since": _iso(row.paused_since), "supplement_due": _iso(row.supplement_due),
         "result_code": row.result_code, "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "effect": row.effect,
         "history": [{"seq": e.seq, "from": e.from_status, "to": e.to_status, "action": e.action, "actor": e.actor,
                      "reason": e.reason, "at": e.at.isoformat()} for e in events],
         "documents": [{"kind": d.kind, "code": d.code, "issued_at": d.issued_at.isoformat()} for d in docs],
@@ -673,6 +680,7 @@ def _child(conn: sa.Connection, row, today: dt.date) -> dict:
                         .order_by(dossier_documents.c.issued_at, dossier_documents.c.code)).all()
     return _summary(conn, row, today) | {
         "result_code": row.result_code, "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "effect": row.effect,
         "documents": [{"kind": d.kind, "code": d.code, "issued_at": d.issued_at.isoformat()} for d in docs]}
 
 

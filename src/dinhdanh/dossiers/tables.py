@@ -1,5 +1,5 @@
 """Tables of the dossiers area: the dossiers citizens file, their status history, the slips and
-results issued for them, and the per-day sequences of their national codes (migrations 0020, 0021)."""
+results issued for them, and the per-day sequences of their national codes (migrations 0020 to 0022)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ dossiers = sa.Table(
     sa.Column("supplement_due", sa.Date),  # the last day to supply it (7 working days)
     sa.Column("overdue_at", UTCDateTime),  # when the deadline timer found it undecided past its due date
     sa.Column("result_code", sa.String(20)),  # the result document (documents.results)
+    sa.Column("effect", sa.JSON),  # what the approval changed in the register (dossiers.effects; migration 0022)
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
