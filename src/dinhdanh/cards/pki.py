@@ -41,7 +41,8 @@ from dinhdanh.ids.lds import masterlist
 from dinhdanh.ids.lds.certs import TrustStore
 from dinhdanh.pki import crls
 from dinhdanh.pki.signers import (ALGORITHMS, Signer, SoftwareSigner, active_key, forget_signers, generate_key,
-                                  hash_for, log_use, open_signer, sign_certificate, store_key, x509_name)
+                                  hash_for, log_use, open_signer, root_ca_builder, sign_certificate, store_key,
+                                  x509_name)
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.vault import Vault
@@ -89,19 +90,8 @@ def _new_csca(conn, vault: Vault, *, algorithm: str, country: str, organization:
               now: dt.datetime) -> tuple[int, x509.Certificate]:
     key = generate_key(algorithm)
     subject = _name(country, organization, f"CSCA {country}")
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    builder = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + CSCA_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(ski, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
-        .add_extension(x509.PrivateKeyUsagePeriod(not_before=now, not_after=now + CSCA_USAGE), critical=False)
-    )
+    builder = (root_ca_builder(subject, key.public_key(), now=now, not_after=now + CSCA_VALIDITY)
+               .add_extension(x509.PrivateKeyUsagePeriod(not_before=now, not_after=now + CSCA_USAGE), critical=False))
     cert = _sign_certificate(builder, None, key, algorithm)
     csca_id = _store_key(conn, vault, role="csca", algorithm=algorithm, cert=cert, key=key, issuer_id=None,
                          usage_ends=now + CSCA_USAGE)

@@ -29,7 +29,7 @@ from cryptography.x509.oid import NameOID
 from dinhdanh.documents.model import Agency
 from dinhdanh.pki import crls
 from dinhdanh.pki.signers import (SoftwareSigner, active_key, forget_signers, generate_key, log_use, open_signer,
-                                  sign_certificate, store_key)
+                                  root_ca_builder, sign_certificate, store_key)
 from dinhdanh.pki.tables import pki_keys
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound
 from dinhdanh.store.base import utcnow
@@ -90,18 +90,7 @@ def _new_ca(conn: sa.Connection, vault: Vault, now: dt.datetime) -> dict:
     subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
                          x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    builder = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(now + CA_VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(ski, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
-    )
+    builder = root_ca_builder(subject, key.public_key(), now=now, not_after=now + CA_VALIDITY)
     cert = sign_certificate(builder, None, key, ALGORITHM)
     ca_id = store_key(conn, vault, role="doc_ca", algorithm=ALGORITHM, cert=cert, key=key, issuer_id=None,
                       usage_ends=now + CA_VALIDITY)

@@ -132,6 +132,23 @@ def x509_name(country: str, organization: str, common_name: str) -> x509.Name:
     ])
 
 
+def root_ca_builder(subject: x509.Name, public_key, *, now, not_after) -> x509.CertificateBuilder:
+    """A self-signed CA's certificate before its signature: the profile the CSCA and the documents CA
+    share (CA, path length 0, keyCertSign and cRLSign only, critical; SKI = AKI); callers add theirs."""
+    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
+    return (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+        .public_key(public_key).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+    )
+
+
 def sign_certificate(builder: x509.CertificateBuilder, issuer: SoftwareSigner | None, key,
                      algorithm: str) -> x509.Certificate:
     """Self-signed when ``issuer`` is None."""
