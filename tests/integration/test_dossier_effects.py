@@ -152,3 +152,38 @@ def test_permanent_residence_moves_and_temporary_absence_is_declared(register):
     assert act(register, filed["dossier_id"], "approve")["effect"]["event"] == "temporary-absence"
     assert record(engine, AN)["temporary_absence"] == {"from": away["absent_from"], "until": away["absent_until"],
                                                        "destination": "7 Nguyễn Huệ"}
+
+
+def card_form(kind: str, reason: str) -> dict:
+    return {"applicant": {"pid": AN, "full_name": "Nguyễn Văn An", "date_of_birth": "1985-03-04"},
+            "kind": kind, "reason": reason, "delivery": {"method": "in_person"}}
+
+
+def test_an_id_card_dossier_files_and_approves_the_card_application(register):
+    """Cấp lại thẻ căn cước (lost): the approval files the card application in the dossier's name,
+    approves it by the officer and revokes the lost card; a second one while it is open is the card
+    register's refusal (409 application_open) and changes nothing."""
+    from dinhdanh.cards import lifecycle, pki
+    from dinhdanh.cards.tables import card_applications, cards
+    from dinhdanh.registry.events import Actor
+
+    engine, vault = register
+    with engine.begin() as conn:
+        pki.init_pki(conn, vault)
+        lifecycle.issue_card(conn, vault, Actor("officer:9"), AN, "first")
+    filed = received(register, effects.ID_CARD, card_form("reissue", "lost"), AN, HOAN_KIEM)
+    again = received(register, effects.ID_CARD, card_form("reissue", "damaged"), AN, HOAN_KIEM)
+    done = act(register, filed["dossier_id"], "approve", area=HOAN_KIEM)
+    effect = done["effect"]
+    assert effect["event"] == "card_application" and effect["pid"] == AN
+    assert (effect["kind"], effect["status"]) == ("reissue_lost", "approved")
+    with engine.connect() as conn:
+        app = conn.execute(sa.select(card_applications).where(
+            card_applications.c.application_id == effect["application_id"])).one()
+        statuses = conn.execute(sa.select(cards.c.status, cards.c.revocation_reason)).all()
+    assert (app.submitted_by, app.decided_by) == (f"dossier:{filed['code']}", "officer:1")
+    assert list(statuses) == [("revoked", "lost")]
+    with pytest.raises(effects.RegisterRefused) as refused:
+        act(register, again["dossier_id"], "approve", area=HOAN_KIEM)
+    assert refused.value.code == "application_open"
+    assert view(engine, again["dossier_id"], AN)["status"] == "received"

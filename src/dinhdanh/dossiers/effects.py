@@ -1,7 +1,8 @@
 """What an approved dossier changes in the population register (issue 12).
 
-``EFFECTS`` maps a service code to ``effect(conn, dossier, data, actor) -> summary``; the approve
-path (``service.act``) calls ``apply`` in the approval's unit of work, after the dossier's move and
+``EFFECTS`` maps a service code to ``effect(conn, dossier, data, actor, ctx) -> summary`` (``ctx``:
+the vault and the approval's time, for the registers that produce documents: cards, passports,
+vehicles); the approve path (``service.act``) calls ``apply`` in the approval's unit of work, after the dossier's move and
 before its result is issued. Every change goes through the register's own life events
 (``registry.events.record_event``: its rules, the ``events``/``changes`` rows, the outbox message
 and the other areas' hooks, e.g. a death revokes the card and locks the e-ID account), recorded by
@@ -19,16 +20,20 @@ changed; a procedure that changes nothing in the register says so (``event`` nul
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pydantic
 import sqlalchemy as sa
 
+from dinhdanh.cards import lifecycle
 from dinhdanh.registry import commands as cmd
-from dinhdanh.registry.errors import Forbidden, InvalidInput, NotFound, RuleViolation
+from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.events import Actor, EventResult, record_event
 from dinhdanh.registry.tables import households, persons
+from dinhdanh.store.vault import Vault
 
 TEMPORARY_RESIDENCE = "1.004194"
 PERMANENT_RESIDENCE = "1.004222"
@@ -37,19 +42,31 @@ BIRTH = "1.001193"
 DEATH = "1.000656"
 BIRTH_GROUP = "3.000722"  # its procedures without a catalogue code (health insurance, ID card) carry the group's
 DEATH_GROUP = "2.002913"
+ID_CARD = "2.001195"
+PASSPORT = "1.001456"
+MOTORBIKE = "dd.motorbike-registration"
 
 
 class RegisterRefused(RuleViolation):
     """The register refuses the change an approval would make (409, the register's code)."""
 
 
-Effect = Callable[[sa.Connection, Any, Mapping[str, Any], Actor], dict]
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What an effect may need beside the connection: the vault (to sign what it produces) and the
+    approval's time (the one clock of the unit of work)."""
+
+    vault: Vault
+    now: dt.datetime
 
 
-def apply(conn: sa.Connection, dossier, actor: Actor) -> dict | None:
+Effect = Callable[[sa.Connection, Any, Mapping[str, Any], Actor, Context], dict]
+
+
+def apply(conn: sa.Connection, dossier, actor: Actor, ctx: Context) -> dict | None:
     """The register's change for an approved ``dossier`` (its row), or None for a service without one."""
     effect = EFFECTS.get(dossier.service_code)
-    return None if effect is None else effect(conn, dossier, dossier.data, actor)
+    return None if effect is None else effect(conn, dossier, dossier.data, actor, ctx)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -107,7 +124,7 @@ def _first_effect(conn: sa.Connection, dossier) -> dict:
 # ------------------------------------------------------------------------------ the effects
 
 
-def temporary_residence(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor) -> dict:
+def temporary_residence(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor, ctx: Context) -> dict:
     """Đăng ký tạm trú: the applicant's temporary residence at ``stay_address`` from ``from`` to ``until``."""
     stay = data["stay_address"]
     result = _record(conn, actor, dossier, "temporary-residence", {
@@ -118,7 +135,7 @@ def temporary_residence(conn: sa.Connection, dossier, data: Mapping[str, Any], a
     return _summary(result, commune_code=stay["commune_code"], until=data["until"])
 
 
-def permanent_residence(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor) -> dict:
+def permanent_residence(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor, ctx: Context) -> dict:
     """Đăng ký thường trú: the applicant moves to ``new_address``, joining ``household`` (its number,
     else the head's) or founding a new one. In the birth group the child's residence was registered
     by the birth itself (in the household chosen in ``residence``): nothing more to record."""
@@ -141,7 +158,7 @@ def permanent_residence(conn: sa.Connection, dossier, data: Mapping[str, Any], a
     return _summary(result, commune_code=address["commune_code"], household=fields.get("household_number"))
 
 
-def temporary_absence(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor) -> dict:
+def temporary_absence(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor, ctx: Context) -> dict:
     """Khai báo tạm vắng: the register's temporary absence (from, until, the destination's street)."""
     result = _record(conn, actor, dossier, "temporary-absence", {
         "pid": _pid(conn, dossier.person_id), "from_date": data["absent_from"], "until": data["absent_until"],
@@ -151,7 +168,7 @@ def temporary_absence(conn: sa.Connection, dossier, data: Mapping[str, Any], act
     return _summary(result, until=data["absent_until"])
 
 
-def birth(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor) -> dict:
+def birth(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor, ctx: Context) -> dict:
     """Đăng ký khai sinh (alone, or first in the birth group): the register's birth gives the child a
     PID at once, linked to the parents (the applicant by ``applicant_role``, ``other_parent``), in
     the household of the parent chosen in the group's ``residence`` (else the mother's, the father's,
@@ -190,7 +207,7 @@ def birth(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor) -
             "fields": sorted({c["field"] for c in result.changes})}
 
 
-def death(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor) -> dict:
+def death(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor, ctx: Context) -> dict:
     """Đăng ký khai tử (alone, or first in the death group): the register's death (which ends the
     residence registration and marriage; its hooks revoke the card and lock the e-ID account)."""
     deceased = data["deceased"]
@@ -200,7 +217,33 @@ def death(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor) -
     return _summary(result)
 
 
-def linked(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor) -> dict:
+# the form's reason -> the card application's kind (cards.tables.APPLICATION_KINDS); None: worked out
+# from the person's cards (a first card for one who regained nationality, a renewal otherwise)
+CARD_KINDS = {"age_milestone": "renewal", "damaged": "reissue_damaged", "lost": "reissue_lost",
+              "data_changed": "reissue_changed", "authority_error": "reissue_changed",
+              "administrative_change": "reissue_changed", "gender_or_identity": "reissue_changed",
+              "regained_nationality": None}
+
+
+def id_card(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor, ctx: Context) -> dict:
+    """Cấp đổi, cấp lại thẻ căn cước: the approval files the card application and approves it (the
+    citizen applied through the dossier, the officer decided); the card area then produces the card
+    (``cards.lifecycle.produce_card``, the 2023 "CĂN CƯỚC" model for cards from 1 July 2024) and
+    hands it over. A lost card is revoked by the application itself."""
+    pid = _pid(conn, dossier.person_id)
+    kind = CARD_KINDS.get(data["reason"], "renewal" if data["kind"] == "renewal" else "reissue_changed")
+    try:
+        applied = lifecycle.submit_application(conn, Actor(f"dossier:{dossier.code}", actor.area), pid, kind,
+                                               reason=f"Hồ sơ {dossier.code}")
+        approved = lifecycle.approve_application(conn, actor, applied["application_id"])
+    except (RuleViolation, InvalidInput, NotFound, Forbidden, Conflict) as exc:
+        raise RegisterRefused(f"The card register refuses the application: {exc.message}", code=exc.code,
+                              field={"kind": "kind", "pid": "applicant.pid"}.get(exc.field or "", "reason")) from exc
+    return {"event": "card_application", "pid": pid, "application_id": approved["application_id"],
+            "kind": approved["kind"], "status": approved["status"]}
+
+
+def linked(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor, ctx: Context) -> dict:
     """A linked group's procedure of another agency (health insurance card, ID card, removal of
     residence, funeral and survivor allowances): nothing to change in the population register; the
     summary carries the PID the group's first procedure gave or concerned (the newborn's)."""
@@ -218,4 +261,5 @@ EFFECTS: dict[str, Effect] = {
     DEATH: death,
     BIRTH_GROUP: linked,
     DEATH_GROUP: linked,
+    ID_CARD: id_card,
 }

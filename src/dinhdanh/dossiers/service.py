@@ -543,7 +543,7 @@ def act(conn: sa.Connection, vault: Vault, dossier_id: int, action: str, *, acto
         note = _text(reason, "reason", required=False)
         _move(conn, row, action, actor, now, reason=note, decided_at=now)
         # the register changes in this unit of work, through its life events; its refusal (409) undoes the move
-        effect = effects.apply(conn, row, Actor(actor, area))
+        effect = effects.apply(conn, row, Actor(actor, area), effects.Context(vault, now))
         text = (f"Chấp thuận hồ sơ {row.code} đề nghị giải quyết thủ tục {_rules(row).name}."
                 + (f"\nSố định danh cá nhân được cấp: {effect['pid']}." if effect and effect["event"] == "birth"
                    else "")
