@@ -27,7 +27,7 @@ def test_the_catalogue_is_public_vietnamese_first_english_available(engine):
                      "agency": {"code": "ubnd-xa", "name": "Ủy ban nhân dân cấp xã", "level": "commune"},
                      "level": "full", "processing_days": 0,
                      "fee": {"currency": "VND", "online": 8000, "counter": 8000, "varies": False,
-                             "exemptions": ["on_time_birth"]}}
+                             "exemptions": ["on_time_birth"], "refund_on_refusal": "full"}}
     residence = next(s for s in services if s["code"] == "1.004222")
     assert (residence["fee"]["online"], residence["fee"]["counter"]) == (10000, 20000)
     english = {s["code"]: s for s in client.get("/api/v1/services?on=2026-12-05", headers=EN).json()}

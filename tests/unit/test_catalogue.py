@@ -200,7 +200,7 @@ def test_fees_per_province_and_by_facts_of_the_dossier():
     assert catalogue.fee_for(card, "01", "online", DAY, {"kind": "renewal", "reason": "age_milestone"}).amount == 0
     summary = catalogue.fee_summary(catalogue.service("1.004222", DAY), DAY)
     assert summary == {"currency": "VND", "online": 10000, "counter": 20000, "varies": False,
-                       "exemptions": ["child_or_elderly", "exempt_group"]}
+                       "exemptions": ["child_or_elderly", "exempt_group"], "refund_on_refusal": "full"}
 
 
 def test_form_validation_names_each_field():

@@ -592,6 +592,11 @@ def _refuse(conn, vault, row, reason: str, *, actor: str, base_url: str, now: dt
     _issue(conn, vault, row, "refusal", base_url=base_url, actor=actor, now=now, reasons=[reason])
     _cancel(conn, SUPPLEMENT_EXPIRED, row.code)
     _cancel(conn, OVERDUE, row.code)
+    fee = catalogue.version(row.version_id).fee
+    if row.fee_amount > 0 and fee is not None and fee.refund_on_refusal == "full":
+        from dinhdanh.fees import refunds
+
+        refunds.schedule_refund(conn, row.code, f"Hồ sơ {row.code} bị từ chối: {reason}", now)
     linked = LINKED_REFUSAL.format(_rules(row).name)
     for waiter in _waiters(conn, row):
         if waiter.status in OPEN:

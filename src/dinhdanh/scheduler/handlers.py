@@ -15,10 +15,19 @@ def handlers(engine: sa.Engine, base_url: str | None = None) -> dict[str, Handle
     from dinhdanh import config
     from dinhdanh.changes.loops import vault_for
     from dinhdanh.dossiers import timers as dossier_timers
+    from dinhdanh.fees import refunds
+    from dinhdanh.fees.gateway import PaymentsNotConfigured, VnpayClient, configured_merchant
 
     wired: dict[str, Handler] = {}
     # Areas are added here explicitly, one line each.
     base_url = base_url or config.oidc_issuer()
+    vault = vault_for(engine)
     if base_url:
-        wired.update(dossier_timers.handlers(vault_for(engine), base_url))
+        wired.update(dossier_timers.handlers(vault, base_url))
+    try:  # refunds go through the configured gateway (or the local one of a demo)
+        merchant = configured_merchant(vault, base_url)
+    except PaymentsNotConfigured:
+        pass
+    else:
+        wired.update(refunds.handlers(VnpayClient(merchant)))
     return wired

@@ -18,6 +18,11 @@ the lost attempt). A handler that raises rolls its unit back; the job is retried
 exponential backoff, and after ``MAX_ATTEMPTS`` it is ``failed``. ``last_error`` keeps the
 exception's type and a short message only, never a payload value.
 
+**Calls out of the platform hold no transaction.** A handler marked ``outside_unit`` (a refund
+through the payment gateway) gets the unit of work instead of a connection and opens its own short
+units around the call, while its lease keeps other workers off the job; it must be idempotent, as a
+crash between its call and ``done`` repeats it (the gateway's "already refunded" counts as done).
+
 A handler may schedule its own ``(kind, key)`` again (a reminder's next round): the job is then
 pending again, and marking it done leaves it so.
 """
@@ -151,10 +156,26 @@ def error_text(exc: BaseException, payload: dict) -> str:
     return f"{type(exc).__name__}: {message}"[:300]
 
 
+def outside_unit(handler: Callable[[UnitOfWork, str, dict], None]) -> Handler:
+    """Mark ``handler(uow, key, payload)`` as one that calls out (see the module's docstring)."""
+    handler.outside_unit = True  # type: ignore[attr-defined]
+    return handler  # type: ignore[return-value]
+
+
 def _run_one(uow: UnitOfWork, handler: Handler, job: tuple[int, str, str, dict], worker: str,
              now: dt.datetime, lease: dt.timedelta) -> bool:
     job_id, kind, key, payload = job
     try:
+        if getattr(handler, "outside_unit", False):
+            with uow.begin() as conn:
+                if conn.execute(jobs.update().where(_mine(job_id, worker))
+                                .values(lease_until=max(now, utcnow()) + lease)).rowcount != 1:
+                    raise _LeaseLost
+            handler(uow, key, payload)  # type: ignore[arg-type]
+            with uow.begin() as conn:
+                conn.execute(jobs.update().where(_mine(job_id, worker))
+                             .values(status="done", lease_until=None, last_error=None, updated_at=utcnow()))
+            return True
         with uow.begin() as conn:
             # re-take the row while it is still ours: held until commit, so nobody takes it over meanwhile
             if conn.execute(jobs.update().where(_mine(job_id, worker))

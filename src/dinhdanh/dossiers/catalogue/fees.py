@@ -72,12 +72,13 @@ def fee_for(version: ServiceVersion, province_code: str, channel: str, on: dt.da
 
 def fee_summary(version: ServiceVersion, on: dt.date) -> dict[str, Any]:
     """For listings: the lowest amount per channel in force on ``on`` ("from"), whether the fee varies
-    by province or by facts of the dossier, and the exemptions' codes."""
+    by province or by facts of the dossier, the exemptions' codes and the refund rule."""
     rates = [r for r in version.fee.rates if r.in_force(on)]
     lowest = {ch: min((r.amount for r in rates if r.channel in (ch, "*")), default=None) for ch in CHANNELS}
     return {"currency": version.fee.currency, **lowest,
             "varies": any(r.province != "*" or r.when for r in rates),
-            "exemptions": [e.code for e in version.fee.exemptions]}
+            "exemptions": [e.code for e in version.fee.exemptions],
+            "refund_on_refusal": version.fee.refund_on_refusal}
 
 
 def _candidates(version: ServiceVersion, province_code: str, channel: str, on: dt.date) -> list[FeeRate]:

@@ -140,7 +140,8 @@ def _fee(raw: dict[str, Any] | None, start: dt.date, at: str) -> FeeSchedule | N
         rates.append(FeeRate(r["province"], r["channel"], r["amount"], begin, until, r.get("when"), r.get("note")))
     exemptions = tuple(Exemption(e["code"], _text(e["reason"]), e["legal_basis"], e["when"])
                        for e in raw.get("exemptions", ()))
-    return FeeSchedule(raw["currency"], tuple(rates), exemptions)
+    refund = raw.get("refund", {"on_refusal": "full"})
+    return FeeSchedule(raw["currency"], tuple(rates), exemptions, refund["on_refusal"], refund.get("legal_basis"))
 
 
 def _group(raw: dict[str, Any], paths: Mapping[str, Mapping[str, Any]], at: str) -> Group:

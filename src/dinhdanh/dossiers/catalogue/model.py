@@ -82,11 +82,16 @@ class Exemption:
         return {"code": self.code, "reason": reason, "legal_basis": self.legal_basis, "when": self.when}
 
 
+REFUND_RULES = ("full", "none")  # what a refused dossier's paid fee becomes: given back whole, or kept
+
+
 @dataclass(frozen=True)
 class FeeSchedule:
     currency: str
     rates: tuple[FeeRate, ...]
     exemptions: tuple[Exemption, ...] = ()
+    refund_on_refusal: str = "full"  # REFUND_RULES: a fee for a decision not made is given back unless the law keeps it
+    refund_basis: str | None = None  # the legal basis of the rule, when the catalogue names one
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class FeeSummary(BaseModel):
     counter: int | None
     varies: bool  # by province or by facts of the dossier
     exemptions: list[str]
+    refund_on_refusal: str  # full | none: what a refused dossier's paid fee becomes
 
 
 class ServiceBrief(BaseModel):
