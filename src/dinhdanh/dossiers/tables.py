@@ -1,5 +1,6 @@
 """Tables of the dossiers area: the dossiers citizens file, their status history, the slips and
-results issued for them, and the per-day sequences of their national codes (migrations 0020 to 0022)."""
+results issued for them, the per-day sequences of their national codes (migrations 0020 to 0022), and
+the attachments (0023)."""
 
 from __future__ import annotations
 
@@ -86,4 +87,26 @@ dossier_sequences = sa.Table(
     "dossier_sequences", metadata,
     sa.Column("prefix", Key(30), primary_key=True),
     sa.Column("last", sa.Integer, nullable=False),
+)
+
+# The papers a citizen attaches to a dossier (dossiers.attachments; migration 0023): checked by
+# their content (``content_type`` is what the bytes are, never what the client said), sealed by
+# the vault (purpose ``dossier-attachment:<dossier id>``) with the SHA-256 of the plain content
+# checked on every read. Added and deleted only while the dossier waits for papers, under the
+# dossier's row lock, so the per-dossier limits hold under concurrent uploads.
+ATTACHMENT_TYPES = ("application/pdf", "image/jpeg", "image/png")
+dossier_attachments = sa.Table(
+    "dossier_attachments", metadata,
+    sa.Column("attachment_id", Id, primary_key=True, autoincrement=True),
+    sa.Column("dossier_id", Id, sa.ForeignKey("dossiers.dossier_id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(60), nullable=False),  # the catalogue's attachment code
+    sa.Column("filename", sa.String(200), nullable=False),  # as the citizen's device named it (NFC)
+    sa.Column("content_type", sa.String(40), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),  # bytes of the plain content
+    sa.Column("sha256", sa.LargeBinary(32), nullable=False),  # of the plain content
+    sa.Column("sealed", sa.LargeBinary, nullable=False),  # vault.seal(content, purpose)
+    sa.Column("uploaded_by", sa.String(80), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(one_of("content_type", *ATTACHMENT_TYPES), name="content_type"),
+    sa.CheckConstraint("size > 0", name="size"),
 )

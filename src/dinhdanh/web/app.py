@@ -17,6 +17,7 @@ from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web.api import audit, batches
 from dinhdanh.web.api import cards, citizens, eid, events, kyc, me, places, quality, verify
 from dinhdanh.web.api import changes as change_notifications
+from dinhdanh.web.api import attachments as dossier_attachments
 from dinhdanh.web.api import dossiers as citizen_dossiers
 from dinhdanh.web.api import payments as fee_payments
 from dinhdanh.web.api import services as public_services
@@ -48,7 +49,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     async def lifespan(app: FastAPI):
         from dinhdanh.web.background import Background
 
-        loops = Background(engine) if background else None
+        loops = Background(engine, base_url=getattr(app.state, "oidc_issuer", None)) if background else None
         if loops is not None:
             loops.start()
         app.state.background = loops
@@ -87,6 +88,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     app.include_router(public_services.routes())  # the catalogue of online public services (read, checked)
     app.include_router(result_documents.router)  # public checks of signed result documents, the documents CA
     citizen_dossiers.install(app)  # dossiers: citizens file and follow, officers of the area decide
+    app.include_router(dossier_attachments.router)  # dossiers' attachments: uploaded, checked, sealed at rest
     app.add_middleware(body_limits.BodyLimit, max_bytes=body_limits.max_body_bytes())  # every body limited
     eid.install(app)
     dinhdanh.eid.hooks()  # a death or a revoked card locks the e-ID account, in the same transaction

@@ -13,7 +13,10 @@ The limit is 1 MiB (``DINHDANH_MAX_BODY_BYTES``, read once by ``create_app`` thr
 ``max_body_bytes()`` and passed in); routes that take larger bodies have their own rule in
 ``RULES``, by method and path: the batch upload (``POST /api/v1/batches``) is limited by
 ``DINHDANH_BATCH_MAX_BYTES`` (``exchange.batches.max_upload_bytes``, read per request) plus the
-multipart envelope, refused as ``upload_too_large`` on the field ``file``. The OpenID Connect form
+multipart envelope, refused as ``upload_too_large`` on the field ``file``. Routes with an id in
+their path have theirs in ``PATTERNS`` (a full match of the path): a dossier's attachment upload
+(``POST /api/v1/dossiers/{id}/attachments``) takes ``dossiers.attachments.MAX_FILE_BYTES`` plus the
+envelope, refused as ``attachment_too_large`` on ``file``. The OpenID Connect form
 endpoints also cap their form at 64 KiB themselves (``web.oidc.read_http``).
 
 FastAPI's own ``max_body_size`` is not used: its 413 answer is not the project's error body.
@@ -22,6 +25,7 @@ FastAPI's own ``max_body_size`` is not used: its 413 answer is not the project's
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,7 +35,7 @@ from starlette.requests import Request
 from dinhdanh.exchange import batches
 from dinhdanh.web.errors import error_body, message_for
 
-__all__ = ["BodyLimit", "Rule", "RULES", "DEFAULT_MAX_BYTES", "ENV", "max_body_bytes"]
+__all__ = ["BodyLimit", "PATTERNS", "Rule", "RULES", "DEFAULT_MAX_BYTES", "ENV", "max_body_bytes"]
 
 DEFAULT_MAX_BYTES = 1 << 20
 ENV = "DINHDANH_MAX_BODY_BYTES"
@@ -68,6 +72,20 @@ RULES: dict[tuple[str, str], Rule] = {
 }
 
 
+def _attachment_limit() -> int:
+    from dinhdanh.dossiers.attachments import MAX_FILE_BYTES
+
+    return MAX_FILE_BYTES
+
+
+# Routes with an id in their path, by method and a pattern the whole path matches (after RULES).
+PATTERNS: tuple[tuple[str, re.Pattern[str], Rule], ...] = (
+    ("POST", re.compile(r"/api/v1/dossiers/[0-9]{1,19}/attachments"),
+     Rule(_attachment_limit, code="attachment_too_large", field="file",
+          english="The file is larger than the limit of {limit} bytes.", slack=ENVELOPE)),
+)
+
+
 class BodyTooLarge(HTTPException):
     """Raised from ``receive`` once the body passes the limit: an HTTP error, which FastAPI re-raises
     from its body and form parsers (anything else there becomes "error parsing the body")."""
@@ -92,7 +110,10 @@ class BodyLimit:
 
     def _limit(self, scope) -> tuple[int, int, Rule | None]:
         """(bytes allowed, the limit to quote, the route's rule if any)."""
-        rule = self.rules.get((scope.get("method", ""), scope.get("path", "")))
+        method, path = scope.get("method", ""), scope.get("path", "")
+        rule = self.rules.get((method, path))
+        if rule is None and self.rules is RULES:
+            rule = next((r for m, pattern, r in PATTERNS if m == method and pattern.fullmatch(path)), None)
         if rule is None:
             return self.max_bytes, self.max_bytes, None
         limit = rule.limit()
