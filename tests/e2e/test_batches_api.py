@@ -312,7 +312,7 @@ def test_the_runner_beside_the_api(register, monkeypatch):
     from dinhdanh.web import background
 
     only = {"batches": background.standard_loops()["batches"]}
-    monkeypatch.setattr(background, "standard_loops", lambda: only)
+    monkeypatch.setattr(background, "standard_loops", lambda base_url=None: only)
     with TestClient(create_app(register, background=True), base_url=ISSUER) as http:
         auth = bearer(http, add_partner(register, kind="bank", name="Ngân hàng"))
         batch_id = upload(http, auth, parquet_bytes()).json()["batch_id"]

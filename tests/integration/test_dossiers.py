@@ -270,3 +270,26 @@ def test_the_scheduler_refuses_an_unsupplied_dossier(register):
     assert [d["kind"] for d in out["documents"]] == ["receipt", "supplement_request", "refusal"]
     assert sum(h["action"] == "refuse" for h in out["history"]) == 1
     assert timers_of(engine, filed["code"])[service.SUPPLEMENT_EXPIRED][0] == "done"
+
+
+def test_the_servers_background_runs_the_scheduler(register, monkeypatch):
+    """``serve`` runs the scheduler beside the API (web.background): a supplement's deadline passed
+    is refused by the server's own loop, with slips pointing to the server's issuer."""
+    from dinhdanh.web import background
+
+    engine, _ = register
+    monkeypatch.setattr(jobs, "loop", lambda engine, handlers, stop: jobs.run_due(engine, handlers))
+    filed = file(engine)
+    act(register, filed["dossier_id"], "receive")
+    act(register, filed["dossier_id"], "request_supplement", items=["Giấy tờ chứng minh chỗ ở hợp pháp"])
+    with UnitOfWork(engine).begin() as conn:
+        conn.execute(dossiers.update().values(supplement_due=vietnam_date() - dt.timedelta(days=1)))
+        conn.execute(scheduled_jobs.update().where(scheduled_jobs.c.kind == service.SUPPLEMENT_EXPIRED)
+                     .values(due_at=utcnow() - dt.timedelta(minutes=1)))
+    loops = background.standard_loops(BASE)
+    assert "scheduler" in loops
+    loops["scheduler"](engine, threading.Event())
+    with engine.connect() as conn:
+        out = service.view(conn, filed["dossier_id"], person_id=pid_of(engine, AN))
+    assert out["status"] == "refused" and out["history"][-1]["actor"] == service.SYSTEM
+    assert timers_of(engine, filed["code"])[service.SUPPLEMENT_EXPIRED][0] == "done"

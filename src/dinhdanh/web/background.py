@@ -29,8 +29,20 @@ def sequencer_loop(engine: sa.Engine, stop: threading.Event) -> None:
     sequencer.sequencer_loop(UnitOfWork(engine), for_database(engine.url.render_as_string(hide_password=False)), stop)
 
 
-def standard_loops() -> dict[str, Loop]:
-    """Every loop a server runs, by name."""
+def scheduler_loop(engine: sa.Engine, stop: threading.Event, *, base_url: str | None = None) -> None:
+    """The durable scheduler (``scheduler.jobs``): the dossiers' deadlines and automatic refusals,
+    refunds of refused dossiers' fees; every server process runs it (a job is claimed by one)."""
+    from dinhdanh.scheduler import jobs
+    from dinhdanh.scheduler.handlers import handlers
+
+    jobs.loop(engine, handlers(engine, base_url), stop=stop)
+
+
+def standard_loops(base_url: str | None = None) -> dict[str, Loop]:
+    """Every loop a server runs, by name; ``base_url``: the platform's public address (the issuer),
+    which the slips the scheduler issues point to."""
+    from functools import partial
+
     from dinhdanh.changes.loops import deliver_loop, publish_loop
     from dinhdanh.exchange import batches
 
@@ -40,13 +52,14 @@ def standard_loops() -> dict[str, Loop]:
         "batches": batches.runner_loop,  # batch matching jobs (resumed after a restart)
         "ladder": batches.ladder_loop,  # the telcos' mismatch ladder
         "audit-sequencer": sequencer_loop,  # the transparency log's batches and signed heads
+        "scheduler": partial(scheduler_loop, base_url=base_url),  # timers: deadlines, refusals, refunds
     }
 
 
 class Background:
-    def __init__(self, engine: sa.Engine, loops: dict[str, Loop] | None = None):
+    def __init__(self, engine: sa.Engine, loops: dict[str, Loop] | None = None, *, base_url: str | None = None):
         self.engine = engine
-        self.loops = standard_loops() if loops is None else dict(loops)
+        self.loops = standard_loops(base_url) if loops is None else dict(loops)
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
 
