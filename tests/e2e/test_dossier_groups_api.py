@@ -52,3 +52,8 @@ def test_the_birth_group_over_http(op):
     assert group["status"] == "completed" and {c["status"] for c in group["children"]} == {"approved"}
     mine = http.get(DOSSIERS, headers=an).json()["items"]
     assert {d["code"] for d in mine} == {filed["code"], *(c["code"] for c in filed["children"])}
+    # a decided group cannot be withdrawn: 409 naming the group's state (in Vietnamese too), never a 500
+    for lang, words in (("vi", "Đã giải quyết tất cả các thủ tục liên thông"), ("en", "completed")):
+        late = http.post(f"{DOSSIERS}/{filed['dossier_id']}/withdraw", headers={**an, "Accept-Language": lang})
+        body = error_of(late, 409, "invalid_transition", "action")
+        assert body["state"] == "completed" and words in body["message"], body

@@ -65,6 +65,11 @@ GROUP_LABELS = {
 WAITING_LABEL = "Chờ kết quả thủ tục liên thông trước"
 
 
+def label_of(state: str) -> str:
+    """The Vietnamese label of a dossier's state or of a linked group's (a group's state is derived)."""
+    return LABELS.get(state) or GROUP_LABELS.get(state) or state
+
+
 def group_status(states) -> str:
     """A group's status from its sub-dossiers': ``in_progress`` while one is undecided, then
     ``completed`` (all approved), ``withdrawn`` (all withdrawn), ``refused`` (none approved) or

@@ -224,5 +224,5 @@ def install(app: FastAPI) -> None:
     async def invalid_transition(request: Request, exc: workflow.InvalidTransition):
         english = errors._english(request)
         message = exc.message if english else (
-            f"{workflow.VI['invalid_transition']} Trạng thái hiện tại: {workflow.LABELS[exc.state]} ({exc.state}).")
+            f"{workflow.VI['invalid_transition']} Trạng thái hiện tại: {workflow.label_of(exc.state)} ({exc.state}).")
         return errors.error_body(409, exc.code, message, exc.field, state=exc.state)
