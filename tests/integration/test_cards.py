@@ -410,11 +410,13 @@ def test_mrz_qr_and_chip_carry_the_record(reg, vault):
     assert (personal.spouse, personal.father, personal.mother) == ("Trần Thị Bình", None, None)
     assert personal.residence == card.printed["residence"]
 
+    # issued today, after 1 July 2024: the 2023 "căn cước" model (tests/unit/test_card_model_2023.py)
     assert card.printed == {
-        "pid": AN, "full_name": "Nguyễn Văn An", "date_of_birth": "04/03/1985", "sex": "Nam",
-        "nationality": "Việt Nam", "hometown": "", "residence": "Phường Hoàn Kiếm, Thành phố Hà Nội",
+        "model": "2023", "pid": AN, "full_name": "Nguyễn Văn An", "date_of_birth": "04/03/1985", "sex": "Nam",
+        "nationality": "Việt Nam", "birth_registration_place": "Hà Nội",
+        "residence": "Phường Hoàn Kiếm, Thành phố Hà Nội",
         "issue_date": card.issue_date.strftime("%d/%m/%Y"), "expiry_date": expiry.strftime("%d/%m/%Y"),
-        "issuing_authority": "Cục Cảnh sát quản lý hành chính về trật tự xã hội", "identifying_marks": ""}
+        "issuing_authority": "BỘ CÔNG AN"}
     assert expiry == rule_expiry(dt.date(1985, 3, 4), card.issue_date)
 
 

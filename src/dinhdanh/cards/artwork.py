@@ -7,9 +7,12 @@ other than reading fonts, and only Pillow, segno and numpy are used.
   small enough for the chip's DG2). The same seed, sex and age always give the same bytes;
   the seed alone fixes the face, so one person drawn at two ages differs mostly in the hair.
 * :func:`render_front` and :func:`render_back` draw an ID-1 card (85.6 x 54 mm) as a PNG of
-  :data:`CARD_SIZE` pixels (about 300 dpi), laid out like the 2021 chip card (CCCD), bilingual,
-  with the photo, a QR code (error level M, machine-readable in the PNG) and the MRZ. The cards
-  are marked "MẪU / SPECIMEN".
+  :data:`CARD_SIZE` pixels (about 300 dpi), bilingual, with the photo, a QR code (error level M,
+  machine-readable in the PNG) and the MRZ, laid out like the card model that ``card["model"]``
+  names (:mod:`dinhdanh.cards.model`): the 2021 "căn cước công dân" (the default, for cards
+  stored without a model) or the 2023 "căn cước" (QR on the back, no fingerprints). One renderer
+  draws both: it walks the model's field list and puts each field in its slot of the model's
+  pixel layout (:data:`_LAYOUTS`). The cards are marked "MẪU / SPECIMEN".
 
 >>> jpeg = synthetic_portrait("demo", sex="female", age=34)
 >>> jpeg[:3] == b"\\xff\\xd8\\xff" and jpeg == synthetic_portrait("demo", sex="female", age=34)
@@ -27,12 +30,15 @@ import math
 import random
 import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import segno
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from dinhdanh.cards import model as card_model
 
 __all__ = [
     "CARD_SIZE",
@@ -628,6 +634,71 @@ _FP_BOXES = ((646, 30, 806, 236), (828, 30, 988, 236))
 _PNG_LEVEL = 1  # zlib level: fast; the cards are for display, not archives
 
 
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """Where one printed field goes: its label and the box its value is fitted into."""
+
+    box: Box  # the value's box; with ``inline``, x0 is replaced by the end of the label + inline
+    label_at: tuple[float, float] | None = None  # None: the value has no label (the authority)
+    label_size: int = 18
+    inline: float | None = None  # the value follows its label on the same line
+    size: int = 22
+    min_size: int = 14
+    fill: Color = _VALUE
+    spacing: float = 1.2
+    align: str = "left"
+    upper: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The pixel layout of one card model: a slot per field key, the QR box, the decorations."""
+
+    slots: Mapping[str, _Slot]
+    qr_box: Box  # on the face the model prints the QR code on
+    chip_symbol: Box | None = None  # a small chip symbol on the front (2023 model)
+    seal: tuple[int, int] | None = None  # seal and signature under the issuing authority (back)
+
+
+_FX, _FR = _FIELDS_X, _FIELDS_RIGHT
+_LAYOUTS: dict[str, _Layout] = {
+    "2021": _Layout(
+        slots={
+            "pid": _Slot((0, 238, _FR - 200, 276), (_FX, 246), inline=14, size=34, min_size=20, fill=_PID_RED),
+            "full_name": _Slot((_FX, 316, _FR, 352), (_FX, 290), size=30, min_size=16, upper=True),
+            "date_of_birth": _Slot((0, 357, _FR, 386), (_FX, 360), inline=10),
+            "sex": _Slot((0, 391, _SEX_NAT_X - 10, 420), (_FX, 394), inline=10),
+            "nationality": _Slot((0, 391, _FR, 420), (_SEX_NAT_X, 394), inline=10),
+            "hometown": _Slot((_FX, 452, _FR, 490), (_FX, 428), size=21, spacing=1.18),
+            "residence": _Slot((_FX, 522, _FR, 612), (_FX, 498), size=21, spacing=1.18),
+            "expiry_date": _Slot((28, 542, 258, 604), (28, 520), label_size=15, min_size=13),
+            "identifying_marks": _Slot((40, 186, 620, 244), (40, 160), size=20, min_size=13),
+            "issue_date": _Slot((0, 248, 630, 278), (40, 252), inline=10),
+            "issuing_authority": _Slot((30, 290, 630, 372), size=17, min_size=11, align="center",
+                                       spacing=1.15),
+        },
+        qr_box=_QR_BOX, seal=(262, 404),
+    ),
+    "2023": _Layout(
+        slots={
+            "pid": _Slot((_FX, 268, _FR, 306), (_FX, 242), size=34, min_size=20, fill=_PID_RED),
+            "full_name": _Slot((_FX, 342, _FR, 380), (_FX, 316), size=30, min_size=16, upper=True),
+            "date_of_birth": _Slot((0, 393, _FR, 422), (_FX, 396), inline=10),
+            "sex": _Slot((0, 435, _SEX_NAT_X - 10, 464), (_FX, 438), inline=10),
+            "nationality": _Slot((0, 435, _FR, 464), (_SEX_NAT_X, 438), inline=10),
+            "residence": _Slot((40, 184, 748, 246), (40, 158), size=20, min_size=12, spacing=1.15),
+            "birth_registration_place": _Slot((40, 278, 748, 316), (40, 252), size=20, min_size=12,
+                                              spacing=1.15),
+            "issue_date": _Slot((0, 320, 580, 350), (40, 324), inline=10),
+            "expiry_date": _Slot((0, 360, 580, 390), (40, 364), inline=10, min_size=13),
+            "issuing_authority": _Slot((590, 330, 990, 410), size=20, min_size=11, align="center",
+                                       spacing=1.2),
+        },
+        qr_box=(772, 24, 990, 242), chip_symbol=(872, 70, 968, 142),
+    ),
+}
+
+
 def _guilloche(front: bool) -> np.ndarray:
     """A pale security-print style background (an H x W x 3 uint8 array)."""
     y, x = np.mgrid[0:_H, 0:_W].astype(np.float32)
@@ -732,8 +803,18 @@ def _emblem(diameter: int) -> Image.Image:
     return img.resize((diameter, diameter), Image.Resampling.LANCZOS)
 
 
-@functools.lru_cache(maxsize=1)
-def _front_template() -> Image.Image:
+def _draw_labels(draw: ImageDraw.ImageDraw, model: card_model.CardModel, face: str) -> None:
+    layout = _LAYOUTS[model.name]
+    for field in model.on(face):
+        slot = layout.slots[field.key]
+        if field.labelled and slot.label_at is not None:
+            _draw_label(draw, slot.label_at, field.vi, field.en, slot.label_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _front_template(model_name: str) -> Image.Image:
+    model = card_model.named(model_name)
+    layout = _LAYOUTS[model.name]
     img = Image.fromarray(_guilloche(front=True), "RGB")
     _watermark(img, (_W * 0.6, _H * 0.62))
     draw = ImageDraw.Draw(img)
@@ -749,24 +830,16 @@ def _front_template() -> Image.Image:
               anchor="ma")
     draw.text((hx, 124), "Independence - Freedom - Happiness", font=_font("italic", 17), fill=_LABEL,
               anchor="ma")
-    draw.text((hx, 154), "CĂN CƯỚC CÔNG DÂN", font=_font("bold", 40), fill=_RED, anchor="ma")
-    draw.text((hx, 202), "Citizen Identity Card", font=_font("bold", 21), fill=_RED, anchor="ma")
+    draw.text((hx, 154), model.title_vi, font=_font("bold", 40), fill=_RED, anchor="ma")
+    draw.text((hx, 202), model.title_en, font=_font("bold", 21), fill=_RED, anchor="ma")
+    if layout.chip_symbol is not None:
+        _draw_chip(draw, layout.chip_symbol)
     # photo frame
     x0, y0, x1, y1 = _PHOTO_BOX
     draw.rectangle((x0 - 3, y0 - 3, x1 + 2, y1 + 2), fill=(250, 250, 250), outline=(150, 156, 166), width=1)
-    # labels
-    fx, size = _FIELDS_X, 18
-    _draw_label(draw, (fx, 246), "Số", "No.", size)
-    _draw_label(draw, (fx, 290), "Họ và tên", "Full name", size)
-    _draw_label(draw, (fx, 360), "Ngày sinh", "Date of birth", size)
-    _draw_label(draw, (fx, 394), "Giới tính", "Sex", size)
-    _draw_label(draw, (_SEX_NAT_X, 394), "Quốc tịch", "Nationality", size)
-    _draw_label(draw, (fx, 428), "Quê quán", "Place of origin", size)
-    _draw_label(draw, (fx, 498), "Nơi thường trú", "Place of residence", size)
-    _draw_label(draw, (28, 520), "Có giá trị đến", "Date of expiry", 15)
+    _draw_labels(draw, model, "front")
     _finish_edges(img)
     return img
-
 
 
 def _label_end(vi: str, en: str, size: int) -> float:
@@ -796,35 +869,37 @@ def _fingerprint(size: tuple[int, int], seed: int) -> Image.Image:
 
 
 
-@functools.lru_cache(maxsize=1)
-def _back_template() -> Image.Image:
+@functools.lru_cache(maxsize=4)
+def _back_template(model_name: str) -> Image.Image:
+    model = card_model.named(model_name)
+    layout = _LAYOUTS[model.name]
     img = Image.fromarray(_guilloche(front=False), "RGB")
     _watermark(img, (_W * 0.42, _H * 0.36), size=72)
     draw = ImageDraw.Draw(img)
-    # chip contact pad
-    _draw_chip(draw, (46, 34, 196, 142))
-    # fingerprints
-    for i, (box, vi, en) in enumerate(zip(_FP_BOXES, ("Ngón trỏ trái", "Ngón trỏ phải"),
-                                          ("Left index finger", "Right index finger"))):
-        x0, y0, x1, y1 = box
-        draw.rectangle(box, fill=(252, 252, 250), outline=(150, 156, 166), width=1)
-        fp = _fingerprint((x1 - x0 - 12, y1 - y0 - 12), 1234 + i)
-        img.paste((70, 74, 84), (x0 + 6, y0 + 6), fp.point(lambda v: 255 - v))
-        draw.text(((x0 + x1) / 2, y1 + 8), vi, font=_font("regular", 15), fill=_LABEL, anchor="ma")
-        draw.text(((x0 + x1) / 2, y1 + 27), en, font=_font("italic", 14), fill=_LABEL, anchor="ma")
-    _draw_label(draw, (40, 160), "Đặc điểm nhân dạng", "Personal identification", 18)
-    _draw_label(draw, (40, 252), "Ngày, tháng, năm", "Date, month, year", 18)
-    # seal and signature under the issuing authority
-    seal_c, seal_r = (262, 404), 29
-    draw.ellipse((seal_c[0] - seal_r, seal_c[1] - seal_r, seal_c[0] + seal_r, seal_c[1] + seal_r),
-                 outline=(214, 58, 62), width=3)
-    inner = seal_r - 8
-    draw.ellipse((seal_c[0] - inner, seal_c[1] - inner, seal_c[0] + inner, seal_c[1] + inner),
-                 outline=(214, 58, 62), width=1)
-    draw.polygon(_star(seal_c[0], seal_c[1], 14), fill=(214, 58, 62))
-    sig = [(276 + t * 2.2, 408 + 10 * math.sin(t * 0.35) - t * 0.18 + 6 * math.sin(t * 0.9))
-           for t in range(60)]
-    draw.line(sig, fill=(30, 40, 110), width=2, joint="curve")
+    if model.chip_face == "back":  # the chip's contact pad
+        _draw_chip(draw, (46, 34, 196, 142))
+    if model.fingerprints:
+        for i, (box, vi, en) in enumerate(zip(_FP_BOXES, ("Ngón trỏ trái", "Ngón trỏ phải"),
+                                              ("Left index finger", "Right index finger"))):
+            x0, y0, x1, y1 = box
+            draw.rectangle(box, fill=(252, 252, 250), outline=(150, 156, 166), width=1)
+            fp = _fingerprint((x1 - x0 - 12, y1 - y0 - 12), 1234 + i)
+            img.paste((70, 74, 84), (x0 + 6, y0 + 6), fp.point(lambda v: 255 - v))
+            draw.text(((x0 + x1) / 2, y1 + 8), vi, font=_font("regular", 15), fill=_LABEL, anchor="ma")
+            draw.text(((x0 + x1) / 2, y1 + 27), en, font=_font("italic", 14), fill=_LABEL, anchor="ma")
+    _draw_labels(draw, model, "back")
+    if layout.seal is not None:  # seal and signature under the issuing authority
+        seal_c, seal_r = layout.seal, 29
+        draw.ellipse((seal_c[0] - seal_r, seal_c[1] - seal_r, seal_c[0] + seal_r, seal_c[1] + seal_r),
+                     outline=(214, 58, 62), width=3)
+        inner = seal_r - 8
+        draw.ellipse((seal_c[0] - inner, seal_c[1] - inner, seal_c[0] + inner, seal_c[1] + inner),
+                     outline=(214, 58, 62), width=1)
+        draw.polygon(_star(seal_c[0], seal_c[1], 14), fill=(214, 58, 62))
+        sx, sy = seal_c[0] + 14, seal_c[1] + 4
+        sig = [(sx + t * 2.2, sy + 10 * math.sin(t * 0.35) - t * 0.18 + 6 * math.sin(t * 0.9))
+               for t in range(60)]
+        draw.line(sig, fill=(30, 40, 110), width=2, joint="curve")
     # MRZ band
     draw.rectangle((0, _BACK_MRZ_TOP, _W, _H), fill=(250, 250, 248))
     draw.line((0, _BACK_MRZ_TOP, _W, _BACK_MRZ_TOP), fill=(200, 204, 210), width=1)
@@ -889,14 +964,50 @@ def _field(card: Mapping[str, Any], key: str) -> str:
     return _nfc(card.get(key, ""))
 
 
+def _model(card: Mapping[str, Any]) -> card_model.CardModel:
+    """The model named by ``card["model"]``; cards recorded before models were named are 2021."""
+    return card_model.named(card.get("model"))
+
+
+def _draw_qr(img: Image.Image, box: Box, qr_text: str) -> None:
+    """The QR code, centred in its box on a white square."""
+    qx0, qy0, qx1, qy1 = box
+    qr = _qr_image(unicodedata.normalize("NFC", qr_text), min(qx1 - qx0, qy1 - qy0))
+    img.paste(qr, (qx0 + (qx1 - qx0 - qr.width) // 2, qy0 + (qy1 - qy0 - qr.height) // 2))
+
+
+def _draw_values(draw: ImageDraw.ImageDraw, card: Mapping[str, Any], model: card_model.CardModel,
+                 face: str) -> None:
+    """Every field of the model on that face, each fitted into its slot."""
+    layout = _LAYOUTS[model.name]
+    for field in model.on(face):
+        slot = layout.slots[field.key]
+        text = _field(card, field.key)
+        if field.key == "issuing_authority":
+            text = text.replace(" / ", "\n")
+            if model.issuing_authority_en and text == model.issuing_authority:
+                text = f"{text}\n{model.issuing_authority_en}"
+        if slot.upper:
+            text = text.upper()
+        x0, y0, x1, y1 = slot.box
+        if slot.inline is not None and slot.label_at is not None:
+            x0 = slot.label_at[0] + _label_end(field.vi, field.en, slot.label_size) + slot.inline
+        _draw_fitted(draw, text, (x0, y0, x1, y1), style="bold", size=slot.size, min_size=slot.min_size,
+                     fill=slot.fill, align=slot.align, spacing=slot.spacing)
+
+
 def render_front(card: Mapping[str, Any], photo_jpeg: bytes, qr_text: str | None) -> bytes:
     """The front of the card as PNG bytes of :data:`CARD_SIZE`.
 
-    ``card`` has pid, full_name, date_of_birth, sex, nationality, hometown, residence and
-    expiry_date (other keys are ignored). ``photo_jpeg`` is any image Pillow reads (empty: a
-    blank photo box). ``qr_text`` is encoded at error level M; None leaves the QR out.
+    ``card`` is the card's printed fields; ``card["model"]`` names the model
+    (:mod:`dinhdanh.cards.model`, "2021" when absent, ValueError when unknown), whose front fields
+    are drawn (other keys are ignored). ``photo_jpeg`` is any image Pillow reads (empty: a blank
+    photo box). ``qr_text`` is encoded at error level M when the model prints its QR code on the
+    front (2021); None leaves the QR out.
     """
-    img = _front_template().copy()
+    model = _model(card)
+    layout = _LAYOUTS[model.name]
+    img = _front_template(model.name).copy()
     draw = ImageDraw.Draw(img)
     # photo
     x0, y0, x1, y1 = _PHOTO_BOX
@@ -905,34 +1016,9 @@ def render_front(card: Mapping[str, Any], photo_jpeg: bytes, qr_text: str | None
     else:
         draw.text(((x0 + x1) / 2, (y0 + y1) / 2), "ẢNH / PHOTO", font=_font("regular", 18),
                   fill=(150, 150, 150), anchor="mm")
-    # QR code, centred in its box on a white square
-    if qr_text is not None:
-        qx0, qy0, qx1, qy1 = _QR_BOX
-        qr = _qr_image(unicodedata.normalize("NFC", qr_text), qx1 - qx0)
-        img.paste(qr, (qx0 + (qx1 - qx0 - qr.width) // 2, qy0 + (qy1 - qy0 - qr.height) // 2))
-    fx, right, size = _FIELDS_X, _FIELDS_RIGHT, 18
-    # number
-    nx = fx + _label_end("Số", "No.", size) + 14
-    _draw_fitted(draw, _field(card, "pid"), (nx, 238, right - 200, 276), style="bold", size=34,
-                 min_size=20, fill=_PID_RED)
-    # full name (upper case, as printed on the card)
-    _draw_fitted(draw, _field(card, "full_name").upper(), (fx, 316, right, 352), style="bold", size=30,
-                 min_size=16, fill=_VALUE)
-    nx = fx + _label_end("Ngày sinh", "Date of birth", size) + 10
-    _draw_fitted(draw, _field(card, "date_of_birth"), (nx, 357, right, 386), style="bold", size=22,
-                 min_size=14, fill=_VALUE)
-    nx = fx + _label_end("Giới tính", "Sex", size) + 10
-    _draw_fitted(draw, _field(card, "sex"), (nx, 391, _SEX_NAT_X - 10, 420), style="bold", size=22,
-                 min_size=14, fill=_VALUE)
-    nx = _SEX_NAT_X + _label_end("Quốc tịch", "Nationality", size) + 10
-    _draw_fitted(draw, _field(card, "nationality"), (nx, 391, right, 420), style="bold", size=22,
-                 min_size=14, fill=_VALUE)
-    _draw_fitted(draw, _field(card, "hometown"), (fx, 452, right, 490), style="bold", size=21,
-                 min_size=14, fill=_VALUE, spacing=1.18)
-    _draw_fitted(draw, _field(card, "residence"), (fx, 522, right, 612), style="bold", size=21,
-                 min_size=14, fill=_VALUE, spacing=1.18)
-    _draw_fitted(draw, _field(card, "expiry_date"), (28, 542, 258, 604), style="bold", size=22,
-                 min_size=13, fill=_VALUE)
+    if qr_text is not None and model.qr_face == "front":
+        _draw_qr(img, layout.qr_box, qr_text)
+    _draw_values(draw, card, model, "front")
     return _png(img)
 
 
@@ -951,22 +1037,22 @@ def _mrz_font(max_len: int, lines: int) -> tuple[_Font, int]:
     return _font("mono", size), round(size * 1.3)
 
 
-def render_back(card: Mapping[str, Any], mrz_lines: Sequence[str]) -> bytes:
+def render_back(card: Mapping[str, Any], mrz_lines: Sequence[str], qr_text: str | None = None) -> bytes:
     """The back of the card as PNG bytes of :data:`CARD_SIZE`.
 
-    Uses identifying_marks (optional), issue_date and issuing_authority from ``card``; the MRZ
-    lines (3 x 30 for the TD1 card) are printed in a monospaced font in the bottom band.
+    Draws the back fields of the model ``card["model"]`` names (2021: identifying_marks, optional,
+    issue_date and issuing_authority; 2023: residence, birth_registration_place, issue_date,
+    expiry_date and issuing_authority), the QR code when the model prints it on the back (2023;
+    ``qr_text`` None leaves it out) and the MRZ lines (3 x 30 for the TD1 card) in a monospaced
+    font in the bottom band.
     """
-    img = _back_template().copy()
+    model = _model(card)
+    layout = _LAYOUTS[model.name]
+    img = _back_template(model.name).copy()
     draw = ImageDraw.Draw(img)
-    _draw_fitted(draw, _field(card, "identifying_marks"), (40, 186, 620, 244), style="bold", size=20,
-                 min_size=13, fill=_VALUE)
-    nx = 40 + _label_end("Ngày, tháng, năm", "Date, month, year", 18) + 10
-    _draw_fitted(draw, _field(card, "issue_date"), (nx, 248, 630, 278), style="bold", size=22,
-                 min_size=14, fill=_VALUE)
-    authority = _field(card, "issuing_authority").replace(" / ", "\n")
-    _draw_fitted(draw, authority, (30, 290, 630, 372), style="bold", size=17, min_size=11, fill=_VALUE,
-                 align="center", spacing=1.15)
+    if qr_text is not None and model.qr_face == "back":
+        _draw_qr(img, layout.qr_box, qr_text)
+    _draw_values(draw, card, model, "back")
     lines = [_nfc(line) for line in mrz_lines]
     if lines:
         font, pitch = _mrz_font(max(30, max(len(line) for line in lines)), max(3, len(lines)))

@@ -39,7 +39,7 @@ def write_card(card, vault: Vault, csca_der: bytes, out: Path) -> list[str]:
     (out / "csca.pem").write_bytes(pem)
     photo = dg2.decode(files["DG2"]).image
     (out / "front.png").write_bytes(artwork.render_front(card.printed, photo, card.qr))
-    (out / "back.png").write_bytes(artwork.render_back(card.printed, card.mrz.split("\n")))
+    (out / "back.png").write_bytes(artwork.render_back(card.printed, card.mrz.split("\n"), card.qr))
     return written + ["csca.pem", "front.png", "back.png"]
 
 
