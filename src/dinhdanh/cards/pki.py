@@ -60,7 +60,7 @@ CSCA_VALIDITY = CSCA_USAGE + DSC_USAGE + DSC_VALIDITY
 CRL_PERIOD = dt.timedelta(days=90)
 ICAO_MASTER_LIST_SIGNING = x509.ObjectIdentifier("2.23.136.1.1.3")
 ICAO_DOCUMENT_TYPE_LIST = x509.ObjectIdentifier("2.23.136.1.1.6.2")
-DOCUMENT_TYPES = ("ID",)  # what our Document Signers sign: the chip ID card (MRZ document code)
+DOCUMENT_TYPES = ("ID", "P")  # what our Document Signers sign (MRZ document codes): chip ID cards, passports
 ICAO_ROLES = ("csca", "dsc", "mls")  # pki_keys also holds the document-signing CA's keys (documents.ca)
 
 # The signer, key and certificate plumbing is shared with the documents' CA (dinhdanh.pki.signers).

@@ -234,10 +234,12 @@ def event(
     """Record a life event (the same rules and checks as POST /api/v1/events/KIND)."""
     import dinhdanh.cards.lifecycle  # noqa: F401  (its hook revokes the card on death or changed identity)
     import dinhdanh.eid
+    import dinhdanh.passports
     from dinhdanh.registry.commands import EVENT_KINDS
     from dinhdanh.registry.events import Actor, record_event
 
     dinhdanh.eid.hooks()  # and the e-ID account locks: the same rules as the API's
+    dinhdanh.passports.hooks()  # and the passport is revoked
 
     model = EVENT_KINDS.get(kind)
     if model is None:

@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse
 from prometheus_client import make_asgi_app
 
 import dinhdanh.eid
+import dinhdanh.passports
 from dinhdanh import __version__
-from dinhdanh.web import body_limits, errors, oidc, portal
+from dinhdanh.web import body_limits, errors, oidc, portal, portal_dossiers
 from dinhdanh.exchange.limits import limiter_for
 from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web.api import audit, batches
@@ -81,7 +82,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     app.include_router(change_notifications.router)  # partners' change notifications
     app.include_router(officer_administration.router)  # officers' roles (officers.admin)
     app.include_router(partner_administration.router)  # the partner registry (partners.admin)
-    for module in (oidc, me, portal):  # the OpenID Connect provider, self-service, the demo portal
+    for module in (oidc, me, portal, portal_dossiers):  # the OpenID Connect provider, self-service, the demo portal
         app.include_router(module.router)
     app.include_router(batches.router)  # batch matching and the telcos' mismatch ladder (partners)
     fee_payments.install(app)  # VNPAY's IPN and return; the local gateway with DINHDANH_PAYMENTS_LOCAL_GATEWAY=1
@@ -92,6 +93,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     app.add_middleware(body_limits.BodyLimit, max_bytes=body_limits.max_body_bytes())  # every body limited
     eid.install(app)
     dinhdanh.eid.hooks()  # a death or a revoked card locks the e-ID account, in the same transaction
+    dinhdanh.passports.hooks()  # ... and revokes the passport
     app.mount("/metrics", make_asgi_app())
 
     @app.get("/healthz", include_in_schema=False)
