@@ -34,6 +34,8 @@ from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound
 from dinhdanh.registry.events import Actor, EventResult, record_event
 from dinhdanh.registry.tables import households, persons
 from dinhdanh.store.vault import Vault
+from dinhdanh.passports import service as passports
+from dinhdanh.vehicles import service as vehicles
 
 TEMPORARY_RESIDENCE = "1.004194"
 PERMANENT_RESIDENCE = "1.004222"
@@ -262,4 +264,6 @@ EFFECTS: dict[str, Effect] = {
     BIRTH_GROUP: linked,
     DEATH_GROUP: linked,
     ID_CARD: id_card,
+    MOTORBIKE: vehicles.dossier_effect,
+    PASSPORT: passports.dossier_effect,
 }
