@@ -37,6 +37,8 @@ OPEN = ("submitted", "approved", "produced")
 RENEWAL_WINDOW = dt.timedelta(days=730)
 # A change of these fields makes the printed card wrong: it is revoked ("data_changed").
 PRINTED_FIELDS = frozenset({"pid", "full_name", "date_of_birth", "sex", "nationality", "hometown"})
+# the 2023 model also prints the place of birth registration (cards.model), drawn from the place of birth
+PRINTED_FIELDS_2023 = PRINTED_FIELDS | {"place_of_birth"}
 
 
 def _today() -> dt.date:
@@ -348,16 +350,18 @@ def card_of(conn, actor: Actor, pid: str):
 
 def _follow_life_event(conn, actor: Actor, kind: str, result: EventResult) -> None:
     """Revoke the card of a person who died or whose printed identity changed."""
-    if kind == "death":
-        reason = "death"
-    elif any(change["field"] in PRINTED_FIELDS for change in result.changes):
-        reason = "data_changed"
-    else:
+    changed = {change["field"] for change in result.changes}
+    if kind != "death" and not changed & PRINTED_FIELDS_2023:
         return
     person_id = conn.execute(sa.select(persons.c.person_id).where(persons.c.pid == result.pid)).scalar()
     card = current_card(conn, person_id) if person_id is not None else None
-    if card is not None:
-        _revoke(conn, actor, card, reason)
+    if card is None:
+        return
+    printed = PRINTED_FIELDS_2023 if (card.printed or {}).get("model") == "2023" else PRINTED_FIELDS
+    if kind == "death":
+        _revoke(conn, actor, card, "death")
+    elif changed & printed:
+        _revoke(conn, actor, card, "data_changed")
 
 
 if _follow_life_event not in registry_events.AFTER_EVENT:

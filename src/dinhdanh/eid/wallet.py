@@ -140,9 +140,10 @@ def identity_card(conn: sa.Connection, account) -> dict | None:
             "expiry_date": card.expiry_date.isoformat() if card.expiry_date else None,
             "full_name": printed.get("full_name"), "date_of_birth": printed.get("date_of_birth"),
             "sex": printed.get("sex"), "nationality": printed.get("nationality"),
-            "place_of_origin": printed.get("hometown") or printed.get("place_of_origin"),
+            "place_of_origin": printed.get("hometown") or printed.get("place_of_origin"),  # 2021 model
+            "place_of_birth_registration": printed.get("birth_registration_place"),  # 2023 model
             "place_of_residence": printed.get("residence") or printed.get("place_of_residence"),
-            "qr": card.qr}
+            "card_model": printed.get("model", "2021"), "qr": card.qr}
 
 
 def wallet(conn: sa.Connection, account_id: int) -> dict:
