@@ -37,7 +37,7 @@ from dinhdanh.store.vault import for_database
 from dinhdanh.web.deps import uow_of
 
 CLIENT_ID = "dvc-portal-demo"
-SCOPE = "openid profile dinhdanh.pid dinhdanh.me"  # dinhdanh.me: the citizen's data tracker
+SCOPE = "openid profile dinhdanh.pid dinhdanh.me dinhdanh.dossiers"  # the data tracker; dossiers (portal_dossiers)
 SECTOR = "dichvucong.demo"
 COOKIE = "dd_portal"
 router = APIRouter(prefix="/portal", include_in_schema=False)
