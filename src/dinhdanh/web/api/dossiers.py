@@ -27,7 +27,7 @@ from dinhdanh.oidc.server import Provider
 from dinhdanh.web import errors
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.api.schemas import ErrorBody
-from dinhdanh.web.deps import Allowed, Conn, current_officer
+from dinhdanh.web.deps import Allowed, Conn, ReadConn, current_officer
 
 SCOPE = DOSSIERS_SCOPE
 RETURN_PATH = "/api/v1/payments/vnpay/return"  # web.api.payments' return page
@@ -83,6 +83,17 @@ def citizen(request: Request, conn: Conn, credentials: HTTPAuthorizationCredenti
     return found
 
 
+def citizen_reading(request: Request, conn: ReadConn,
+                    credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
+    """``citizen`` for a route that only reads (the prefill): a read-only unit, so on SQLite it does
+    not queue behind the writers for the database's one write lock."""
+    found = _citizen(request, conn, credentials)
+    if found is None:
+        raise HTTPException(status_code=403, detail=f"This is the citizen's own action: a token with {SCOPE} is "
+                                                    "required, not an officer's.")
+    return found
+
+
 def citizen_or_reader(request: Request, conn: Conn,
                       credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
     """A citizen (their own dossiers), or an officer holding ``dossiers.read`` (their area's)."""
@@ -96,6 +107,7 @@ def citizen_or_reader(request: Request, conn: Conn,
 
 citizen_or_reader.permission = "dossiers.read"  # type: ignore[attr-defined]  (the route check reads it)
 Citizen = Annotated[Caller, Depends(citizen)]
+CitizenReading = Annotated[Caller, Depends(citizen_reading)]
 Reader = Annotated[Caller, Depends(citizen_or_reader)]
 Decider = Allowed("dossiers.decide")
 
