@@ -187,3 +187,31 @@ def test_an_id_card_dossier_files_and_approves_the_card_application(register):
         act(register, again["dossier_id"], "approve", area=HOAN_KIEM)
     assert refused.value.code == "application_open"
     assert view(engine, again["dossier_id"], AN)["status"] == "received"
+
+
+def stay_form(days: int, guest: str = BINH_PID) -> dict:
+    start = vietnam_date() + dt.timedelta(days=1)
+    return {"applicant": {"pid": AN, "full_name": "Nguyễn Văn An", "date_of_birth": "1985-03-04"},
+            "stay_address": {"province_code": "79", "commune_code": "26743", "street": "12 Lê Lợi"},
+            "guest": {"pid": guest}, "from": start.isoformat(),
+            "until": (start + dt.timedelta(days=days)).isoformat(), "reason": "Thăm người thân"}
+
+
+def test_a_stay_notification_records_the_guests_current_place_and_a_long_stay_is_refused(register):
+    """Thông báo lưu trú: the host files it; the approval records the guest's stay (their current place
+    of living while it lasts) as the register's event, with the host; 30 days or more is a temporary
+    residence: the register refuses it (409 stay_too_long on ``until``) and nothing changes."""
+    engine, _ = register
+    place = effects.STAY
+    filed = received(register, place, stay_form(5), AN, BEN_THANH)
+    done = act(register, filed["dossier_id"], "approve", area=BEN_THANH)
+    assert done["effect"]["event"] == "stay-notification" and done["effect"]["pid"] == BINH_PID
+    assert record(engine, BINH_PID)["current_address"].startswith("12 Lê Lợi, ")
+    (last, *_) = reversed(register_events(engine))
+    assert (last.kind, last.actor) == ("stay-notification", "officer:1")
+    long = received(register, place, stay_form(40), AN, BEN_THANH)
+    before = register_events(engine)
+    with pytest.raises(effects.RegisterRefused) as refused:
+        act(register, long["dossier_id"], "approve", area=BEN_THANH)
+    assert (refused.value.code, refused.value.field) == ("stay_too_long", "until")
+    assert register_events(engine) == before

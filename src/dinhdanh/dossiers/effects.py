@@ -46,6 +46,7 @@ BIRTH_GROUP = "3.000722"  # its procedures without a catalogue code (health insu
 DEATH_GROUP = "2.002913"
 ID_CARD = "2.001195"
 PASSPORT = "1.001456"
+STAY = "2.001159"
 MOTORBIKE = "dd.motorbike-registration"
 
 
@@ -170,6 +171,18 @@ def temporary_absence(conn: sa.Connection, dossier, data: Mapping[str, Any], act
     return _summary(result, until=data["absent_until"])
 
 
+def stay_notification(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor, ctx: Context) -> dict:
+    """Thông báo lưu trú: the guest's stay at ``stay_address`` (their current place of living while it
+    lasts), notified by the applicant (the host, a member of the household or a lodging)."""
+    stay = data["stay_address"]
+    result = _record(conn, actor, dossier, "stay-notification", {
+        "pid": data["guest"]["pid"], "commune_code": stay["commune_code"], "address": stay["street"],
+        "from_date": data["from"], "until": data["until"], "host_pid": _pid(conn, dossier.person_id)},
+        {"pid": "guest.pid", "commune_code": "stay_address.commune_code", "address": "stay_address.street",
+         "from_date": "from", "until": "until", "host_pid": "applicant.pid"})
+    return _summary(result, commune_code=stay["commune_code"], until=data["until"])
+
+
 def birth(conn: sa.Connection, dossier, data: Mapping[str, Any], actor: Actor, ctx: Context) -> dict:
     """Đăng ký khai sinh (alone, or first in the birth group): the register's birth gives the child a
     PID at once, linked to the parents (the applicant by ``applicant_role``, ``other_parent``), in
@@ -264,6 +277,7 @@ EFFECTS: dict[str, Effect] = {
     BIRTH_GROUP: linked,
     DEATH_GROUP: linked,
     ID_CARD: id_card,
+    STAY: stay_notification,
     MOTORBIKE: vehicles.dossier_effect,
     PASSPORT: passports.dossier_effect,
 }

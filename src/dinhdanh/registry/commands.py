@@ -140,6 +140,17 @@ class TemporaryAbsence(PersonCommand):
     destination: Text
 
 
+class StayNotification(PersonCommand):
+    """Thông báo lưu trú (Law on Residence 2020, art. 30): ``pid`` stays at ``address`` in
+    ``commune_code`` from ``from_date`` to ``until``, notified by the host (``host_pid``) or a lodging."""
+
+    commune_code: CommuneCode
+    address: Text
+    from_date: IsoDate
+    until: IsoDate
+    host_pid: Pid | None = None
+
+
 class NameChange(PersonCommand):
     full_name: PersonName
     reason: Text
@@ -175,6 +186,7 @@ EVENT_KINDS: dict[str, type[Command]] = {
     "permanent-residence": PermanentResidence,
     "temporary-residence": TemporaryResidence,
     "temporary-absence": TemporaryAbsence,
+    "stay-notification": StayNotification,
     "name-change": NameChange,
     "sex-change": SexChange,
     "correction": Correction,

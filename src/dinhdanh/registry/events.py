@@ -423,6 +423,32 @@ def declare_temporary_absence(conn, actor: Actor, c: cmd.TemporaryAbsence) -> Ev
     return EventResult(event_id, "temporary-absence", row.pid, diff)
 
 
+MAX_STAY = dt.timedelta(days=29)  # 30 days or more is temporary residence (Law on Residence 2020, art. 27)
+
+
+def notify_stay(conn, actor: Actor, c: cmd.StayNotification) -> EventResult:
+    """The guest's stay becomes their current place of living while it lasts; the event keeps the
+    stay (where, from, until, the host). A stay of 30 days or more is refused: it is a temporary
+    residence to register."""
+    row = find_person(conn, c.pid)
+    _alive(row)
+    commune = places.COMMUNES[c.commune_code]
+    if not actor.area.covers_place(commune.province_code, commune.code):
+        raise Forbidden("A stay is notified to the police of the commune where it is.", field="commune_code")
+    if c.until < c.from_date:
+        raise InvalidInput("The stay must end on or after its start.", field="until")
+    if c.until - c.from_date > MAX_STAY:
+        raise RuleViolation("A stay of 30 days or more is a temporary residence: register it instead.",
+                            code="stay_too_long", field="until")
+    if c.host_pid is not None and c.host_pid != row.pid:
+        find_person(conn, c.host_pid)  # the host is in the register (NotFound names host_pid otherwise)
+    event_id = _new_event(conn, "stay-notification", row.person_id, actor, c, c.from_date)
+    province = places.PROVINCES[commune.province_code]
+    where = f"{c.address}, {commune.name}, {province.name}"
+    diff = _update(conn, row, {"current_address": where[:200]}, event_id)
+    return EventResult(event_id, "stay-notification", row.pid, diff)
+
+
 def change_name(conn, actor: Actor, c: cmd.NameChange) -> EventResult:
     row = find_person(conn, c.pid, actor.area)
     if row.status == "dead":
@@ -542,6 +568,7 @@ RECORDERS = {
     "permanent-residence": register_permanent_residence,
     "temporary-residence": register_temporary_residence,
     "temporary-absence": declare_temporary_absence,
+    "stay-notification": notify_stay,
     "name-change": change_name,
     "sex-change": change_sex,
     "correction": correct_record,
