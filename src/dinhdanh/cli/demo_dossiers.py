@@ -225,6 +225,7 @@ def summary_lines(made: DemoDossiers, base: str, citizen: dict | None) -> str:
             f"  dossier officer token:   {made.token}   ({made.officer}, role dossier_officer)\n"
             f"  try:  curl -H \"Authorization: Bearer {made.token}\" \"{base}/api/v1/dossiers?overdue=true\"\n"
             f"        services: {base}/api/v1/services   one dossier: {base}/api/v1/dossiers/ID\n"
-            f"  file a dossier as citizen {who} (e-ID above): POST {base}/api/v1/dossiers "
+            f"  file a dossier as citizen {who} (e-ID above) in the portal: {base}/portal/services "
+            f"(my dossiers: {base}/portal/dossiers), or over the API: POST {base}/api/v1/dossiers "
             f"{{\"service\": \"{TEMPORARY_ABSENCE}\", \"data\": {{...}}}} with a provider access token of scope "
             f"dinhdanh.dossiers (form and pre-filled fields: GET {base}/api/v1/services/{TEMPORARY_ABSENCE}/prefill)\n")
