@@ -33,10 +33,11 @@ def run(once: Annotated[bool, typer.Option("--once", help="Run what is due now, 
         db: DbOption = None) -> None:
     """Run the due jobs with every area's handlers."""
     from dinhdanh.scheduler import jobs
-    from dinhdanh.scheduler.handlers import handlers
+    from dinhdanh.scheduler.handlers import arm, handlers
 
     engine = engine_for(db, upgrade=True)
     wired = handlers(engine, base_url)
+    arm(engine, wired)
     if once:
         emit({"completed": jobs.run_due(engine, wired)})
     else:

@@ -3,7 +3,7 @@
 ``service`` schedules them in the unit of work of the step that starts a clock (key: the
 dossier's code): ``dossiers.overdue`` at the start of the day after the due date,
 ``dossiers.supplement_expired`` at the start of the day after the 7 working days a supplement is
-awaited. Each handler runs inside its job's transaction and is idempotent: a dossier that moved
+awaited; ``dossiers.reminders`` once a working day (``reminders``). Each handler runs inside its job's transaction and is idempotent: a dossier that moved
 on (decided, supplemented, extended) is left as it is.
 
 Wiring is explicit: whoever builds the scheduler passes ``handlers(vault, base_url)`` to it.
@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 
-from dinhdanh.dossiers import service
+from dinhdanh.dossiers import reminders, service
 from dinhdanh.store.vault import Vault
 
 Handler = Callable[[sa.Connection, str, Mapping], None]
@@ -43,4 +43,5 @@ def handlers(vault: Vault, base_url: str) -> dict[str, Handler]:
         if dossier_id is not None:
             service.flag_overdue(conn, dossier_id)
 
-    return {service.SUPPLEMENT_EXPIRED: supplement_expired, service.OVERDUE: overdue}
+    return {service.SUPPLEMENT_EXPIRED: supplement_expired, service.OVERDUE: overdue,
+            reminders.REMINDERS: reminders.handler}

@@ -31,3 +31,14 @@ def handlers(engine: sa.Engine, base_url: str | None = None) -> dict[str, Handle
     else:
         wired.update(refunds.handlers(VnpayClient(merchant)))
     return wired
+
+
+def arm(engine: sa.Engine, wired: dict[str, Handler]) -> None:
+    """Where a scheduler starts: arm the recurring jobs of the kinds it runs (the dossiers' daily
+    reminders); arming again is harmless."""
+    from dinhdanh.dossiers import reminders
+    from dinhdanh.store.unit_of_work import UnitOfWork
+
+    if reminders.REMINDERS in wired:
+        with UnitOfWork(engine).begin() as conn:
+            reminders.ensure_scheduled(conn)

@@ -33,9 +33,11 @@ def scheduler_loop(engine: sa.Engine, stop: threading.Event, *, base_url: str | 
     """The durable scheduler (``scheduler.jobs``): the dossiers' deadlines and automatic refusals,
     refunds of refused dossiers' fees; every server process runs it (a job is claimed by one)."""
     from dinhdanh.scheduler import jobs
-    from dinhdanh.scheduler.handlers import handlers
+    from dinhdanh.scheduler.handlers import arm, handlers
 
-    jobs.loop(engine, handlers(engine, base_url), stop=stop)
+    wired = handlers(engine, base_url)
+    arm(engine, wired)
+    jobs.loop(engine, wired, stop=stop)
 
 
 def standard_loops(base_url: str | None = None) -> dict[str, Loop]:
