@@ -170,10 +170,12 @@ def configuration(request: Request) -> JSONResponse:
 def jwks(request: Request) -> JSONResponse:
     """Per algorithm (ES256, RS256): the key signing now, the next one, and retired keys whose
     tokens may still be presented."""
-    vault = vault_of(request)
-    with uow_of(request).begin() as conn:
-        keys.ensure_signing_keys(conn, vault)  # there is always a key of each algorithm to publish
+    with uow_of(request).read() as conn:  # a read: no write lock is queued for (SQLite's is one)
         body = keys.published_jwks(conn)
+    if {k["alg"] for k in body["keys"]} != set(keys.ALGS):  # a new provider: make its keys, once
+        with uow_of(request).begin() as conn:
+            keys.ensure_signing_keys(conn, vault_of(request))  # there is always a key of each algorithm
+            body = keys.published_jwks(conn)
     # a rotated key is published this long (and more) before it signs (keys.PUBLISH_AHEAD)
     max_age = int(keys.JWKS_CACHE_LIFETIME.total_seconds())
     return JSONResponse(body, headers={"Cache-Control": f"public, max-age={max_age}"})
