@@ -24,7 +24,7 @@ from dinhdanh.registry import events as registry_events
 from dinhdanh.registry.events import Actor, EventResult
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.records import find_person
-from dinhdanh.registry.tables import changes, events, persons
+from dinhdanh.registry.tables import persons
 from dinhdanh.store.base import utcnow, vietnam_date
 from dinhdanh.store.outbox import enqueue
 from dinhdanh.store.vault import Vault
@@ -75,12 +75,8 @@ def application_view(app) -> dict:
 def _document_event(conn, person_id: int, actor: Actor, step: str, old: dict | None, new: dict | None,
                     reason: str | None = None) -> None:
     """The card step as a register event of the person: the record's history shows it."""
-    event_id = conn.execute(events.insert().values(
-        kind=f"card.{step}", person_id=person_id, recorded_at=utcnow(), effective_date=_today(),
-        actor=actor.label, reason=reason, legal_basis="Luật Căn cước 2023", payload=new or old,
-    ).returning(events.c.event_id)).scalar_one()
-    conn.execute(changes.insert().values(event_id=event_id, person_id=person_id, field="id_card",
-                                         old_value=old, new_value=new))
+    registry_events.document_event(conn, person_id, actor, f"card.{step}", "id_card", old, new, reason=reason,
+                                   legal_basis="Luật Căn cước 2023")
 
 
 def _brief(card, status: str | None = None) -> dict:

@@ -33,10 +33,10 @@ from dinhdanh.cards import pki
 from dinhdanh.passports import numbers, production
 from dinhdanh.passports.tables import REVOCATION_REASONS, passports
 from dinhdanh.passports.verification import chip_files as _numbered, verify_chip
-from dinhdanh.registry.events import Actor
+from dinhdanh.registry.events import Actor, document_event
 from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.records import find_person
-from dinhdanh.registry.tables import changes, events, persons
+from dinhdanh.registry.tables import persons
 from dinhdanh.store.base import utcnow, vietnam_date
 from dinhdanh.store.outbox import enqueue
 from dinhdanh.store.vault import Vault
@@ -92,12 +92,8 @@ def chip_files(passport, vault: Vault) -> dict[str, bytes]:
 def _document_event(conn, person_id: int, actor: Actor, step: str, old: dict | None, new: dict | None,
                     reason: str | None, now: dt.datetime) -> None:
     """The passport step as a register event of the person: the record's history shows it."""
-    event_id = conn.execute(events.insert().values(
-        kind=f"passport.{step}", person_id=person_id, recorded_at=now, effective_date=vietnam_date(now),
-        actor=actor.label, reason=reason, legal_basis=LEGAL_BASIS, payload=new or old,
-    ).returning(events.c.event_id)).scalar_one()
-    conn.execute(changes.insert().values(event_id=event_id, person_id=person_id, field="passport",
-                                         old_value=old, new_value=new))
+    document_event(conn, person_id, actor, f"passport.{step}", "passport", old, new, reason=reason,
+                   legal_basis=LEGAL_BASIS, now=now)
 
 
 def current_passport(conn, person_id: int, *, lock: bool = False):

@@ -25,7 +25,7 @@ from dinhdanh.registry.area import NATIONAL, Area
 from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.records import INTERNAL, find_person, to_json
 from dinhdanh.registry.tables import changes, events, former_pids, households, persons
-from dinhdanh.store.base import utcnow
+from dinhdanh.store.base import utcnow, vietnam_date
 from dinhdanh.store.outbox import enqueue
 
 MIN_PARENT_AGE = 12  # years between a parent's birth and a child's; below it the link is refused
@@ -69,6 +69,22 @@ def _not_future(day: dt.date, field: str) -> None:
 def _alive(row, what: str = "The person") -> None:
     if row.status != "alive":
         raise RuleViolation(f"{what} is recorded as {row.status}.", code=f"person_{row.status}", field="pid")
+
+
+def document_event(conn, person_id: int, actor: Actor, kind: str, field: str, old: dict | None,
+                   new: dict | None, *, reason: str | None, legal_basis: str, now: dt.datetime | None = None) -> int:
+    """A step of a document the state issued to the person (a card, a passport, a vehicle's
+    registration) as an event of their record, so the record's history shows it: the event
+    ``kind`` (``card.issued``, ``passport.revoked``, ...) and one change of ``field`` from ``old``
+    to ``new``. Written in the caller's unit of work; returns the event's id."""
+    now = now or utcnow()
+    event_id = conn.execute(events.insert().values(
+        kind=kind, person_id=person_id, recorded_at=now, effective_date=vietnam_date(now), actor=actor.label,
+        reason=reason, legal_basis=legal_basis, payload=new or old,
+    ).returning(events.c.event_id)).scalar_one()
+    conn.execute(changes.insert().values(event_id=event_id, person_id=person_id, field=field,
+                                         old_value=old, new_value=new))
+    return event_id
 
 
 def _new_event(conn, kind: str, person_id: int | None, actor: Actor, command: cmd.Command,

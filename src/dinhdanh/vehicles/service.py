@@ -30,9 +30,9 @@ import sqlalchemy as sa
 
 from dinhdanh import places
 from dinhdanh.registry.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleViolation
-from dinhdanh.registry.events import Actor
+from dinhdanh.registry.events import Actor, document_event
 from dinhdanh.registry.records import find_person
-from dinhdanh.registry.tables import changes, events, persons
+from dinhdanh.registry.tables import persons
 from dinhdanh.store.base import utcnow, vietnam_date
 from dinhdanh.vehicles import plates as fmt
 from dinhdanh.vehicles.tables import KINDS, plate_counters, plates, vehicles
@@ -169,13 +169,8 @@ def _new_plate(conn: sa.Connection, province: str, plate_code: str | None, serie
 def _history(conn: sa.Connection, person_id: int, actor: Actor, kind: str, now: dt.datetime,
              old: dict | None, new: dict | None, reason: str | None) -> int:
     """The step as a register event of the person (kind ``vehicle.<step>``, field ``vehicle``)."""
-    event_id = conn.execute(events.insert().values(
-        kind=f"vehicle.{kind}", person_id=person_id, recorded_at=now, effective_date=vietnam_date(now),
-        actor=actor.label, reason=reason, legal_basis=LEGAL_BASIS, payload=new or old,
-    ).returning(events.c.event_id)).scalar_one()
-    conn.execute(changes.insert().values(event_id=event_id, person_id=person_id, field="vehicle",
-                                         old_value=old, new_value=new))
-    return event_id
+    return document_event(conn, person_id, actor, f"vehicle.{kind}", "vehicle", old, new, reason=reason,
+                          legal_basis=LEGAL_BASIS, now=now)
 
 
 def _brief(vehicle_id: int, plate: str, fields: Mapping[str, Any]) -> dict:
