@@ -22,15 +22,13 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from dinhdanh import places
 from dinhdanh.cards import artwork
 from dinhdanh.cards.model import MODEL_2021, CardModel, model_for
 from dinhdanh.cards.validity import age_on, expiry_date as card_expiry
 from dinhdanh.ids import mrz as mrzfmt, qr as qrfmt
-from dinhdanh.ids.lds import dg1, dg2, dg13, dg14, dg15, efcom, sod
+from dinhdanh.ids.lds import dg13
+from dinhdanh.ids.lds.personalise import personalise
 from dinhdanh.registry.errors import RuleViolation
 
 ISSUING_AUTHORITY = MODEL_2021.issuing_authority
@@ -155,28 +153,13 @@ def produce(row, *, issue_date: dt.date, father: str | None, mother: str | None,
         date_of_birth=row.date_of_birth, sex=sex_vi, address=printed["residence"],
         issue_date=issue_date), model.qr_layout)
     photo = photo if photo is not None else portrait(row)
-    chip_key = ec.generate_private_key(ec.SECP256R1())
-    spki = chip_key.public_key().public_bytes(serialization.Encoding.DER,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo)
-    files_by_dg = {
-        1: dg1.encode(lines),
-        2: dg2.encode(photo, width=PORTRAIT_SIZE[0], height=PORTRAIT_SIZE[1],
-                      gender=row.sex),
-        13: dg13.encode(dg13.VnPersonalData(
-            pid=row.pid, full_name=row.full_name, date_of_birth=printed["date_of_birth"], sex=sex_vi,
-            nationality=printed["nationality"], ethnicity=row.ethnicity, religion=row.religion or "Không",
-            hometown=row.hometown, residence=printed["residence"], identifying_marks=None,
-            issue_date=printed["issue_date"], expiry_date=printed["expiry_date"],
-            father=father, mother=mother, spouse=spouse, old_id=row.old_id_number)),
-        14: dg14.encode([dg14.active_authentication_info(dg14.ECDSA_WITH_SHA256),
-                         dg14.pace_info()]),
-        15: dg15.encode(spki),
-    }
-    ef_com = efcom.encode([efcom.DG_TAGS[n] for n in CHIP_DGS])
-    ef_sod = sod.build(files_by_dg, certificate=signer_certificate, sign=sign,
-                       signature_algorithm=signature_algorithm, hash_algorithm=hash_algorithm,
-                       signing_time=signed_at)
-    files = {"EF.COM": ef_com, **{f"DG{n}": raw for n, raw in files_by_dg.items()}, "EF.SOD": ef_sod}
-    key_der = chip_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption())
-    return ProducedCard(issue_date, expiry, printed, lines, qr_text, files, key_der)
+    vn = dg13.encode(dg13.VnPersonalData(
+        pid=row.pid, full_name=row.full_name, date_of_birth=printed["date_of_birth"], sex=sex_vi,
+        nationality=printed["nationality"], ethnicity=row.ethnicity, religion=row.religion or "Không",
+        hometown=row.hometown, residence=printed["residence"], identifying_marks=None,
+        issue_date=printed["issue_date"], expiry_date=printed["expiry_date"],
+        father=father, mother=mother, spouse=spouse, old_id=row.old_id_number))
+    chip = personalise(lines, photo, width=PORTRAIT_SIZE[0], height=PORTRAIT_SIZE[1], gender=row.sex, sign=sign,
+                       certificate=signer_certificate, signature_algorithm=signature_algorithm,
+                       hash_algorithm=hash_algorithm, extra={13: vn}, signing_time=signed_at)
+    return ProducedCard(issue_date, expiry, printed, lines, qr_text, chip.files, chip.aa_key_der)

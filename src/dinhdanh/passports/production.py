@@ -27,13 +27,10 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from dinhdanh.cards import production as cards_production
 from dinhdanh.cards.validity import age_on
 from dinhdanh.ids import mrz as mrzfmt, names
-from dinhdanh.ids.lds import dg1, dg2, dg14, dg15, efcom, sod
+from dinhdanh.ids.lds.personalise import personalise
 
 __all__ = ["DOCUMENT_CODE", "ISSUING_STATE", "ISSUING_AUTHORITY", "CHIP_DGS", "ProducedPassport",
            "expiry_date", "chip_allowed", "mrz_lines", "printed_fields", "produce"]
@@ -126,20 +123,7 @@ def produce(row, *, number: str, issue_date: dt.date, chip: bool, sign=None, sig
         return ProducedPassport(issue_date, expiry, printed, lines, None, None)
     photo = photo if photo is not None else cards_production.portrait(row)
     width, height = cards_production.PORTRAIT_SIZE
-    chip_key = ec.generate_private_key(ec.SECP256R1())
-    spki = chip_key.public_key().public_bytes(serialization.Encoding.DER,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo)
-    files_by_dg = {
-        1: dg1.encode(lines),
-        2: dg2.encode(photo, width=width, height=height, gender=row.sex),
-        14: dg14.encode([dg14.active_authentication_info(dg14.ECDSA_WITH_SHA256), dg14.pace_info()]),
-        15: dg15.encode(spki),
-    }
-    ef_com = efcom.encode([efcom.DG_TAGS[n] for n in CHIP_DGS])
-    ef_sod = sod.build(files_by_dg, certificate=signer_certificate, sign=sign,
-                       signature_algorithm=signature_algorithm, hash_algorithm=hash_algorithm,
-                       signing_time=signed_at)
-    files = {"EF.COM": ef_com, **{f"DG{n}": raw for n, raw in files_by_dg.items()}, "EF.SOD": ef_sod}
-    key_der = chip_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption())
-    return ProducedPassport(issue_date, expiry, printed, lines, files, key_der)
+    made = personalise(lines, photo, width=width, height=height, gender=row.sex, sign=sign,
+                       certificate=signer_certificate, signature_algorithm=signature_algorithm,
+                       hash_algorithm=hash_algorithm, signing_time=signed_at)
+    return ProducedPassport(issue_date, expiry, printed, lines, made.files, made.aa_key_der)
