@@ -75,6 +75,38 @@ def oidc_issuer(explicit: str | None = None) -> str | None:
     return value.rstrip("/")
 
 
+
+# ------------------------------------------------------------------------------ operations (logs, readiness)
+
+LOG_FORMATS = ("json", "text")
+
+
+def log_format(explicit: str | None = None, default: str = "json") -> str:
+    """How the server logs (``logs.configure``): ``--log-format`` wins, then ``DINHDANH_LOG_FORMAT``,
+    then ``default`` (json for ``serve``, text for ``demo``). ``json``: one JSON object per line."""
+    value = (explicit or os.environ.get("DINHDANH_LOG_FORMAT", "") or default).strip().lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(f"the log format must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
+    return value
+
+
+def log_level() -> str:
+    """The server's log level (``DINHDANH_LOG_LEVEL``: DEBUG, INFO, WARNING, ERROR; INFO by default)."""
+    value = os.environ.get("DINHDANH_LOG_LEVEL", "").strip().upper() or "INFO"
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError(f"DINHDANH_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
+    return value
+
+
+def redis_url() -> str | None:
+    """The Redis server the rate limits and quotas use (``DINHDANH_REDIS_URL``), if any."""
+    return os.environ.get("DINHDANH_REDIS_URL", "").strip() or None
+
+
+def nats_url() -> str | None:
+    """The NATS server partner events are published to (``DINHDANH_NATS_URL``), if any."""
+    return os.environ.get("DINHDANH_NATS_URL", "").strip() or None
+
 # ------------------------------------------------------------------------------ payments (fees.gateway)
 
 
@@ -114,3 +146,18 @@ def payments_local_gateway() -> bool:
     """Whether this server also plays VNPAY at ``/_gateway/vnpay/`` (``DINHDANH_PAYMENTS_LOCAL_GATEWAY=1``):
     for the demo and tests only, off by default."""
     return os.environ.get("DINHDANH_PAYMENTS_LOCAL_GATEWAY", "").strip().lower() in ("1", "true", "yes", "on")
+
+# ------------------------------------------------------------------------------ read replica (store.replica)
+
+
+def replica_url() -> str | None:
+    """A streaming replica of the PostgreSQL primary that officers' and partners' reads may use
+    (``DINHDANH_REPLICA_URL``; normalised like ``database_url``), if any."""
+    value = os.environ.get("DINHDANH_REPLICA_URL", "").strip()
+    return database_url(value) if value else None
+
+
+def replica_max_lag() -> float:
+    """How stale the replica may be and still serve reads (``DINHDANH_REPLICA_MAX_LAG`` seconds, 1
+    by default): above it, reads go to the primary (``store.replica``)."""
+    return _positive("DINHDANH_REPLICA_MAX_LAG", 1.0)

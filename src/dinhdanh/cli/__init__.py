@@ -11,6 +11,7 @@ from dinhdanh.cli import documents
 from dinhdanh.cli import services
 from dinhdanh.cli import payments
 from dinhdanh.cli import scheduler
+from dinhdanh.cli import backup
 
 app = typer.Typer(
     name="dinhdanh",
@@ -46,6 +47,8 @@ app.command("event")(register.event)
 app.command("match")(exchange.match)
 app.command("serve")(serve.serve)
 app.command("demo")(serve.demo)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 
 
 def main() -> None:

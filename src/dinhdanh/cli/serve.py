@@ -31,16 +31,46 @@ def issuer_for(explicit: str | None, host: str, port: int) -> str:
     return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
-def _run(engine, host: str, port: int, issuer: str) -> None:
+LogFormatOption = Annotated[str | None, typer.Option(
+    "--log-format", help="json (one JSON object per line) or text [env DINHDANH_LOG_FORMAT; default: json for "
+                         "serve, text for demo]", show_default=False)]
+
+
+def log_format_for(explicit: str | None, default: str) -> str:
+    from dinhdanh.config import log_format
+
+    try:
+        return log_format(explicit, default)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _configure_logs(log_format: str) -> None:
+    """The process's logs (``dinhdanh.logs``): the root logger on stderr, masked, with request ids;
+    uvicorn's loggers go through it (``log_config=None`` below)."""
+    from dinhdanh import logs
+    from dinhdanh.config import log_level
+
+    try:
+        level = log_level()
+    except ValueError as exc:
+        fail(str(exc))
+    logs.configure(json=log_format == "json", level=level)
+
+
+def _run(engine, host: str, port: int, issuer: str, log_format: str = "json") -> None:
     import uvicorn
 
     from dinhdanh.web.app import create_app, settle_heap
     from dinhdanh.web.oidc import set_issuer
 
+    _configure_logs(log_format)
     app = create_app(engine, background=True)
     set_issuer(app, issuer)
     settle_heap()
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    # log_config=None: uvicorn leaves logging as _configure_logs made it; its access log is off,
+    # web.observability writes one line per request (dinhdanh.access) with the route template
+    uvicorn.run(app, host=host, port=port, log_config=None, log_level=None, access_log=False)
 
 
 def serve(
@@ -48,13 +78,15 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     issuer: IssuerOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
-    """Serve the API (OpenAPI at /docs)."""
+    """Serve the API (OpenAPI at /docs; metrics at /metrics, liveness /healthz, readiness /readyz)."""
+    log_format = log_format_for(log_format, "json")
     issuer = issuer_for(issuer, host, port)
     if issuer.startswith(("http://0.0.0.0:", "http://[::]:")):
         typer.echo(f"the OpenID issuer is {issuer}: set --issuer (or DINHDANH_OIDC_ISSUER) to the URL relying "
                    "parties use", err=True)
-    _run(engine_for(db, upgrade=True), host, port, issuer)
+    _run(engine_for(db, upgrade=True), host, port, issuer, log_format)
 
 
 def demo(
@@ -62,8 +94,10 @@ def demo(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     cards: Annotated[int, typer.Option(min=0, max=100_000, help="Chip cards to issue to the demo population")] = 500,
     db: DbOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Create the database if missing, load a synthetic population, issue chip cards, make an officer, serve."""
+    log_format = log_format_for(log_format, "text")
     import os
 
     import sqlalchemy as sa
@@ -117,7 +151,7 @@ dinhdanh demo
         curl -H "Authorization: Bearer $TOKEN" "{base}/api/v1/changes?after=0"
   access log (RFC 9162 transparency log): {base}/api/v1/audit/head   (dinhdanh audit head --out head.json; later dinhdanh audit verify --head head.json)
 """)
-    _run(engine, "127.0.0.1", port, base)  # the demo's issuer is its own address
+    _run(engine, "127.0.0.1", port, base, log_format)  # the demo's issuer is its own address
 
 
 def _demo_cards(engine, count: int) -> str | None:

@@ -6,14 +6,14 @@ from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
-from prometheus_client import make_asgi_app
+from fastapi.responses import HTMLResponse, JSONResponse
 
 import dinhdanh.eid
 import dinhdanh.passports
 from dinhdanh import __version__
-from dinhdanh.web import body_limits, errors, oidc, portal, portal_dossiers
+from dinhdanh.web import body_limits, errors, observability, oidc, portal, portal_dossiers
 from dinhdanh.exchange.limits import limiter_for
+from dinhdanh.store.replica import router_from_config
 from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web.api import audit, batches
 from dinhdanh.web.api import cards, citizens, eid, events, kyc, me, places, quality, verify
@@ -59,6 +59,8 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
         finally:
             if loops is not None:
                 loops.close()
+            if app.state.replica is not None:
+                app.state.replica.close()
             close = getattr(app.state.limiter, "close", None)
             if close is not None:
                 close()  # leased quota units go back (exchange.limits.DatabaseLimiter)
@@ -71,6 +73,10 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     )
     app.state.engine = engine
     app.state.uow = UnitOfWork(engine)  # every request's transaction (web.deps.transaction)
+    # reads on a streaming replica when DINHDANH_REPLICA_URL is set (store.replica, web.deps.CurrentRead)
+    app.state.replica = replica = router_from_config(engine)
+    if replica is not None:
+        app.state.uow, app.state.replica_lag = replica.unit_of_work(), replica.lag  # writes noted: read your writes
     errors.install(app)
     # per-partner rate limits and quotas (exchange.limits): Redis when DINHDANH_REDIS_URL is set, otherwise
     # the database; either way every API worker shares them and a restart keeps them
@@ -96,13 +102,26 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     eid.install(app)
     dinhdanh.eid.hooks()  # a death or a revoked card locks the e-ID account, in the same transaction
     dinhdanh.passports.hooks()  # ... and revokes the passport
-    app.mount("/metrics", make_asgi_app())
+    # outermost: every request gets its id and is counted, by route template (web.observability)
+    app.add_middleware(observability.Observability)
+    observability.install_metrics(app)  # /metrics, with the scrape-time gauges of the database
 
     @app.get("/healthz", include_in_schema=False)
     def healthz():
+        """Liveness: the process answers and reaches its database."""
         with app.state.uow.read() as conn:
             conn.execute(sa.text("SELECT 1"))
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz():
+        """Readiness: the database answers, its migrations are at head, Redis and NATS answer when
+        configured; 503 naming the failing checks otherwise."""
+        from dinhdanh import config
+
+        ready, checks = observability.readiness(engine, redis_url=config.redis_url(), nats_url=config.nats_url())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                            status_code=200 if ready else 503)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(lang: str = "vi"):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Literal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Literal, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from dinhdanh.audit.service import DEFAULT_PURPOSE, PURPOSES
 from dinhdanh.officers.permissions import PERMISSIONS
@@ -43,8 +45,65 @@ def uow_of(request: Request) -> UnitOfWork:
     return request.app.state.uow
 
 
+T = TypeVar("T")
+
+
+async def in_unit(request: Request, work: Callable[[sa.Connection], T], *, read: bool = False) -> T:
+    """``work(conn)`` in one unit of work, the whole unit in ONE call to the thread pool: begin (on
+    SQLite a writing unit queues for the write lock there, never on the event loop), the work (the
+    caller's authentication included), commit, all before the answer is sent (a 2xx means
+    committed); rolled back if ``work`` raises, and the exception goes on to the app's handlers.
+
+    For a hot route, instead of ``Conn`` with sync dependencies and a sync endpoint (the unit's
+    entry, each dependency, the endpoint and the unit's exit each a hop to the pool and back): the
+    endpoint is ``async``, parses, and awaits ``in_unit`` with a function that calls one service.
+    ``read=True``: a read-only unit (``UnitOfWork.read``)."""
+    uow = uow_of(request)
+
+    def unit() -> T:
+        with (uow.read() if read else uow.begin()) as conn:
+            return work(conn)
+
+    return await run_in_threadpool(unit)
+
+
 Conn = Annotated[sa.Connection, Depends(transaction, scope="function")]
 ReadConn = Annotated[sa.Connection, Depends(read_transaction, scope="function")]
+
+
+# Reads on the replica (store.replica), for audited routes: the data is read from the replica's unit,
+# the access-log entry is written in the request's own unit on the primary (``Conn``, committed
+# before the answer). Without a replica both are the request's unit, as before. ``ReadConn`` stays
+# on the primary: its routes read sessions, payments and the log just written by another worker.
+
+def replica_current(request: Request, conn: Conn) -> Iterator[sa.Connection]:
+    """The replica, if it has replayed every commit acknowledged before this request read the
+    primary's position (any process's: a death recorded a second ago); else the primary."""
+    with replica_unit(request, conn, current=True) as data:
+        yield data
+
+
+def replica_recent(request: Request, conn: Conn) -> Iterator[sa.Connection]:
+    """The replica, if at most ``DINHDANH_REPLICA_MAX_LAG`` behind and past this process's writes."""
+    with replica_unit(request, conn, current=False) as data:
+        yield data
+
+
+@contextmanager
+def replica_unit(request: Request, conn: sa.Connection, *, current: bool) -> Iterator[sa.Connection]:
+    router = getattr(request.app.state, "replica", None)
+    if router is None:
+        yield conn
+        return
+    from dinhdanh.store.replica import REPLICA_READER
+
+    conn.execution_options(**{REPLICA_READER: True})  # its commit is the audit entry's, not a register write
+    with router.read_unit(at_least=router.primary_lsn(conn) if current else None) as data:
+        yield data
+
+
+CurrentRead = Annotated[sa.Connection, Depends(replica_current, scope="function")]
+RecentRead = Annotated[sa.Connection, Depends(replica_recent, scope="function")]
 
 
 def current_officer(request: Request, conn: Conn,

@@ -34,7 +34,7 @@ from dinhdanh.registry.area import Area
 from dinhdanh.registry.tables import former_pids, persons
 from dinhdanh.web.api.partner_auth import Credentials, authenticate_partner
 from dinhdanh.web.api.schemas import ErrorBody
-from dinhdanh.web.deps import uow_of
+from dinhdanh.web.deps import replica_unit, uow_of
 from dinhdanh.web.errors import error_body
 
 CHECKED = ("full_name", "date_of_birth", "sex", "phone", "address")
@@ -144,13 +144,19 @@ async def verify(body: VerifyBody, request: Request, credentials: Credentials):
 def _verify(body: VerifyBody, request: Request, credentials) -> VerifyAnswer | JSONResponse:
     with uow_of(request).begin() as conn:
         partner = authenticate_partner(request, conn, credentials, "verify")
-        return check_person(body, partner, conn)
+        # the register is read on the replica only if it has every commit made before this point
+        # (store.replica): a death recorded a second ago, by any worker, decides the answer
+        with replica_unit(request, conn, current=True) as data:
+            return check_person(body, partner, conn, data)
 
 
-def check_person(body: VerifyBody, partner: sa.Row, conn: sa.Connection):
+def check_person(body: VerifyBody, partner: sa.Row, conn: sa.Connection, data: sa.Connection | None = None):
+    """The answer; the register is read on ``data`` (a replica's unit; default ``conn``), the
+    access log and the ladder written on ``conn`` (the primary's unit, committed before the answer)."""
+    data = conn if data is None else data
     actor = f"partner:{partner.client_id}"
     sent = body.sent()
-    person = visible_person(conn, body.pid, area_of(partner))
+    person = visible_person(data, body.pid, area_of(partner))
 
     def refuse(message: str, field: str, code: str):
         if person is not None:  # committed with the transaction: the answer is not an exception
@@ -174,7 +180,7 @@ def check_person(body: VerifyBody, partner: sa.Row, conn: sa.Connection):
     if "status" in partner.fields:
         answer.status = person.status
     if "card" in partner.fields:
-        answer.card = card_state(conn, person.person_id)
+        answer.card = card_state(data, person.person_id)
     audit.record_access(conn, actor, [person.person_id], "verify", purpose, fields=sent,
                         outcome="match" if matched else "mismatch")
     if partner.kind == "telco" and body.phone and ladder.reverifies(results):  # the subscription is re-verified

@@ -1,0 +1,178 @@
+"""Structured logs: one JSON object per line (or plain text), a request id on every line, and no
+personal data.
+
+``configure(json=True, level="INFO")`` gives the root logger one handler on stderr (the servers'
+loggers, uvicorn's included, propagate to it). A JSON line holds ``time`` (ISO 8601, UTC, to the
+millisecond), ``level``, ``logger``, ``message``, ``request_id`` (the request being served, from
+the ``REQUEST_ID`` context variable that ``web.observability`` sets; absent outside a request) and
+whatever the call passed as ``extra=``, plus ``exception`` when there is one.
+
+The code already avoids logging personal data (officers' reads are recorded in the access log,
+not in the process log). ``PersonalDataFilter`` is defence in depth, on the handler: in the
+message, the extras and the traceback it masks
+
+- 12-digit runs (personal identification numbers, PIDs) -> ``[pid]``;
+- 9-digit runs (the old identity card numbers, CMND) -> ``[cmnd]``;
+- MRZ-like runs, 30 or more of ``[A-Z0-9<]`` (a card's or passport's machine-readable zone) -> ``[mrz]``;
+- a 6-digit number after ``code``, ``otp``, ``passcode``, ``totp``, ``pin`` or ``mã`` (activation
+  codes, one-time passwords, passcodes) -> ``[code]``; an extra whose key names one is masked whole.
+
+>>> mask("lookup 001085000001 by CMND 123456789, otp: 246810")
+'lookup [pid] by CMND [cmnd], otp: [code]'
+>>> mask("IDVNM0850000011001085000001<<<<")
+'[mrz]'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json as jsonlib
+import logging
+import re
+import sys
+from contextvars import ContextVar
+
+__all__ = ["REQUEST_ID", "configure", "mask", "JsonFormatter", "TextFormatter", "PersonalDataFilter"]
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("dinhdanh_request_id", default=None)
+
+_MRZ = re.compile(r"[A-Z0-9<]{30,}")
+_PID = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+_CMND = re.compile(r"(?<![0-9])[0-9]{9}(?![0-9])")
+_CODE_WORDS = r"(?:pass)?code|otp|totp|pin|mã(?:\s+\w+){0,2}"
+_CODE = re.compile(rf"(?i)(\b(?:{_CODE_WORDS})\b[^0-9A-Za-z\n]{{0,4}})[0-9]{{6}}(?![0-9])")
+# extras whose key names a secret are masked whole; a key naming a code, when its value is 6 digits
+_SECRET_KEY = re.compile(r"(?i)(?:^|_)(?:otp|totp|passcode|password|secret|pin)$")
+_CODE_KEY = re.compile(r"(?i)(?:^|_)code$")
+_SIX = re.compile(r"[0-9]{6}")
+
+# LogRecord's own attributes: everything else on a record came from ``extra=``
+# (and uvicorn's ``color_message``, the message again with terminal colours)
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "request_id", "taskName", "color_message"}
+
+
+# all of the above need 6 digits in a row or 30 MRZ characters: one search tells most lines are clean
+_SUSPECT = re.compile(r"[0-9]{6}|[A-Z0-9<]{30}")
+
+
+def mask(text: str) -> str:
+    """``text`` with PIDs, CMND numbers, MRZ-like runs and codes after code words masked."""
+    if not text or _SUSPECT.search(text) is None:
+        return text
+    text = _MRZ.sub("[mrz]", text)
+    text = _PID.sub("[pid]", text)
+    text = _CMND.sub("[cmnd]", text)
+    return _CODE.sub(r"\1[code]", text)
+
+
+def _mask_value(key: str, value):
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, (str, int)):
+        if _SECRET_KEY.search(key) or (_CODE_KEY.search(key) and _SIX.fullmatch(str(value))):
+            return "[masked]"
+        if isinstance(value, str):
+            return mask(value)
+        if -100_000 < value < 100_000:
+            return value  # fewer than 6 digits: nothing to mask
+        masked = mask(str(value))
+        return value if masked == str(value) else masked
+    if isinstance(value, dict):
+        return {str(k): _mask_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_mask_value(key, v) for v in value]
+    return mask(str(value))
+
+
+class PersonalDataFilter(logging.Filter):
+    """On a handler: the record's message rendered and masked (``msg``, no ``args`` left), its
+    extras masked, its traceback rendered and masked, and its ``request_id`` set from the context."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_dinhdanh_masked", False):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep what can be shown
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg, record.args = mask(message), None
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and not key.startswith("_"):
+                record.__dict__[key] = _mask_value(key, value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        record.exc_info = None  # rendered (and masked) above; never rendered again unmasked
+        if getattr(record, "request_id", None) is None:
+            record.request_id = REQUEST_ID.get()
+        else:
+            record.request_id = mask(str(record.request_id))
+        record._dinhdanh_masked = True
+        return True
+
+
+def _iso(created: float) -> str:
+    return dt.datetime.fromtimestamp(created, dt.timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (see the module's docstring)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": _iso(record.created), "level": record.levelname, "logger": record.name,
+               "message": record.getMessage()}
+        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        if request_id is not None:
+            out["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_") and key not in out:
+                out[key] = value
+        if record.exc_text:
+            out["exception"] = record.exc_text
+        elif record.exc_info:
+            out["exception"] = mask(self.formatException(record.exc_info))
+        return jsonlib.dumps(out, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``time level logger [request id] message key=value ...`` for a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items()
+                          if k not in _STANDARD and not k.startswith("_"))
+        line = (f"{_iso(record.created)} {record.levelname:<7} {record.name}"
+                f"{f' [{request_id}]' if request_id else ''} {record.getMessage()}{f' {extras}' if extras else ''}")
+        if record.exc_text:
+            line += "\n" + record.exc_text
+        elif record.exc_info:
+            line += "\n" + mask(self.formatException(record.exc_info))
+        return line
+
+
+_HANDLER_MARK = "_dinhdanh_handler"
+# the servers' own loggers: their handlers go, they propagate to the root's one handler
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+
+
+def configure(json: bool = True, level: str | int = "INFO", stream=None) -> logging.Handler:
+    """The root logger writes to ``stream`` (stderr) through one masked handler, JSON lines with
+    ``json``, else text; uvicorn's loggers propagate to it. Calling it again replaces the handler."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.addFilter(PersonalDataFilter())
+    handler.setFormatter(JsonFormatter() if json else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(level if isinstance(level, int) else logging.getLevelName(str(level).upper()))
+    for name in _SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    return handler

@@ -1,0 +1,271 @@
+"""What operators see: request ids, HTTP metrics by route template (never a PID), the scrape-time
+gauges, /readyz, masked JSON logs, and ``dinhdanh serve --log-format json`` writing them."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from dinhdanh import logs
+from dinhdanh.officers.service import add_officer
+from dinhdanh.store import outbox
+from dinhdanh.store.engine import make_engine
+from dinhdanh.web.app import create_app
+from tests.support import FAMILY
+
+PID = FAMILY[0][0]
+MRZ = "IDVNM0850000011001085000001<<<4"  # a card's first MRZ line: 30 characters of [A-Z0-9<]
+
+
+def _metric(text: str, name: str, **labels) -> float | None:
+    """The value of the sample ``name`` with exactly ``labels`` in the Prometheus text ``text``."""
+    for line in text.splitlines():
+        found = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)", line)
+        if found is None or found[1] != name:
+            continue
+        have = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', found[2] or ""))
+        if have == labels:
+            return float(found[3])
+    return None
+
+
+def test_every_answer_carries_a_request_id(sqlite_engine):
+    client = TestClient(create_app(sqlite_engine))
+    given = client.get("/healthz", headers={"X-Request-Id": "lb-7.Ab_c-9"})
+    assert given.status_code == 200 and given.headers["x-request-id"] == "lb-7.Ab_c-9"
+    made = [client.get("/healthz").headers["x-request-id"] for _ in range(2)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", m) for m in made) and made[0] != made[1]
+    for bad in ("two words", "x" * 65, "<script>", "Nguyễn"):
+        echoed = client.get("/healthz", headers={"X-Request-Id": bad.encode("utf-8")}).headers["x-request-id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", echoed), (bad, echoed)
+    # errors too, and what no route matches
+    assert re.fullmatch(r"[0-9a-f]{32}", client.get("/api/v1/citizens/1").headers["x-request-id"])
+    assert client.get("/nowhere", headers={"X-Request-Id": "r1"}).headers["x-request-id"] == "r1"
+
+
+def test_http_metrics_label_the_route_template_never_the_pid(family):
+    with family.begin() as conn:
+        _, token = add_officer(conn, "Cán bộ", "national", None, roles=["registrar"])
+    client = TestClient(create_app(family))
+    route = "/api/v1/citizens/{pid}"
+
+    def scrape() -> str:
+        answer = client.get("/metrics")
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+        return answer.text
+
+    before = scrape()
+    ok = _metric(before, "dinhdanh_http_requests_total", method="GET", route=route, status="200") or 0
+    seen = _metric(before, "dinhdanh_http_request_duration_seconds_count", method="GET", route=route) or 0
+    unmatched = _metric(before, "dinhdanh_http_requests_total", method="GET", route="unmatched", status="404") or 0
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/api/v1/citizens/{PID}", headers=headers).status_code == 200
+    assert client.get(f"/api/v1/citizens/{PID}", headers=headers).status_code == 200
+    assert client.get(f"/api/v1/nowhere/{PID}").status_code == 404
+    after = scrape()
+    assert _metric(after, "dinhdanh_http_requests_total", method="GET", route=route, status="200") == ok + 2
+    assert _metric(after, "dinhdanh_http_request_duration_seconds_count", method="GET", route=route) == seen + 2
+    assert _metric(after, "dinhdanh_http_request_duration_seconds_bucket", method="GET", route=route,
+                   le="+Inf") == seen + 2
+    assert _metric(after, "dinhdanh_http_requests_total", method="GET", route="unmatched",
+                   status="404") == unmatched + 1
+    assert PID not in after and "nowhere" not in after
+    labels = set(re.findall(r'route="([^"]*)"', after))
+    assert not any(re.search(r"\d{9}", label) for label in labels), labels
+
+
+def test_scrape_time_gauges_read_the_database(family):
+    from dinhdanh.scheduler.tables import scheduled_jobs
+    from dinhdanh.store.base import utcnow
+
+    with family.begin() as conn:
+        _, token = add_officer(conn, "Cán bộ", "national", None, roles=["registrar"])
+    app = create_app(family)
+    client = TestClient(app)
+    text = client.get("/metrics").text
+    for name in ("dinhdanh_db_pool_size", "dinhdanh_db_pool_checked_out", "dinhdanh_db_pool_overflow",
+                 "dinhdanh_webhook_backlog", "dinhdanh_webhook_backlog_oldest_seconds",
+                 "dinhdanh_audit_sequencer_lag_entries", "dinhdanh_audit_sequencer_lag_seconds"):
+        assert _metric(text, name) is not None, name
+    assert _metric(text, "dinhdanh_replica_lag_seconds") is None  # no replica configured
+    lag = _metric(text, "dinhdanh_audit_sequencer_lag_entries")
+    backlog = _metric(text, "dinhdanh_outbox_backlog", consumer="router")
+    assert backlog is not None
+    pending = _metric(text, "dinhdanh_scheduler_jobs", status="pending")
+    assert pending is not None
+
+    # a read (one access-log entry waits for the sequencer), an event in the outbox, a scheduled job
+    assert client.get(f"/api/v1/citizens/{PID}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    now = utcnow()
+    with family.begin() as conn:
+        outbox.enqueue(conn, "test.observability", None, {"n": 1})
+        conn.execute(scheduled_jobs.insert().values(kind="test.observability", key="k1", due_at=now, payload={},
+                                                    status="pending", attempts=0, created_at=now, updated_at=now))
+    app.state.replica_lag = lambda: 2.5  # the replica's hook, when one is configured
+    text = client.get("/metrics").text
+    assert _metric(text, "dinhdanh_audit_sequencer_lag_entries") == lag + 1
+    assert _metric(text, "dinhdanh_audit_sequencer_lag_seconds") >= 0
+    assert _metric(text, "dinhdanh_outbox_backlog", consumer="router") == backlog + 1
+    assert _metric(text, "dinhdanh_scheduler_jobs", status="pending") == pending + 1
+    assert _metric(text, "dinhdanh_replica_lag_seconds") == 2.5
+    assert PID not in text
+
+
+def test_readyz_names_what_is_not_ready(sqlite_engine, tmp_path, monkeypatch):
+    monkeypatch.delenv("DINHDANH_REDIS_URL", raising=False)
+    monkeypatch.delenv("DINHDANH_NATS_URL", raising=False)
+    client = TestClient(create_app(sqlite_engine))
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/readyz" not in paths and "/healthz" not in paths and "/metrics" not in paths
+
+    # a database whose migrations are behind the code
+    with sqlite_engine.begin() as conn:
+        head = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+    behind = client.get("/readyz")
+    assert behind.status_code == 503 and behind.json()["checks"]["migrations"].startswith("at 0001")
+    assert behind.json()["checks"]["database"] == "ok"
+
+    # an engine whose database is missing
+    missing = make_engine(f"sqlite:///{tmp_path / 'gone' / 'register.sqlite'}")
+    shutil.rmtree(tmp_path / "gone")
+    gone = TestClient(create_app(missing)).get("/readyz")
+    assert gone.status_code == 503 and gone.json()["status"] == "not ready"
+    assert gone.json()["checks"]["database"] == "the database file does not exist"
+    assert not (tmp_path / "gone" / "register.sqlite").exists()  # the check made no empty database
+    missing.dispose()
+    if os.environ.get("DINHDANH_TEST_POSTGRES_URL"):  # a server database that is not there
+        url = sa.engine.make_url(os.environ["DINHDANH_TEST_POSTGRES_URL"]).set(database="dd_no_such_database")
+        absent = make_engine(url.render_as_string(hide_password=False))
+        refused = TestClient(create_app(absent)).get("/readyz")
+        absent.dispose()
+        assert refused.status_code == 503 and refused.json()["checks"]["database"].startswith("OperationalError")
+        assert refused.json()["checks"]["migrations"].startswith("not checked")
+
+    # a configured Redis or NATS that does not answer
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # nobody listens here once closed
+    monkeypatch.setenv("DINHDANH_REDIS_URL", f"redis://127.0.0.1:{dead}/0")
+    monkeypatch.setenv("DINHDANH_NATS_URL", f"nats://127.0.0.1:{dead}")
+    with sqlite_engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": head})
+    started = time.monotonic()
+    down = client.get("/readyz")
+    assert time.monotonic() - started < 3
+    assert down.status_code == 503
+    checks = down.json()["checks"]
+    assert checks["database"] == checks["migrations"] == "ok"
+    assert checks["redis"] != "ok" and checks["nats"] != "ok"
+
+
+@pytest.mark.skipif(not (os.environ.get("DINHDANH_TEST_REDIS_URL") and os.environ.get("DINHDANH_TEST_NATS_URL")),
+                    reason="DINHDANH_TEST_REDIS_URL and DINHDANH_TEST_NATS_URL are not set")
+def test_readyz_checks_configured_redis_and_nats(sqlite_engine, monkeypatch):
+    client = TestClient(create_app(sqlite_engine))  # made before: its rate limiter stays the database's
+    monkeypatch.setenv("DINHDANH_REDIS_URL", os.environ["DINHDANH_TEST_REDIS_URL"])
+    monkeypatch.setenv("DINHDANH_NATS_URL", os.environ["DINHDANH_TEST_NATS_URL"])
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok", "nats": "ok"}
+
+
+def test_json_log_lines_mask_personal_data():
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(logs.PersonalDataFilter())
+    handler.setFormatter(logs.JsonFormatter())
+    logger = logging.getLogger("dinhdanh.test_observability")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    token = logs.REQUEST_ID.set("req-1")
+    try:
+        logger.info("read %s; card %s; old CMND 012345678; otp: 246810", PID, MRZ,
+                    extra={"pid": PID, "passcode": "135790", "code": 246810, "commune_code": "00070",
+                           "status": 200, "people": [PID, "x"]})
+        try:
+            raise ValueError(f"no person {PID}")
+        except ValueError:
+            logger.exception("failed for %s", PID)
+    finally:
+        logs.REQUEST_ID.reset(token)
+        logger.removeHandler(handler)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(lines) == 2
+    first, second = lines
+    assert first["message"] == "read [pid]; card [mrz]; old CMND [cmnd]; otp: [code]"
+    assert first["level"] == "INFO" and first["logger"] == "dinhdanh.test_observability"
+    assert first["request_id"] == "req-1" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["time"])
+    assert first["pid"] == "[pid]" and first["passcode"] == "[masked]" and first["code"] == "[masked]"
+    assert first["commune_code"] == "00070" and first["status"] == 200 and first["people"] == ["[pid]", "x"]
+    assert second["level"] == "ERROR" and "ValueError" in second["exception"]
+    assert PID not in out.getvalue() and MRZ not in out.getvalue() and "246810" not in out.getvalue()
+    assert logs.mask("mã xác thực 123456 và passcode=654321") == "mã xác thực [code] và passcode=[code]"
+    assert logs.mask("commune 00070, 2026-12-06, 10 people") == "commune 00070, 2026-12-06, 10 people"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_writes_json_log_lines_with_the_request_id(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DINHDANH_DATABASE_URL", "DINHDANH_LOG_FORMAT")}
+    env.update(DINHDANH_HOME=str(tmp_path), PYTHONIOENCODING="utf-8")
+    err = tmp_path / "serve.err"
+    with err.open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "dinhdanh", "serve", "--port", str(port),
+                                 "--db", f"sqlite:///{tmp_path / 'serve.sqlite'}", "--log-format", "json"],
+                                stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"serve exited with {proc.returncode}: {err.read_text()}"
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            assert time.monotonic() < deadline, f"serve not up after 60 s: {err.read_text()}"
+            time.sleep(0.2)
+        request = urllib.request.Request(f"{base}/api/v1/citizens/{PID}", headers={"X-Request-Id": "e2e-json-1"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401 and refused.value.headers["X-Request-Id"] == "e2e-json-1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    text = err.read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is JSON
+    assert any(line["logger"].startswith("uvicorn") for line in lines), text
+    access = [line for line in lines if line.get("request_id") == "e2e-json-1"]
+    assert len(access) == 1, text
+    assert access[0]["logger"] == "dinhdanh.access" and access[0]["route"] == "/api/v1/citizens/{pid}"
+    assert access[0]["status"] == 401 and access[0]["level"] == "INFO" and access[0]["time"].endswith("Z")
+    assert PID not in text
