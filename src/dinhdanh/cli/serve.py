@@ -58,13 +58,16 @@ def _configure_logs(log_format: str) -> None:
     logs.configure(json=log_format == "json", level=level)
 
 
-def _run(engine, host: str, port: int, issuer: str, log_format: str = "json") -> None:
+def _run(engine, host: str, port: int, issuer: str, log_format: str = "json", workers: int = 1) -> None:
     import uvicorn
 
     from dinhdanh.web.app import create_app, settle_heap
     from dinhdanh.web.oidc import set_issuer
 
     _configure_logs(log_format)
+    if workers > 1:
+        _run_workers(engine, host, port, issuer, log_format, workers)
+        return
     app = create_app(engine, background=True)
     set_issuer(app, issuer)
     settle_heap()
@@ -73,12 +76,34 @@ def _run(engine, host: str, port: int, issuer: str, log_format: str = "json") ->
     uvicorn.run(app, host=host, port=port, log_config=None, log_level=None, access_log=False)
 
 
+def _run_workers(engine, host: str, port: int, issuer: str, log_format: str, workers: int) -> None:
+    """``workers`` processes (``web.workers``), the background loops once, in this process."""
+    import os
+
+    import uvicorn
+
+    from dinhdanh.web.background import Background
+
+    # what each worker builds its app from (the vault's key: the same file or variable as ours)
+    os.environ.update(DINHDANH_DATABASE_URL=engine.url.render_as_string(hide_password=False),
+                      DINHDANH_OIDC_ISSUER=issuer, DINHDANH_LOG_FORMAT=log_format)
+    loops = Background(engine, base_url=issuer)
+    loops.start()
+    try:
+        uvicorn.run("dinhdanh.web.workers:app", factory=True, workers=workers, host=host, port=port,
+                    log_config=None, log_level=None, access_log=False)
+    finally:
+        loops.close()
+
+
 def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     issuer: IssuerOption = None,
     log_format: LogFormatOption = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Server processes on the port (the background "
+                                                             "loops run once, in the parent)")] = 1,
 ) -> None:
     """Serve the API (OpenAPI at /docs; metrics at /metrics, liveness /healthz, readiness /readyz)."""
     log_format = log_format_for(log_format, "json")
@@ -86,7 +111,7 @@ def serve(
     if issuer.startswith(("http://0.0.0.0:", "http://[::]:")):
         typer.echo(f"the OpenID issuer is {issuer}: set --issuer (or DINHDANH_OIDC_ISSUER) to the URL relying "
                    "parties use", err=True)
-    _run(engine_for(db, upgrade=True), host, port, issuer, log_format)
+    _run(engine_for(db, upgrade=True), host, port, issuer, log_format, workers)
 
 
 def demo(
