@@ -224,3 +224,29 @@ def streaming_pair(admin_url: str, budget: float = 60.0) -> Iterator[Pair]:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
             admin.dispose()
+
+
+@contextmanager
+def private_server(budget: float = 60.0) -> Iterator[tuple[Servers, Path, int]]:
+    """A PostgreSQL server of the test's own (``initdb`` with the binaries of the server at
+    ``DINHDANH_TEST_POSTGRES_URL``), for tests that stop and restart it (faults): ``(servers, data
+    directory, port)``; stopped and removed at the end. ``Unavailable`` without root, runuser or the
+    binaries."""
+    admin_url = os.environ.get("DINHDANH_TEST_POSTGRES_URL")
+    if not admin_url:
+        raise Unavailable("DINHDANH_TEST_POSTGRES_URL is not set")
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        raise Unavailable("the server runs as the postgres user: it needs root and runuser")
+    admin = sa.create_engine(sa.engine.make_url(admin_url).set(drivername="postgresql+psycopg"))
+    with admin.connect() as conn:
+        major = conn.exec_driver_sql("SHOW server_version_num").scalar_one()[:-4]
+    admin.dispose()
+    bin_dir = Path(f"/usr/lib/postgresql/{major}/bin")
+    if not all((bin_dir / n).exists() for n in ("initdb", "pg_ctl", "postgres")):
+        raise Unavailable(f"the server binaries of PostgreSQL {major} are missing in {bin_dir}")
+    servers = Servers(bin_dir)
+    try:
+        port = _private_primary(servers, time.monotonic() + budget)
+        yield servers, servers.scratch / "primary", port
+    finally:
+        servers.close()

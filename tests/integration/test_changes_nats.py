@@ -79,3 +79,23 @@ def test_publish_in_order_and_dedupe_after_a_crash(family):
     assert got[1][2]["type"] == "person.died" and got[1][2]["data"]["date_of_death"] == "2024-05-01"
     with family.connect() as conn:
         assert conn.execute(sa.text("SELECT last_seq FROM change_cursors WHERE name = 'nats'")).scalar_one() >= seqs[-1]
+
+
+def test_nats_down_the_events_wait_in_the_outbox_and_catch_up(family):
+    """NATS unreachable: the publisher fails, the cursor stays where it was (nothing counted as sent,
+    nothing lost: the events are still in the outbox); with NATS back, they are published in order."""
+    from dinhdanh.changes.routing import cursor_of
+
+    stream, prefix = f"T_{uuid.uuid4().hex[:10].upper()}", f"t{uuid.uuid4().hex[:10]}.changes"
+    record(family, "death", pid=DUC, date_of_death="2024-05-01")
+    record(family, "name-change", pid=AN, full_name="Nguyễn Văn Ân", reason="Quyết định 3/QĐ")
+    with pytest.raises(Exception):  # nothing listens on port 1
+        jetstream.publish(family, "nats://127.0.0.1:1", stream=stream, prefix=prefix)
+    with family.connect() as conn:
+        assert cursor_of(conn, jetstream.CURSOR) == 0
+    try:
+        assert jetstream.publish(family, NATS_URL, stream=stream, prefix=prefix)["published"] == 2
+        got = asyncio.run(read_stream(stream, prefix))
+    finally:
+        asyncio.run(drop_stream(stream))
+    assert [e["type"] for _, _, e in got] == ["person.died", "person.renamed"]
