@@ -23,6 +23,7 @@ from dinhdanh.dossiers.catalogue.forms import (CARD_ITEMS, REGISTER_ITEMS, RELAT
                                               WALLET_KINDS, fields)
 from dinhdanh.dossiers.catalogue.model import ServiceVersion
 from dinhdanh.registry.errors import NotFound
+from dinhdanh.registry.tables import households, persons
 
 __all__ = ["value_of", "prefill", "person_view", "prefill_for"]
 
@@ -118,7 +119,6 @@ def person_view(conn: sa.Connection, person_id: int, account_id: int | None = No
     records, their current card and the documents of their e-ID wallet."""
     from dinhdanh.cards import lifecycle
     from dinhdanh.registry.records import find_person, record_of
-    from dinhdanh.registry.tables import persons
 
     row = conn.execute(sa.select(persons).where(persons.c.person_id == person_id)).first()
     if row is None:
@@ -152,8 +152,49 @@ def person_view(conn: sa.Connection, person_id: int, account_id: int | None = No
 def prefill_for(conn: sa.Connection, code: str, person_id: int, account_id: int | None = None,
                 day: dt.date | None = None) -> dict[str, Any]:
     """The prefill of service ``code`` (as in force on ``day``, today by default) for the person;
-    ``NotFound`` (field ``code``) for a service not in the catalogue."""
+    ``NotFound`` (field ``code``) for a service not in the catalogue. Only what the form's sources
+    read is read (``_view_for``): most forms need the person's own row and nothing else."""
     version = catalogue.service(code, day)
     sources = [f.source for f in catalogue.prefill_fields(version) if f.of is None]
-    needs_kin = any(s.partition(":")[2].partition(".")[0] in RELATIVES for s in sources if s.startswith("register:"))
-    return prefill(version, person_view(conn, person_id, account_id, relatives=needs_kin))
+    return prefill(version, _view_for(conn, person_id, account_id, sources))
+
+
+# The reads of the prefill, built once (it is on every filing's path).
+_PERSON = sa.select(persons).where(persons.c.person_id == sa.bindparam("person_id"))
+_HOUSEHOLD_NUMBER = sa.select(households.c.number).where(households.c.household_id == sa.bindparam("household_id"))
+
+
+def _view_for(conn: sa.Connection, person_id: int, account_id: int | None, sources: list[str]) -> dict[str, Any]:
+    """``person_view`` reduced to what ``sources`` read: the person's own row (one query) for the
+    register's items about them, their household's number if asked; their relatives' records, the
+    card and the wallet only when a source names them (then read as ``person_view`` reads them)."""
+    areas = {s.partition(":")[0] for s in sources}
+    register = [s.partition(":")[2] for s in sources if s.startswith("register:")]
+    if any(item.partition(".")[0] in RELATIVES for item in register) or areas - {"register"}:
+        return person_view(conn, person_id, account_id, relatives=True)
+    row = conn.execute(_PERSON, {"person_id": person_id}).first()
+    if row is None:
+        raise NotFound("No person in the register for this account.", field="account")
+    household = None
+    if {"household_number", "relation_to_head"} & set(register) and row.household_id is not None:
+        number = conn.execute(_HOUSEHOLD_NUMBER, {"household_id": row.household_id}).scalar()
+        if number is not None:
+            household = {"number": number, "relation_to_head": row.relation_to_head}
+    return {"record": own_record(row, household), "relatives": {}, "card": None, "wallet": {}}
+
+
+def own_record(row, household: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The items of ``records.record_of`` that ``value_of`` reads about the person themselves, from
+    their row alone: the record's fields as it shows them, the residences as ``records.place``
+    shows them, the household (its number, the relation to its head) as given."""
+    from dinhdanh.registry.records import place, to_json
+
+    record: dict[str, Any] = {name: to_json(getattr(row, name)) for name in _DIRECT}
+    permanent = place(row.province_code, row.commune_code, row.address)
+    if permanent is not None:
+        permanent["dossier_number"] = row.residence_dossier
+    temporary = place(row.temp_province_code, row.temp_commune_code, row.temp_address)
+    if temporary is not None:
+        temporary["until"] = to_json(row.temp_until)
+    record.update(permanent_residence=permanent, temporary_residence=temporary, household=household)
+    return record

@@ -114,9 +114,11 @@ def _lookup(data: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def place_of(conn: sa.Connection, data: Mapping[str, Any], person_id: int) -> tuple[str, str | None]:
+def place_of(conn: sa.Connection, data: Mapping[str, Any], person_id: int,
+             residence=None) -> tuple[str, str | None]:
     """(province, commune) where the procedure is carried out: the form's place, else the
-    applicant's permanent residence."""
+    applicant's permanent residence (``residence``: the person's row with ``province_code`` and
+    ``commune_code`` when the caller has read it already)."""
     for path in PLACE_FIELDS:
         value = _lookup(data, path)
         if isinstance(value, Mapping) and isinstance(value.get("commune_code"), str):
@@ -127,8 +129,8 @@ def place_of(conn: sa.Connection, data: Mapping[str, Any], person_id: int) -> tu
                 raise InvalidInput(f"No commune has code {value!r} (five digits, 2025 codes).",
                                    code="place_unknown", field=path)
             return commune.province_code, commune.code
-    row = conn.execute(sa.select(persons.c.province_code, persons.c.commune_code)
-                       .where(persons.c.person_id == person_id)).first()
+    row = residence if residence is not None else conn.execute(
+        sa.select(persons.c.province_code, persons.c.commune_code).where(persons.c.person_id == person_id)).first()
     if row is None or not row.province_code:
         raise InvalidInput("The form names no place and the applicant has no residence in the register.",
                            code="place_unknown", field="data")
@@ -168,19 +170,22 @@ def _new_code(conn: sa.Connection, level: str, province: str, commune: str | Non
     ``UPDATE ... RETURNING`` (concurrent filings wait for each other's row, never share a number)."""
     area = commune if level == "commune" and commune else ("00" if level == "national" else province)
     prefix = f"G{area}-{day:%y%m%d}"
-    claim = (dossier_sequences.update().where(dossier_sequences.c.prefix == prefix)
-             .values(last=dossier_sequences.c.last + 1).returning(dossier_sequences.c.last))
-    number = conn.execute(claim).scalar()
+    number = conn.execute(_CLAIM, {"area_day": prefix}).scalar()
     if number is None:
         try:
             with conn.begin_nested():
                 conn.execute(dossier_sequences.insert().values(prefix=prefix, last=1))
             number = 1
         except sa.exc.IntegrityError:  # another filing made the row first: take the next number
-            number = conn.execute(claim).scalar_one()
+            number = conn.execute(_CLAIM, {"area_day": prefix}).scalar_one()
     if number > 999_999:
         raise Conflict("No dossier numbers are left for this area today.", code="sequence_exhausted")
     return f"{prefix}-{number:06d}"
+
+
+# the next number of a prefix (built once: every filing claims one)
+_CLAIM = (dossier_sequences.update().where(dossier_sequences.c.prefix == sa.bindparam("area_day"))
+          .values(last=dossier_sequences.c.last + 1).returning(dossier_sequences.c.last))
 
 
 @dataclass(frozen=True)
@@ -313,27 +318,35 @@ def file(conn: sa.Connection, person_id: int, service_code: str, data: object, *
     assert isinstance(data, dict)
     applicant = data.get("applicant")
     given = applicant.get("pid") if isinstance(applicant, dict) else None
-    own = conn.execute(sa.select(persons.c.pid).where(persons.c.person_id == person_id)).scalar()
-    if given is not None and given != own:  # the applicant is whoever logged in, never someone they name
+    own = conn.execute(_APPLICANT, {"person_id": person_id}).first()
+    if given is not None and given != (own.pid if own is not None else None):
+        # the applicant is whoever logged in, never someone they name
         raise InvalidInput("applicant.pid is not the logged-in citizen's number.", code="applicant_mismatch",
                            field="applicant.pid")
-    province, commune = place_of(conn, data, person_id)
+    province, commune = place_of(conn, data, person_id, residence=own)
     fee = catalogue.fee_for(version, province, CHANNEL, today, data)
     if version.group is not None:
         return _file_group(conn, person_id, version, data, province, commune, fee.amount, account_id=account_id,
                            now=now)
     due = calendar.due_date(now, version.processing_days)
     code = new_code(conn, version, province, commune, today)
-    dossier_id = conn.execute(dossiers.insert().values(
+    dossier_id = conn.execute(_INSERT_DOSSIER, dict(
         code=code, service_code=version.code, version_id=version.version_id, person_id=person_id,
         account_id=account_id, place_province=province, place_commune=commune, agency_code=version.agency.code,
         agency_level=version.agency.level, status=SUBMITTED, data=data, fee_amount=fee.amount, due_date=due,
-        version=1, created_at=now, updated_at=now).returning(dossiers.c.dossier_id)).scalar_one()
-    conn.execute(dossier_events.insert().values(dossier_id=dossier_id, seq=1, from_status=None, to_status=SUBMITTED,
-                                                action="file", actor=f"citizen:{person_id}", at=now))
+        version=1, created_at=now, updated_at=now)).scalar_one()
+    conn.execute(_INSERT_EVENT, dict(dossier_id=dossier_id, seq=1, from_status=None, to_status=SUBMITTED,
+                                     action="file", actor=f"citizen:{person_id}", at=now))
     enqueue(conn, TOPIC, person_id, {"dossier": code, "status": SUBMITTED, "action": "file", "at": now.isoformat()})
     return {"dossier_id": dossier_id, "code": code, "status": SUBMITTED, "due_date": due.isoformat(),
             "fee_amount": fee.amount}
+
+
+# The filing's statements, built once (a filing is the busiest write of the season).
+_APPLICANT = sa.select(persons.c.pid, persons.c.province_code, persons.c.commune_code).where(
+    persons.c.person_id == sa.bindparam("person_id"))
+_INSERT_DOSSIER = dossiers.insert().returning(dossiers.c.dossier_id)
+_INSERT_EVENT = dossier_events.insert()
 
 
 def _chosen(version: ServiceVersion, data: Mapping[str, Any]) -> list[GroupProcedure]:

@@ -43,6 +43,7 @@ from dinhdanh.oidc.rfc7523 import PrivateKeyJWT
 from dinhdanh.oidc.rfc7636 import S256CodeChallenge
 from dinhdanh.oidc.rfc7662 import IntrospectionEndpoint
 from dinhdanh.oidc.rpinitiated import EndSessionEndpoint
+from dinhdanh.eid.tables import eid_accounts
 from dinhdanh.oidc.tables import oidc_sessions
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.vault import Vault
@@ -321,11 +322,18 @@ class Provider(AuthorizationServer):
         if client is None or not client.approved:
             return None
         row = found.row
-        user = self.end_user(row.account_id, acr=row.acr, amr=row.amr, auth_time=row.auth_time,
-                             session_id=row.session_id, claims_request=row.claims, client=client)
-        if user is None:
+        # ``end_user`` without its queries: the account as it stands (usable as ``eid.principal``
+        # requires: active, neither locked nor revoked) and the session's sid, read with the token's
+        # row (``tokens.HOLDER``), or in one prebuilt read when the token's signature was checked now
+        holder = row if "account_state" in row._mapping else self.conn.execute(
+            _ACCOUNT_AND_SID, {"account_id": row.account_id, "session_id": row.session_id}).first()
+        if holder is None or holder.account_state != "active":
             return None
-        found.client, found.user = client, user
+        found.client, found.person_id = client, holder.account_person_id
+        found.user = EndUser(account_id=row.account_id, subject=holder.account_subject, kind=holder.account_kind,
+                             level=holder.account_level, acr=row.acr or acr_of(1), amr=tuple(row.amr or ()),
+                             auth_time=row.auth_time or self.now, session_id=row.session_id,
+                             sid=holder.session_sid, claims_request=row.claims, client=client)
         return found
 
     def userinfo(self, http: HttpRequest):
@@ -394,6 +402,17 @@ class Provider(AuthorizationServer):
             raise
         grant.redirect_uri = redirect_uri
         return grant, request
+
+
+# The account behind a resource token (``Provider.resource_token``) and its session's sid, as
+# ``tokens.HOLDER`` names them: for a token whose row was read without them (its first use here).
+_ACCOUNT_AND_SID = sa.select(
+    eid_accounts.c.state.label("account_state"), eid_accounts.c.subject.label("account_subject"),
+    eid_accounts.c.kind.label("account_kind"), eid_accounts.c.level.label("account_level"),
+    eid_accounts.c.person_id.label("account_person_id"),
+    sa.select(oidc_sessions.c.sid).where(oidc_sessions.c.session_id == sa.bindparam("session_id"))
+    .scalar_subquery().label("session_sid"),
+).where(eid_accounts.c.account_id == sa.bindparam("account_id"))
 
 
 def _dpop_headers(http: HttpRequest) -> list[str]:

@@ -22,7 +22,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from dinhdanh.oidc import keys
-from dinhdanh.oidc.tables import oidc_tokens
+from dinhdanh.eid.tables import eid_accounts
+from dinhdanh.oidc.tables import oidc_sessions, oidc_tokens
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.vault import Vault
 
@@ -78,6 +79,7 @@ class Token(TokenMixin):
     now: dt.datetime
     client: object = None  # set for a bearer token presented to one of our resources
     user: object = None
+    person_id: int | None = None  # the account's person in the register (a citizen's), with ``user``
 
     def get_client(self):
         return self.client
@@ -187,10 +189,19 @@ def validate_access_token(conn: sa.Connection, value, issuer: str, now: dt.datet
     return found
 
 
-# the stored token (with ``jkt``, the DPoP key it is bound to, if any) and whether the key that
-# signed it is still published (keys.is_published)
-_BY_HASH_AND_KEY = sa.select(oidc_tokens, keys.published_clause().exists().label("key_published")).where(
-    oidc_tokens.c.token_hash == sa.bindparam("hash"))
+# the stored token (with ``jkt``, the DPoP key it is bound to, if any), whether the key that
+# signed it is still published (keys.is_published), and, for the resource that reads them next
+# (``Provider.resource_token``), its account as it stands and its session's sid (``HOLDER``)
+HOLDER = ("account_state", "account_subject", "account_kind", "account_level", "account_person_id", "session_sid")
+_BY_HASH_AND_KEY = sa.select(
+    oidc_tokens, keys.published_clause().exists().label("key_published"),
+    eid_accounts.c.state.label("account_state"), eid_accounts.c.subject.label("account_subject"),
+    eid_accounts.c.kind.label("account_kind"), eid_accounts.c.level.label("account_level"),
+    eid_accounts.c.person_id.label("account_person_id"), oidc_sessions.c.sid.label("session_sid"),
+).select_from(
+    oidc_tokens.outerjoin(eid_accounts, eid_accounts.c.account_id == oidc_tokens.c.account_id)
+    .outerjoin(oidc_sessions, oidc_sessions.c.session_id == oidc_tokens.c.session_id)
+).where(oidc_tokens.c.token_hash == sa.bindparam("hash"))
 
 
 def _revoke(conn: sa.Connection, condition, reason: str, now: dt.datetime | None = None) -> int:

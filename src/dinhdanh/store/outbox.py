@@ -19,4 +19,7 @@ outbox = sa.Table(
 
 
 def enqueue(conn: sa.Connection, topic: str, person_id: int | None, payload: dict) -> None:
-    conn.execute(outbox.insert().values(topic=topic, person_id=person_id, payload=payload, created_at=utcnow()))
+    conn.execute(_INSERT, {"topic": topic, "person_id": person_id, "payload": payload, "created_at": utcnow()})
+
+
+_INSERT = outbox.insert()  # built once: every change that leaves the platform writes one row

@@ -27,7 +27,7 @@ from dinhdanh.oidc.server import Provider
 from dinhdanh.web import errors
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.api.schemas import ErrorBody
-from dinhdanh.web.deps import Allowed, Conn, ReadConn, current_officer
+from dinhdanh.web.deps import Allowed, Conn, current_officer, in_unit
 
 SCOPE = DOSSIERS_SCOPE
 RETURN_PATH = "/api/v1/payments/vnpay/return"  # web.api.payments' return page
@@ -72,26 +72,38 @@ def _citizen(request: Request, conn, credentials: HTTPAuthorizationCredentials |
         raise HTTPException(status_code=403, detail=f"The access token lacks the scope {SCOPE}.",
                             headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
     account_id = token.row.account_id
-    return Caller(person_id=service.applicant_of_account(conn, account_id), account_id=account_id)
+    person_id = token.person_id  # read with the token; a foreigner's or organisation's account has none
+    if person_id is None:
+        person_id = service.applicant_of_account(conn, account_id)  # the 403 naming the account
+    return Caller(person_id=person_id, account_id=account_id)
+
+
+def citizen_of(request: Request, conn, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+    """The citizen behind the credential, read on ``conn``; 401 (no or no valid token), 403 (an
+    officer's credential, a token without ``dinhdanh.dossiers``, an account that is not a citizen's)."""
+    found = _citizen(request, conn, credentials)
+    if found is None:
+        raise HTTPException(status_code=403, detail=f"This is the citizen's own action: a token with {SCOPE} is "
+                                                    "required, not an officer's.")
+    return found
 
 
 def citizen(request: Request, conn: Conn, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
-    found = _citizen(request, conn, credentials)
-    if found is None:
-        raise HTTPException(status_code=403, detail=f"This is the citizen's own action: a token with {SCOPE} is "
-                                                    "required, not an officer's.")
-    return found
+    return citizen_of(request, conn, credentials)
 
 
-def citizen_reading(request: Request, conn: ReadConn,
-                    credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
-    """``citizen`` for a route that only reads (the prefill): a read-only unit, so on SQLite it does
-    not queue behind the writers for the database's one write lock."""
-    found = _citizen(request, conn, credentials)
-    if found is None:
+async def citizen_credentials(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+                              ) -> HTTPAuthorizationCredentials:
+    """The credential of a citizen's route that checks it inside its own unit (``deps.in_unit``):
+    what can be refused without the database is refused here, before the body is read, as the
+    ``citizen`` dependency refuses it (401 without a token, 403 for an officer's ``ddo_`` token)."""
+    if credentials is None:
+        raise _unauthenticated(f"An access token with the scope {SCOPE} is required (Authorization: Bearer ...).",
+                               "invalid_request")
+    if credentials.credentials.startswith(TOKEN_PREFIX):
         raise HTTPException(status_code=403, detail=f"This is the citizen's own action: a token with {SCOPE} is "
                                                     "required, not an officer's.")
-    return found
+    return credentials
 
 
 def citizen_or_reader(request: Request, conn: Conn,
@@ -107,7 +119,7 @@ def citizen_or_reader(request: Request, conn: Conn,
 
 citizen_or_reader.permission = "dossiers.read"  # type: ignore[attr-defined]  (the route check reads it)
 Citizen = Annotated[Caller, Depends(citizen)]
-CitizenReading = Annotated[Caller, Depends(citizen_reading)]
+CitizenCredentials = Annotated[HTTPAuthorizationCredentials, Depends(citizen_credentials)]
 Reader = Annotated[Caller, Depends(citizen_or_reader)]
 Decider = Allowed("dossiers.decide")
 
@@ -156,8 +168,12 @@ def _base_url(request: Request) -> str:
 
 @router.post("", status_code=201, summary="File a dossier (citizen); a linked group's service files its "
                                            "sub-dossiers too", response_model_exclude_none=True)
-def file_dossier(body: FileBody, caller: Citizen, conn: Conn) -> Filed:
-    return Filed(**service.file(conn, caller.person_id, body.service, body.data, account_id=caller.account_id))
+async def file_dossier(body: FileBody, request: Request, credentials: CitizenCredentials) -> Filed:
+    def work(conn) -> Filed:  # one unit, one hop to the thread pool: the token, the filing, commit
+        caller = citizen_of(request, conn, credentials)
+        return Filed(**service.file(conn, caller.person_id, body.service, body.data, account_id=caller.account_id))
+
+    return await in_unit(request, work)
 
 
 @router.get("", summary="My dossiers (citizen), or the worklist of the officer's area")

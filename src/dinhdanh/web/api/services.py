@@ -20,9 +20,9 @@ from dinhdanh.dossiers import catalogue, prefill
 from dinhdanh.dossiers.catalogue import ServiceVersion
 from dinhdanh.registry.errors import InvalidInput, NotFound, RegistryError
 from dinhdanh.web import errors
-from dinhdanh.web.api.dossiers import CitizenReading
+from dinhdanh.web.api.dossiers import CitizenCredentials, citizen_of
 from dinhdanh.web.api.schemas import ErrorBody
-from dinhdanh.web.deps import ReadConn
+from dinhdanh.web.deps import in_unit
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"],
                    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
@@ -126,15 +126,21 @@ def show_service(request: Request, code: Annotated[str, Path(min_length=1, max_l
 @router.get("/{code}/prefill", response_model=Prefill, response_model_exclude_none=True,
             responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
             summary="What the state already holds for this service's form (citizen)")
-def prefill_service(request: Request, response: Response, conn: ReadConn, caller: CitizenReading,
-                    code: Annotated[str, Path(min_length=1, max_length=60)]):
+async def prefill_service(request: Request, response: Response, credentials: CitizenCredentials,
+                          code: Annotated[str, Path(min_length=1, max_length=60)]):
     """The logged-in citizen's values for the form's prefill fields of the version in force today,
-    and the fields the form must still ask. The citizen's own data: not written to the access log."""
+    and the fields the form must still ask. The citizen's own data: not written to the access log.
+    One read-only unit, one hop to the thread pool: the token, then the prefill."""
     response.headers["Cache-Control"] = "no-store"
-    try:
-        return prefill.prefill_for(conn, code, caller.person_id, caller.account_id)
-    except RegistryError as exc:
-        return _refusal(request, exc)
+
+    def work(conn):
+        caller = citizen_of(request, conn, credentials)
+        try:
+            return prefill.prefill_for(conn, code, caller.person_id, caller.account_id)
+        except RegistryError as exc:
+            return _refusal(request, exc)
+
+    return await in_unit(request, work, read=True)
 
 
 def _day(on: str | None) -> dt.date:
