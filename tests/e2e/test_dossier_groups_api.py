@@ -57,3 +57,41 @@ def test_the_birth_group_over_http(op):
         late = http.post(f"{DOSSIERS}/{filed['dossier_id']}/withdraw", headers={**an, "Accept-Language": lang})
         body = error_of(late, 409, "invalid_transition", "action")
         assert body["state"] == "completed" and words in body["message"], body
+
+
+def test_officers_decide_their_own_agencys_dossiers(op):
+    """The commune's people's committee decides the birth, the commune police the residence: an
+    officer of one agency does not see (404, like an unknown id) or list the other's sub-dossier in
+    the same commune; an officer without an agency (the one-stop shop) sees both. An agency of
+    another level or unknown is refused when the officer is made (422 naming ``agency``)."""
+    import pytest
+
+    from dinhdanh.registry.errors import InvalidInput
+
+    http = op.http
+    with op.engine.begin() as conn:
+        _, committee = add_officer(conn, "Cán bộ tư pháp - hộ tịch", "commune", "00070", roles=["dossier_officer"],
+                                   agency="ubnd-xa")
+        _, police = add_officer(conn, "Cán bộ Công an phường", "commune", "00070", roles=["dossier_officer"],
+                                agency="cong-an-xa")
+        _, desk = add_officer(conn, "Bộ phận một cửa", "commune", "00070", roles=["dossier_officer"])
+        for agency, error in (("bhxh", "province"), ("so-tu-phap", "province"), ("nowhere", "No agency")):
+            with pytest.raises(InvalidInput) as refused:
+                add_officer(conn, "Sai cơ quan", "commune", "00070", roles=["dossier_officer"], agency=agency)
+            assert refused.value.field == "agency" and error in refused.value.message
+    an = bearer(op.tokens(scope=SCOPE, who=AN)["access_token"])
+    filed = http.post(DOSSIERS, json={"service": BIRTH_GROUP, "data": birth_form()}, headers=an).json()
+    kids = {c["procedure"]: c["dossier_id"] for c in filed["children"]}
+    birth, residence = kids["birth_registration"], kids["permanent_residence"]
+
+    def worklist(token):
+        return {d["dossier_id"] for d in http.get(DOSSIERS, headers=bearer(token)).json()["items"]}
+
+    assert birth in worklist(committee) and residence not in worklist(committee)
+    assert residence in worklist(police) and birth not in worklist(police)
+    assert {birth, residence} <= worklist(desk)
+    error_of(http.get(f"{DOSSIERS}/{birth}", headers=bearer(police)), 404, "dossier_not_found", "dossier_id")
+    error_of(http.post(f"{DOSSIERS}/{birth}/actions", json={"action": "receive"}, headers=bearer(police)), 404,
+             "dossier_not_found", "dossier_id")
+    received = http.post(f"{DOSSIERS}/{birth}/actions", json={"action": "receive"}, headers=bearer(committee))
+    assert received.status_code == 200 and received.json()["status"] == "received", received.text

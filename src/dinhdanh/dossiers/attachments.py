@@ -309,11 +309,11 @@ def add_attachment(conn: sa.Connection, vault: Vault, dossier_id: int, *, owner_
 
 
 def list_attachments(conn: sa.Connection, dossier_id: int, *, person_id: int | None = None,
-                     area: Area | None = None) -> dict:
+                     area: Area | None = None, agency: str | None = None) -> dict:
     """The dossier's files (without their content), oldest first, with the kinds its rules ask for
     (``required``: as the catalogue says; ``when``: the condition, if any) and whether each has a
     file yet. For the applicant (``person_id``) or an officer whose ``area`` covers the dossier."""
-    row = service._row(conn, dossier_id, person_id=person_id, area=area)
+    row = service._row(conn, dossier_id, person_id=person_id, area=area, agency=agency)
     rows = conn.execute(sa.select(*_COLUMNS).where(dossier_attachments.c.dossier_id == row.dossier_id)
                         .order_by(dossier_attachments.c.attachment_id)).all()
     have = {r.kind for r in rows}
@@ -324,10 +324,11 @@ def list_attachments(conn: sa.Connection, dossier_id: int, *, person_id: int | N
 
 
 def read_attachment(conn: sa.Connection, vault: Vault, dossier_id: int, attachment_id: int, *,
-                    person_id: int | None = None, area: Area | None = None) -> tuple[dict, bytes]:
+                    person_id: int | None = None, area: Area | None = None,
+                    agency: str | None = None) -> tuple[dict, bytes]:
     """One file: its summary (with the dossier's ``person_id``, for the caller's audit) and its
     content, unsealed and checked against its SHA-256 (``IntegrityFailure`` if it does not match)."""
-    row = service._row(conn, dossier_id, person_id=person_id, area=area)
+    row = service._row(conn, dossier_id, person_id=person_id, area=area, agency=agency)
     found = _attachment(conn, row, attachment_id)
     try:
         content = vault.open(found.sealed, f"{PURPOSE}:{row.dossier_id}")

@@ -228,15 +228,18 @@ def _rules(row) -> Rules:
     return _procedure_rules(version, procedure, vietnam_date(row.created_at))
 
 
-def _row(conn: sa.Connection, dossier_id: object, *, person_id: int | None = None, area: Area | None = None):
+def _row(conn: sa.Connection, dossier_id: object, *, person_id: int | None = None, area: Area | None = None,
+         agency: str | None = None):
     """The dossier if the caller may see it: the applicant (``person_id``) or an officer whose
-    ``area`` covers its place; otherwise the same 404 as an unknown id."""
+    ``area`` covers its place and who works for its agency (``agency``; None: the area's one-stop
+    shop, every agency); otherwise the same 404 as an unknown id."""
     if not isinstance(dossier_id, int) or isinstance(dossier_id, bool):
         raise InvalidInput("dossier_id is a number.", field="dossier_id")
     row = conn.execute(sa.select(dossiers).where(dossiers.c.dossier_id == dossier_id)).first()
     visible = row is not None and (
         (person_id is not None and row.person_id == person_id)
-        or (area is not None and area.covers_place(row.place_province, row.place_commune or "")))
+        or (area is not None and area.covers_place(row.place_province, row.place_commune or "")
+            and (agency is None or row.agency_code == agency)))
     if not visible:
         raise DossierNotFound("No dossier with this id.", field="dossier_id")
     return row
@@ -518,14 +521,14 @@ def start_fee_payment(conn: sa.Connection, merchant, dossier_id: int, person_id:
 
 def act(conn: sa.Connection, vault: Vault, dossier_id: int, action: str, *, actor: str, area: Area = NATIONAL,
         base_url: str, reason: str | None = None, items: list[str] | None = None,
-        new_due_date: dt.date | None = None, now: dt.datetime | None = None) -> dict:
-    """An officer's action on a dossier in their area: ``receive`` (once the fee is paid; the
+        new_due_date: dt.date | None = None, now: dt.datetime | None = None, agency: str | None = None) -> dict:
+    """An officer's action on a dossier in their area (and of their ``agency``): ``receive`` (once the fee is paid; the
     receipt with the due date), ``request_supplement`` (``items``; the request slip; the clock
     stops), ``approve`` (the signed result), ``refuse`` (``reason``; the refusal slip), ``extend``
     (an overdue dossier, ``new_due_date``; the apology slip)."""
     now = now or utcnow()
     action = workflow.check_action(action, workflow.OFFICER_ACTIONS)
-    row = _row(conn, dossier_id, area=area)
+    row = _row(conn, dossier_id, area=area, agency=agency)
     today = vietnam_date(now)
     if row.kind == GROUP:
         raise RuleViolation("A linked group is decided through its sub-dossiers, one per agency.",
@@ -582,7 +585,7 @@ def act(conn: sa.Connection, vault: Vault, dossier_id: int, action: str, *, acto
         _issue(conn, vault, row, "apology", base_url=base_url, actor=actor, now=now, due_date=new_due_date,
                reasons=[note] if note else [])
         _schedule(conn, OVERDUE, row.code, new_due_date, {"dossier_id": row.dossier_id})
-    return view(conn, dossier_id, area=area)
+    return view(conn, dossier_id, area=area, agency=agency)
 
 
 def _receive(conn, vault, row, *, actor: str, base_url: str, now: dt.datetime) -> None:
@@ -670,9 +673,9 @@ def _summary(conn: sa.Connection, row, today: dt.date) -> dict:
 
 
 def view(conn: sa.Connection, dossier_id: int, *, person_id: int | None = None, area: Area | None = None,
-         now: dt.datetime | None = None) -> dict:
+         now: dt.datetime | None = None, agency: str | None = None) -> dict:
     """One dossier with its form, status history, slips and result (the caller audits an officer's read)."""
-    row = _row(conn, dossier_id, person_id=person_id, area=area)
+    row = _row(conn, dossier_id, person_id=person_id, area=area, agency=agency)
     today = vietnam_date(now or utcnow())
     out = _summary(conn, row, today)
     events = conn.execute(sa.select(dossier_events).where(dossier_events.c.dossier_id == row.dossier_id)
@@ -727,12 +730,14 @@ def citizen_dossiers(conn: sa.Connection, person_id: int, *, limit: int = 50, be
 
 def worklist(conn: sa.Connection, area: Area, *, status: str | None = None, service: str | None = None,
              overdue: bool = False, limit: int = 50, before: int | None = None,
-             now: dt.datetime | None = None) -> tuple[dict, list[int]]:
-    """The dossiers in an officer's area, newest first, filtered; and the persons to audit.
-    ``overdue``: received and due before today (Việt Nam)."""
+             now: dt.datetime | None = None, agency: str | None = None) -> tuple[dict, list[int]]:
+    """The dossiers in an officer's area (of their ``agency``, when they work for one), newest
+    first, filtered; and the persons to audit. ``overdue``: received and due before today (Việt Nam)."""
     limit = _limit(limit)
     today = vietnam_date(now or utcnow())
     query = sa.select(dossiers).where(_area_clause(area), dossiers.c.kind != GROUP)  # officers act on sub-dossiers
+    if agency is not None:
+        query = query.where(dossiers.c.agency_code == agency)
     if status is not None:
         if status not in workflow.STATES:
             raise InvalidInput(f"status is one of {', '.join(workflow.STATES)}.", field="status")

@@ -294,6 +294,7 @@ def list_officers(conn: sa.Connection, now: dt.datetime | None = None) -> list[d
     for row in conn.execute(sa.select(officers).order_by(officers.c.officer_id)):
         account = accounts.get(row.account_id)
         view = {"officer_id": row.officer_id, "name": row.name, "role": row.role, "area_code": row.area_code,
+                "agency": row.agency_code,
                 "active": row.active, "created_at": _shown(row.created_at),
                 "account": None if account is None else {"account_id": account.account_id, "level": account.level,
                                                          "state": account.state},

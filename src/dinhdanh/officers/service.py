@@ -36,6 +36,7 @@ class Officer:
     role: str  # the area's level: national, province or commune
     area_code: str | None
     roles: frozenset[str] = frozenset()  # the roles held (officers.permissions.ROLES)
+    agency_code: str | None = None  # the agency worked for (dossiers); None: every agency of the area
     permissions: frozenset[str] = field(init=False)  # what the roles give
 
     def __post_init__(self) -> None:
@@ -77,11 +78,39 @@ class Officer:
         return Area()
 
 
+def agency_levels() -> dict[str, str]:
+    """The agencies that decide online public services (the catalogue's, groups included) and their level."""
+    from dinhdanh.dossiers import catalogue
+
+    found: dict[str, str] = {}
+    for service in catalogue.load().by_code.values():
+        for version in service.versions:
+            found[version.agency.code] = version.agency.level
+            for procedure in version.group.procedures if version.group else ():
+                found[procedure.agency.code] = procedure.agency.level
+    return found
+
+
+def check_agency(agency: str | None, role: str) -> str | None:
+    """``agency`` as an officer of ``role``'s level may work for it: one of the catalogue's agencies of
+    that level (a commune's police or people's committee for a commune officer, ...), or None."""
+    if agency in (None, ""):
+        return None
+    levels = agency_levels()
+    if agency not in levels:
+        raise InvalidInput(f"No agency of the online public services has the code {agency!r}; one of "
+                           f"{', '.join(sorted(levels))}.", field="agency")
+    if levels[agency] != role:
+        raise InvalidInput(f"The agency {agency} works at {levels[agency]} level, not {role}.", field="agency")
+    return agency
+
+
 def add_officer(conn: sa.Connection, name: str, role: str, area_code: str | None, *,
                 roles: Iterable[str] | str = (), granted_by: str = "system",
-                days: int = credentials.DEFAULT_DAYS) -> tuple[Officer, str]:
-    """Create an officer with ``roles`` (at least one; ``granted_by`` is recorded); returns it and
-    its API token (shown once, never stored)."""
+                days: int = credentials.DEFAULT_DAYS, agency: str | None = None) -> tuple[Officer, str]:
+    """Create an officer with ``roles`` (at least one; ``granted_by`` is recorded), working for
+    ``agency`` (a catalogue agency of the area's level; None: the area's one-stop shop, every
+    agency); returns it and its API token (shown once, never stored)."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("The officer's name must be 1 to 100 characters.", field="name")
@@ -100,18 +129,19 @@ def add_officer(conn: sa.Connection, name: str, role: str, area_code: str | None
         if area_code not in places.COMMUNES:
             raise InvalidInput("The area must be a 2025 commune code (five digits, e.g. 00070).", field="area")
     held = check_roles(roles)
+    agency = check_agency(agency, role)
     officer_id = conn.execute(officers.insert().values(
-        name=name, role=role, area_code=area_code, created_at=utcnow(),
+        name=name, role=role, area_code=area_code, agency_code=agency, created_at=utcnow(),
     ).returning(officers.c.officer_id)).scalar_one()
     now = utcnow()
     conn.execute(officer_roles.insert(), [{"officer_id": officer_id, "role": r, "granted_at": now,
                                            "granted_by": granted_by} for r in sorted(held)])
     token = credentials.issue_token(conn, officer_id, days=days, now=now).token  # expires (officers.credentials)
-    return Officer(officer_id, name, role, area_code, held), token
+    return Officer(officer_id, name, role, area_code, held, agency), token
 
 
 # The officer and the roles held now, in one query (it runs on every officer request).
-_BY_ID = (sa.select(officers.c.officer_id, officers.c.name, officers.c.role, officers.c.area_code,
+_BY_ID = (sa.select(officers.c.officer_id, officers.c.name, officers.c.role, officers.c.area_code, officers.c.agency_code,
                     officer_roles.c.role.label("held"))
           .select_from(officers.outerjoin(officer_roles, sa.and_(officer_roles.c.officer_id == officers.c.officer_id,
                                                                   officer_roles.c.withdrawn_at.is_(None))))
@@ -125,7 +155,7 @@ def officer_by_id(conn: sa.Connection, officer_id: int) -> Officer | None:
         return None
     first = rows[0]
     return Officer(first.officer_id, first.name, first.role, first.area_code,
-                   frozenset(r.held for r in rows if r.held is not None))
+                   frozenset(r.held for r in rows if r.held is not None), first.agency_code)
 
 
 def officer_by_token(conn: sa.Connection, token: str) -> Officer | None:
@@ -179,7 +209,8 @@ def withdraw_role(conn: sa.Connection, officer_id: int, role: str, *, withdrawn_
 
 def officer_view(officer: Officer) -> dict:
     return {"officer_id": officer.officer_id, "name": officer.name, "area_level": officer.role,
-            "area_code": officer.area_code, "roles": sorted(officer.roles), "permissions": sorted(officer.permissions)}
+            "area_code": officer.area_code, "agency": officer.agency_code, "roles": sorted(officer.roles),
+            "permissions": sorted(officer.permissions)}
 
 
 def role_history(conn: sa.Connection, officer_id: int) -> list[dict]:

@@ -8,6 +8,9 @@ officers = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("role", sa.String(10), nullable=False),  # national / province / commune
     sa.Column("area_code", Key(5)),  # province (2 digits) or commune (5 digits); none if national
+    # the agency the officer works for (the catalogue's agency codes, e.g. cong-an-xa, ubnd-xa, bhxh):
+    # dossiers are decided by their own agency's officers; none = the area's one-stop shop, every agency
+    sa.Column("agency_code", sa.String(40)),
     # the officer's own e-ID account (officers sign in through the provider, officers.credentials)
     sa.Column("account_id", Id, sa.ForeignKey("eid_accounts.account_id"), unique=True),
     # provider tokens issued before this are refused (``dinhdanh officer revoke``: every credential)

@@ -67,7 +67,8 @@ def list_dossier_attachments(dossier_id: Id, caller: Reader, conn: Conn) -> dict
     if caller.officer is None:
         out = attachments.list_attachments(conn, dossier_id, person_id=caller.person_id)
     else:
-        out = attachments.list_attachments(conn, dossier_id, area=caller.officer.area)
+        out = attachments.list_attachments(conn, dossier_id, area=caller.officer.area,
+                                           agency=caller.officer.agency_code)
         service.audit_officer_read(conn, caller.officer.label, [out["person_id"]], LIST_ACTION)
     return out
 
@@ -78,9 +79,10 @@ def list_dossier_attachments(dossier_id: Id, caller: Reader, conn: Conn) -> dict
 def download_attachment(dossier_id: Id, attachment_id: AttachmentId, request: Request, caller: Reader,
                         conn: Conn) -> Response:
     area = caller.officer.area if caller.officer is not None else None
+    agency = caller.officer.agency_code if caller.officer is not None else None
     try:
         summary, content = attachments.read_attachment(conn, vault_of(request), dossier_id, attachment_id,
-                                                       person_id=caller.person_id, area=area)
+                                                       person_id=caller.person_id, area=area, agency=agency)
     except attachments.IntegrityFailure as exc:
         log.error("dossier attachment integrity: %s", exc)
         return errors.error_body(500, "attachment_integrity", errors.message_for(

@@ -184,7 +184,8 @@ def list_dossiers(caller: Reader, conn: Conn,
                   before: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> dict:
     if caller.officer is None:
         return service.citizen_dossiers(conn, caller.person_id, limit=limit, before=before)
-    page, person_ids = service.worklist(conn, caller.officer.area, status=status, service=service_code,
+    page, person_ids = service.worklist(conn, caller.officer.area, agency=caller.officer.agency_code,
+                                        status=status, service=service_code,
                                         overdue=overdue, limit=limit, before=before)
     service.audit_officer_read(conn, caller.officer.label, person_ids, "dossier_list")
     return page
@@ -194,7 +195,7 @@ def list_dossiers(caller: Reader, conn: Conn,
 def get_dossier(dossier_id: Id, caller: Reader, conn: Conn) -> dict:
     if caller.officer is None:
         return service.view(conn, dossier_id, person_id=caller.person_id)
-    out = service.view(conn, dossier_id, area=caller.officer.area)
+    out = service.view(conn, dossier_id, area=caller.officer.area, agency=caller.officer.agency_code)
     service.audit_officer_read(conn, caller.officer.label, [out["person_id"]], "dossier_read")
     return out
 
@@ -238,6 +239,7 @@ def _client_ip(request: Request) -> str:
                                               "extend")
 def act_on_dossier(dossier_id: Id, body: ActionBody, request: Request, conn: Conn, officer: Decider) -> dict:
     out = service.act(conn, vault_of(request), dossier_id, body.action, actor=officer.label, area=officer.area,
+                      agency=officer.agency_code,
                       base_url=_base_url(request), reason=body.reason, items=body.items,
                       new_due_date=body.new_due_date)
     service.audit_officer_read(conn, officer.label, [out["person_id"]], "dossier_" + body.action)
