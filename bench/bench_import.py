@@ -109,7 +109,7 @@ def main() -> None:
         work = Path(tmp)
         ours, h1 = fresh(args.postgres, work, "ours")
         start = time.perf_counter()
-        report = import_population(ours, path, work / "rejects.csv")
+        report = import_population(ours, path, work / "rejects.csv", bulk=False)  # the normal path
         took = time.perf_counter() - start
         assert report.loaded == args.count, report
         floor, h2 = fresh(args.postgres, work, "floor")

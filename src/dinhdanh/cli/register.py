@@ -46,7 +46,7 @@ def population_generate(
     typer.echo(f"wrote {table.num_rows} people to {out}", err=True)
 
 
-def run_import(engine, file: Path, rejects: Path | None = None):
+def run_import(engine, file: Path, rejects: Path | None = None, bulk: bool | None = None):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -60,7 +60,7 @@ def run_import(engine, file: Path, rejects: Path | None = None):
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        return import_population(engine, file, rejects, progress=progress)
+        return import_population(engine, file, rejects, progress=progress, bulk=bulk)
 
 
 @population_app.command("import")
@@ -68,10 +68,14 @@ def population_import(
     file: Annotated[Path, typer.Argument(help="CSV or Parquet file of people")],
     db: DbOption = None,
     rejects: Annotated[Path | None, typer.Option(help="Where rejected rows go (default FILE.rejects.csv)")] = None,
+    bulk: Annotated[bool | None, typer.Option(
+        "--bulk/--no-bulk", help="First load of an empty SQLite register in one transaction, search indexes built "
+                                 "after (default: chosen when the register is empty and the file has more than "
+                                 "50,000 rows)", show_default=False)] = None,
 ) -> None:
     """Load people from a file; bad rows go to a rejects file; resumable and idempotent."""
     try:
-        report = run_import(engine_for(db, upgrade=True), file, rejects)
+        report = run_import(engine_for(db, upgrade=True), file, rejects, bulk)
     except RegistryError as exc:
         fail_registry(exc)
     emit(report.as_dict())
@@ -85,6 +89,9 @@ def officer_add(
     roles: Annotated[str, typer.Option(help="What the officer may do: roles, comma-separated (at least one): "
                                             + ", ".join(PERMISSION_ROLES))] = "",
     days: Annotated[int, typer.Option(min=1, max=365, help="How many days the API token lives")] = 30,
+    agency: Annotated[str | None, typer.Option(help="The agency worked for, whose dossiers the officer decides "
+                                                    "(e.g. cong-an-xa, ubnd-xa, bhxh; default: every agency of "
+                                                    "the area, a one-stop shop)")] = None,
     db: DbOption = None,
 ) -> None:
     """Create an officer and print their API token (shown once)."""
@@ -93,11 +100,13 @@ def officer_add(
     engine = engine_for(db, upgrade=True)
     try:
         with engine.begin() as conn:
-            officer, token = add_officer(conn, name, role, area, days=days, roles=roles, granted_by=actor_label())
+            officer, token = add_officer(conn, name, role, area, days=days, roles=roles, granted_by=actor_label(),
+                                         agency=agency)
     except RegistryError as exc:
         fail_registry(exc)
     typer.echo(f"officer {officer.officer_id} ({officer.role}"
-               f"{', ' + officer.area_code if officer.area_code else ''}; roles {', '.join(sorted(officer.roles))})"
+               f"{', ' + officer.area_code if officer.area_code else ''}"
+               f"{', ' + officer.agency_code if officer.agency_code else ''}; roles {', '.join(sorted(officer.roles))})"
                " created; API token:", err=True)
     typer.echo(token)
 
@@ -303,7 +312,8 @@ def officer_list(
         tokens = "\n".join(f"#{t['token_id']} {t['state']} → {t['expires_at']}"
                            + (f" ({t['label']})" if t["label"] else "") for t in o["tokens"])
         table.add_row(str(o["officer_id"]), o["name"] + ("" if o["active"] else " (inactive)"), o["role"],
-                      o["area_code"] or "", " ".join(o.get("roles") or ()),
+                      (o["area_code"] or "") + (f" ({o['agency']})" if o.get("agency") else ""),
+                      " ".join(o.get("roles") or ()),
                       f"#{account['account_id']} level {account['level']} {account['state']}" if account else "",
                       tokens)
     Console().print(table)

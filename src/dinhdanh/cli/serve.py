@@ -65,6 +65,13 @@ def _run(engine, host: str, port: int, issuer: str, log_format: str = "json", wo
     from dinhdanh.web.oidc import set_issuer
 
     _configure_logs(log_format)
+    from dinhdanh.population.bulk import refuse_incomplete
+    from dinhdanh.registry.errors import RegistryError
+
+    try:
+        refuse_incomplete(engine)  # never serve a register whose bulk load did not finish
+    except RegistryError as exc:
+        fail(str(exc))
     if workers > 1:
         _run_workers(engine, host, port, issuer, log_format, workers)
         return

@@ -7,6 +7,21 @@ at the first row not committed, and the same file run again (same SHA-256) adds 
 
 The rows are written through the driver directly (``executemany`` on SQLite, ``COPY`` on
 PostgreSQL): the ORM's per-value processing would cost more than the whole validation.
+
+Bulk mode (``population.bulk``; ``bulk=True``, ``--bulk``, or chosen when the SQLite register is
+empty, not open elsewhere, and the file has more than 50,000 rows): the whole file in ONE
+transaction, the secondary indexes of ``persons`` dropped first and rebuilt (then ``ANALYZE``)
+before COMMIT, foreign keys checked once at the end, ``synchronous=OFF`` and a rollback journal
+instead of WAL for the load only (pages appended to empty tables are never journaled, so the
+journal costs next to nothing and keeps the load atomic). Same validation, rejects and rows as the
+normal path; a PID repeated in the file fails the whole load (``Conflict``), where the normal path
+rejects the repeat. Crash story: the job is marked ``bulk`` ("bulk load incomplete") in a commit of
+its own before the load; a process killed during the load leaves a hot journal that SQLite plays
+back at the next open, so the register is exactly as before the load, still marked: ``dinhdanh
+serve`` refuses to start on it, and running the same import again loads it whole (the mark goes
+with that load's COMMIT). A machine crash under ``synchronous=OFF`` may damage the file: the rerun's
+``PRAGMA quick_check`` refuses it, and the copy from before the load (an empty register) is
+restored. Nothing is ever served half-loaded.
 """
 
 from __future__ import annotations
@@ -16,7 +31,6 @@ import datetime as dt
 import hashlib
 import io
 import re
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +45,7 @@ import sqlalchemy as sa
 from dinhdanh import places
 from dinhdanh.ids import names
 from dinhdanh.population.tables import import_jobs, import_links
-from dinhdanh.registry.errors import InvalidInput
+from dinhdanh.registry.errors import Conflict, InvalidInput
 from dinhdanh.registry.tables import events, former_pids, households, persons
 from dinhdanh.store.base import utcnow
 
@@ -69,6 +83,7 @@ class ImportReport:
     rejects_path: str | None = None
     ignored_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    mode: str = "normal"  # normal / bulk (population.bulk)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -196,9 +211,7 @@ def _string(table: pa.Table, name: str) -> pa.Array:
 
 
 def _nfc(values: pa.Array) -> pa.Array:
-    """NFC, skipping the work when every value already is (files usually are)."""
-    if all(unicodedata.is_normalized("NFC", v) for v in values.to_pylist()):
-        return values
+    """NFC (Arrow's kernel: cheaper than asking Python whether each value already is)."""
     return pc.utf8_normalize(values, form="NFC")
 
 
@@ -222,19 +235,24 @@ class _Rejects:
     """First failing check per row: field and reason."""
 
     def __init__(self, n: int):
+        self.bad = np.zeros(n, dtype=bool)
         self.field = np.full(n, None, dtype=object)
         self.reason = np.full(n, None, dtype=object)
 
     def add(self, bad: pa.Array | np.ndarray, field: str, reason: str) -> None:
         if isinstance(bad, (pa.Array, pa.ChunkedArray)):
+            if not pc.any(bad).as_py():  # the usual case: no row fails this check
+                return
             bad = pc.fill_null(bad, False).to_numpy(zero_copy_only=False)
-        sel = bad & (self.field == None)  # noqa: E711 - element-wise on an object array
-        self.field[sel] = field
-        self.reason[sel] = reason
+        sel = bad & ~self.bad
+        if sel.any():
+            self.field[sel] = field
+            self.reason[sel] = reason
+            self.bad |= sel
 
     @property
     def ok(self) -> np.ndarray:
-        return self.field == None  # noqa: E711
+        return ~self.bad
 
 
 def _date(col: pa.Array) -> pa.Array:
@@ -392,38 +410,57 @@ class _Writer:
             with cursor.copy(f"COPY persons ({', '.join(names_)}) FROM STDIN (FORMAT csv)") as copy:
                 copy.write(buf.getbuffer())
             return
-        columns = [c.to_pylist() for c in table.columns]
+        # a column with one value in the whole batch (the load's time, "VNM", an absent optional
+        # field) is written once into the statement, not converted and bound row by row
+        values, columns = [], []
+        for column in table.columns:
+            literal = _literal(_one_value(column))
+            values.append(literal or "?")
+            if literal is None:
+                columns.append(column.to_pylist())
         cursor = self.conn.connection.driver_connection.cursor()
         # a row may name a relative further down the batch: check foreign keys at commit
         cursor.execute("PRAGMA defer_foreign_keys = ON")
-        cursor.executemany(
-            f"INSERT INTO persons ({', '.join(names_)}) VALUES ({', '.join('?' * len(names_))})", zip(*columns))
+        rows = zip(*columns) if columns else [()] * table.num_rows  # one row: every column is "constant"
+        cursor.executemany(f"INSERT INTO persons ({', '.join(names_)}) VALUES ({', '.join(values)})", rows)
         cursor.close()
 
 
-def _load_batch(conn: sa.Connection, job_id: int, start: int, t: pa.Table, retired: set[str],
-                today: dt.date) -> tuple[int, int, int, list[tuple[int, str, str]]]:
-    """Validate and write one batch; returns loaded, rejected, skipped and the rejects."""
-    w = _Writer(conn)
+_VARIES = object()
+
+
+def _one_value(column: pa.Array | pa.ChunkedArray):
+    """The value every row of ``column`` holds (None: all null), or ``_VARIES``."""
+    if column.null_count == len(column):
+        return None
+    if column.null_count or pc.count_distinct(column).as_py() != 1:
+        return _VARIES
+    return column[0].as_py()
+
+
+def _literal(value) -> str | None:
+    """An SQL literal for ``_one_value``'s answer (NULL, an integer, a text), or None: bind it."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, str) and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return None  # _VARIES, or a kind written through a parameter
+
+
+def _checked(t: pa.Table, start: int, retired: set[str], today: dt.date
+             ) -> tuple[dict[str, pa.Array], list[tuple[int, str, str]]]:
+    """The batch's valid rows (normalised columns) and its rejects (file row, field, reason)."""
     col, r = _validate(t, retired, today)
     ok = r.ok
     rejects = [(start + int(i) + 1, r.field[i], r.reason[i]) for i in np.flatnonzero(~ok)]
     mask = pa.array(ok)
-    col = {k: pc.filter(v, mask) for k, v in col.items()}
-    pids = col["pid"].to_pylist()
-    kin_pids = {p for k in ("father_pid", "mother_pid", "spouse_pid") for p in col[k].to_pylist() if p}
-    known = w.lookup_pids(sorted(set(pids) | kin_pids))
-    fresh = np.array([p not in known for p in pids], dtype=bool)
-    skipped = int((~fresh).sum())
-    col = {k: pc.filter(v, pa.array(fresh)) for k, v in col.items()}
-    n = len(col["pid"])
-    if n == 0:
-        return 0, len(rejects), skipped, rejects
-    ids = w.new_person_ids(n)
-    batch_ids = dict(zip(col["pid"].to_pylist(), ids.tolist()))
-    known.update(batch_ids)
+    return {k: pc.filter(v, mask) for k, v in col.items()}, rejects
 
-    # households: found by number, or founded from their first member's residence
+
+def _residences(col: dict[str, pa.Array], ids: np.ndarray) -> tuple[list, dict[str, tuple], dict[str, int]]:
+    """Household numbers per row; each household's residence from its first member; heads by number."""
     numbers = col["household_number"].to_pylist()
     first_rows: dict[str, tuple] = {}
     heads: dict[str, int] = {}
@@ -436,9 +473,12 @@ def _load_batch(conn: sa.Connection, job_id: int, start: int, t: pa.Table, retir
             first_rows[num] = (prov, com, addr)
         if relation == "head":
             heads.setdefault(num, person_id)
-    hh = w.households(first_rows, heads)
-    household_ids = pa.array([hh.get(num) if num else None for num in numbers], pa.int64())
+    return numbers, first_rows, heads
 
+
+def _relatives(col: dict[str, pa.Array], ids: np.ndarray, known: dict[str, int], job_id: int
+               ) -> tuple[dict[str, pa.Array], list[dict]]:
+    """Relatives' person ids where already known, and links to resolve later for the others."""
     links = []
     kin_ids = {}
     for kin, relation in (("father_pid", "father"), ("mother_pid", "mother"), ("spouse_pid", "spouse")):
@@ -447,10 +487,16 @@ def _load_batch(conn: sa.Connection, job_id: int, start: int, t: pa.Table, retir
         links += [{"job_id": job_id, "person_id": int(ids[i]), "relation": relation, "relative_pid": v}
                   for i, (v, got) in enumerate(zip(values, resolved)) if v and got is None]
         kin_ids[relation] = pa.array(resolved, pa.int64())
+    return kin_ids, links
 
+
+def _person_rows(col: dict[str, pa.Array], ids: np.ndarray, household_ids: pa.Array, kin_ids: dict[str, pa.Array],
+                 now_value) -> pa.Table:
+    """The ``persons`` rows of the batch, column by column, as the register stores them."""
+    n = len(ids)
     dob = col["date_of_birth"]
     pid_place = pc.utf8_slice_codeunits(col["pid"], 0, 3)
-    out = pa.table({
+    return pa.table({
         "person_id": pa.array(ids),
         "pid": col["pid"],
         "full_name": col["full_name"],
@@ -474,12 +520,36 @@ def _load_batch(conn: sa.Connection, job_id: int, start: int, t: pa.Table, retir
         "status": pc.coalesce(col["status"], pa.scalar("alive")),
         "date_of_death": pc.strftime(col["date_of_death"], format="%Y-%m-%d"),
         "phone": col["phone"], "email": col["email"],
-        "created_at": pa.array([w.now_value] * n),
-        "updated_at": pa.array([w.now_value] * n),
+        "created_at": pa.array([now_value] * n),
+        "updated_at": pa.array([now_value] * n),
         "version": pa.array(np.ones(n, dtype=np.int32)),
     })
-    w.persons(out)
 
+
+def _load_batch(conn: sa.Connection, job_id: int, start: int, t: pa.Table, retired: set[str],
+                today: dt.date) -> tuple[int, int, int, list[tuple[int, str, str]]]:
+    """Validate and write one batch; returns loaded, rejected, skipped and the rejects."""
+    w = _Writer(conn)
+    col, rejects = _checked(t, start, retired, today)
+    pids = col["pid"].to_pylist()
+    kin_pids = {p for k in ("father_pid", "mother_pid", "spouse_pid") for p in col[k].to_pylist() if p}
+    known = w.lookup_pids(sorted(set(pids) | kin_pids))
+    fresh = np.array([p not in known for p in pids], dtype=bool)
+    skipped = int((~fresh).sum())
+    col = {k: pc.filter(v, pa.array(fresh)) for k, v in col.items()}
+    n = len(col["pid"])
+    if n == 0:
+        return 0, len(rejects), skipped, rejects
+    ids = w.new_person_ids(n)
+    batch_ids = dict(zip(col["pid"].to_pylist(), ids.tolist()))
+    known.update(batch_ids)
+
+    # households: found by number, or founded from their first member's residence
+    numbers, first_rows, heads = _residences(col, ids)
+    hh = w.households(first_rows, heads)
+    household_ids = pa.array([hh.get(num) if num else None for num in numbers], pa.int64())
+    kin_ids, links = _relatives(col, ids, known, job_id)
+    w.persons(_person_rows(col, ids, household_ids, kin_ids, w.now_value))
     if links:
         conn.execute(import_links.insert(), links)
     return n, len(rejects), skipped, rejects
@@ -516,10 +586,53 @@ def _rewrite_rejects(path: Path, keep_before: int) -> None:
                 out.writerow(r)
 
 
+def _bulk_load(engine: sa.Engine, job, source: _Source, retired: set[str], today: dt.date, rejects_file: Path,
+               report: ImportReport, progress, bulk: bool | None) -> bool:
+    """Load in the bulk mode when asked or when it fits; False: the normal path is to load."""
+    from dinhdanh.population import bulk as bulk_mode
+
+    after_crash = job.status == bulk_mode.INCOMPLETE  # rolled back by SQLite: the register is as before it
+    if bulk is False:
+        if after_crash:
+            bulk_mode.mark(engine, job.job_id, "running")
+        return False
+    if engine.dialect.name != "sqlite":
+        if bulk:
+            raise InvalidInput("The bulk mode is for the SQLite register; PostgreSQL loads with COPY.", field="bulk")
+        return False
+    if not after_crash and job.rows_done:
+        if bulk:
+            raise Conflict("This file's import was begun by the normal path: it resumes there (--no-bulk).",
+                           field="bulk")
+        return False
+    if bulk is None and not after_crash and source.rows <= bulk_mode.AUTO_ROWS:
+        return False
+    with engine.connect() as conn:
+        empty = bulk_mode.register_is_empty(conn)
+    if not empty and not after_crash:
+        if bulk:
+            raise Conflict("The bulk mode loads an empty register only; this one holds people already.",
+                           field="bulk")
+        return False
+    try:
+        bulk_mode.load(engine, job.job_id, source, retired, today, rejects_file, report, progress, after_crash)
+    except bulk_mode.NotAlone as exc:
+        if bulk or after_crash:
+            raise Conflict(f"A bulk load needs the register alone: {exc} (stop the server, or load with "
+                           "--no-bulk).", field="bulk") from None
+        return False
+    return True
+
+
 def import_population(engine: sa.Engine, path: str | Path, rejects_path: str | Path | None = None,
                       progress: Callable[[int, int], None] | None = None,
-                      today: dt.date | None = None) -> ImportReport:
-    """Load ``path`` (CSV or Parquet) into the register; see the module's notes on resuming."""
+                      today: dt.date | None = None, bulk: bool | None = None) -> ImportReport:
+    """Load ``path`` (CSV or Parquet) into the register; see the module's notes on resuming.
+
+    ``bulk``: True loads in the bulk mode (``population.bulk``: SQLite, empty register; a
+    ``Conflict`` otherwise), False never does, None (default) does when the register is SQLite,
+    empty, not open elsewhere, and the file has more than ``bulk.AUTO_ROWS`` rows.
+    """
     import time
 
     started = time.perf_counter()
@@ -554,6 +667,10 @@ def import_population(engine: sa.Engine, path: str | Path, rejects_path: str | P
             csv.writer(f).writerow(["row", "field", "reason"])
     if progress:
         progress(job.rows_done, source.rows)
+    if _bulk_load(engine, job, source, retired, today, rejects_file, report, progress, bulk):
+        report.status, report.mode = "done", "bulk"
+        report.seconds = round(time.perf_counter() - started, 3)
+        return report
     for start, table in source.batches(job.rows_done):
         with engine.begin() as conn:
             loaded, rejected, skipped, rejects = _load_batch(conn, job.job_id, start, table, retired, today)

@@ -1,0 +1,329 @@
+"""The bulk mode of the import: a first load into an empty SQLite register, indexes built after.
+
+Inserting a million people into ``persons`` with its nine secondary indexes in place spends most of
+its time keeping them, the search ones above all (folded name, province + year + name, commune),
+whose keys arrive in random order. A first load into an empty register therefore:
+
+1. marks the job ``bulk`` (``import_jobs.status``) in its own committed transaction: the register
+   is "bulk load incomplete" until the load commits, and ``dinhdanh serve`` refuses to start on it
+   (``refuse_incomplete``);
+2. takes the register alone: out of WAL into a rollback journal (``journal_mode=DELETE``, which
+   SQLite grants only to a connection that has the file alone: a running server makes the bulk
+   mode step aside), ``synchronous=OFF``, a 256 MiB page cache, foreign keys checked at the end,
+   for the load only;
+3. in ONE write transaction (``BEGIN IMMEDIATE``): checks again that ``persons`` and
+   ``households`` are empty, drops the secondary indexes of ``persons``, writes every batch (the
+   same validation, rejects and rows as the normal path; PIDs and household numbers held in memory
+   instead of read back; the next batch read, validated and converted in a thread meanwhile), links
+   relatives named before they were loaded, checks every foreign key (``PRAGMA foreign_key_check``),
+   rebuilds the indexes exactly as the migrations made them, runs ``ANALYZE`` and marks the job
+   ``done``; then COMMIT;
+4. puts back WAL, ``synchronous=NORMAL``, the usual cache and foreign keys.
+
+The primary keys, ``UNIQUE (pid)``, ``UNIQUE (households.number)``, the CHECK and NOT NULL
+constraints stay in force all along; a foreign key that would not hold fails the load before
+COMMIT. A PID repeated in the file fails the whole load (``Conflict`` naming the two rows): nothing
+is written, the job goes back to ``running``, and the same file loads with ``--no-bulk``, which
+rejects the repeats row by row.
+
+Crash story. Pages appended to an empty table are never copied to the rollback journal (only pages
+that existed before the transaction are), so the journal costs next to nothing here, and it is what
+makes the load atomic: a process killed at any point before COMMIT leaves a hot journal that SQLite
+plays back at the next open, before anything reads the file: the register is exactly as it was
+before the load (no person, no household, indexes in place), with the job still marked ``bulk``.
+``serve`` refuses it; running the same import again (the same file, recognised by its SHA-256)
+checks the file (``PRAGMA quick_check``) and loads it again from the first row. A power loss or an
+OS crash during the load, with ``synchronous=OFF``, may leave the file itself damaged: the mark is
+then what stops anyone serving it, and the rerun's ``quick_check`` refuses it with a clear error
+(restore the copy taken before the load; the register was empty then). The data is never silently
+half-loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from dinhdanh.population.tables import import_jobs
+from dinhdanh.registry.errors import Conflict, RuleViolation
+from dinhdanh.registry.tables import households, persons
+from dinhdanh.store.base import utcnow
+from dinhdanh.store.engine import WRITE
+
+AUTO_ROWS = 50_000  # a file longer than this into an empty SQLite register loads in bulk by default
+# 256 MiB page cache; foreign keys checked once, by foreign_key_check, before COMMIT (checked row by row,
+# a relative named before their own row is a pending violation that makes every insert look for
+# orphans in each of the twenty-odd tables referring to persons); two threads to sort for CREATE INDEX
+LOAD_PRAGMAS = ("PRAGMA synchronous=OFF", "PRAGMA cache_size=-262144", "PRAGMA foreign_keys=OFF", "PRAGMA threads=2")
+# as store.engine sets them
+SERVE_PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-65536", "PRAGMA foreign_keys=ON", "PRAGMA threads=0")
+INCOMPLETE = "bulk"  # import_jobs.status while a bulk load has not committed
+
+
+class NotAlone(Exception):
+    """The register is not empty, or another connection has it open: the normal path must load it."""
+
+
+def register_is_empty(conn: sa.Connection) -> bool:
+    """No person and no household yet."""
+    has_person = conn.execute(sa.select(persons.c.person_id).limit(1)).first() is not None
+    has_household = conn.execute(sa.select(households.c.household_id).limit(1)).first() is not None
+    return not (has_person or has_household)
+
+
+def incomplete_jobs(conn: sa.Connection) -> list[int]:
+    """Jobs whose bulk load began and never committed."""
+    return list(conn.execute(sa.select(import_jobs.c.job_id).where(import_jobs.c.status == INCOMPLETE)
+                             .order_by(import_jobs.c.job_id)).scalars())
+
+
+def refuse_incomplete(engine: sa.Engine) -> None:
+    """Raise ``RuleViolation`` when a bulk load is incomplete (``serve`` calls it before starting)."""
+    with engine.connect() as conn:
+        jobs = incomplete_jobs(conn)
+    if jobs:
+        raise RuleViolation(
+            f"The register is marked 'bulk load incomplete' (import job {', '.join(map(str, jobs))}): it is not "
+            "served until that import is run again to the end (dinhdanh population import FILE).", field="import")
+
+
+def mark(engine: sa.Engine, job_id: int, status: str) -> None:
+    """Set the job's status in a transaction of its own (committed before the load begins)."""
+    with engine.begin() as conn:
+        conn.execute(import_jobs.update().where(import_jobs.c.job_id == job_id).values(status=status))
+
+
+def _check_file(raw) -> None:
+    problems = [r[0] for r in raw.execute("PRAGMA quick_check").fetchall()]
+    if problems != ["ok"]:
+        raise RuleViolation(
+            "A bulk load was interrupted by a crash of the machine and the register file is damaged "
+            f"({problems[0][:200]}): restore the copy taken before the load (the register was empty then).",
+            field="import")
+
+
+def _duplicates(pids: pa.Array, start: int, seen: set[str], source) -> None:
+    """Fail on a PID repeated in the file (``seen``: every PID so far), then remember these. Only on
+    failure is the file read again from the top, to name both rows."""
+    present = pc.drop_null(pids)
+    if len(pc.unique(present)) != len(present) or not seen.isdisjoint(present.to_pylist()):
+        from dinhdanh.population import importer as imp
+
+        first: dict[str, int] = {}
+        for begin, table in source.batches(0):
+            for offset, pid in enumerate(imp._string(table, "pid").to_pylist()):
+                row = begin + offset + 1
+                if pid is not None and first.setdefault(pid, row) != row:
+                    raise Conflict(f"Rows {first[pid]} and {row} of the file have the same PID: a bulk load "
+                                   "refuses a file with repeated PIDs and wrote nothing; load it with --no-bulk "
+                                   "to reject the repeats row by row.", field="pid")
+    seen.update(present.to_pylist())
+
+
+def _households(col: dict[str, pa.Array], ids: np.ndarray, homes: dict[str, int], headless: set[str],
+                next_home: int, now_value) -> tuple[pa.Array, list[tuple], list[tuple]]:
+    """The batch's household ids (new households numbered from ``next_home`` in order of first
+    appearance, founded with their first member's residence and their first head), the new
+    ``households`` rows, and (head, household) for households founded headless in earlier batches.
+    Arrow's dictionary encoding does per household what the normal path does per row."""
+    encoded = pc.dictionary_encode(col["household_number"])
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    numbers = encoded.dictionary.to_pylist()  # in order of first appearance
+    member = np.flatnonzero(codes >= 0)
+    _, first_of = np.unique(codes[member], return_index=True)
+    first_row = member[first_of]  # first member of each household of the batch
+    is_head = pc.fill_null(pc.equal(col["relation_to_head"], "head"), False).to_numpy(zero_copy_only=False)
+    head_rows = np.flatnonzero(is_head & (codes >= 0))
+    head_codes, first_head = np.unique(codes[head_rows], return_index=True)
+    head_of = dict(zip(head_codes.tolist(), ids[head_rows[first_head]].tolist()))
+    home_ids = np.empty(len(numbers), dtype=np.int64)
+    new_rows, founded = [], []
+    fields = [pc.take(col[c], pa.array(first_row)).to_pylist() for c in ("province_code", "commune_code", "address")]
+    for code, number in enumerate(numbers):
+        known = homes.get(number)
+        head = head_of.get(code)
+        if known is None:
+            known = homes[number] = next_home + len(new_rows)
+            new_rows.append((known, number, head, fields[0][code], fields[1][code], fields[2][code], now_value))
+            if head is None:
+                headless.add(number)
+        elif head is not None and number in headless:
+            founded.append((head, known))
+            headless.discard(number)
+        home_ids[code] = known
+    mapped = home_ids[np.maximum(codes, 0)] if len(numbers) else np.zeros(len(codes), dtype=np.int64)
+    return pa.array(mapped, pa.int64(), mask=codes < 0), new_rows, founded
+
+
+def _kin(col: dict[str, pa.Array], ids: np.ndarray, known: dict[str, int], job_id: int
+         ) -> tuple[dict[str, pa.Array], list[dict]]:
+    """As ``importer._relatives``, looking up each distinct relative's PID once."""
+    kin_cols = {"father": col["father_pid"], "mother": col["mother_pid"], "spouse": col["spouse_pid"]}
+    distinct = pc.unique(pc.drop_null(pa.concat_arrays([c.cast(pa.string()) for c in kin_cols.values()])))
+    resolved = pa.array([known.get(v) for v in distinct.to_pylist()], pa.int64())
+    kin_ids, links = {}, []
+    for relation, values in kin_cols.items():
+        found = pc.take(resolved, pc.index_in(values, distinct))
+        kin_ids[relation] = found
+        missing = np.flatnonzero(pc.and_(pc.is_valid(values), pc.is_null(found)).to_numpy(zero_copy_only=False))
+        links += [{"job_id": job_id, "person_id": int(ids[i]), "relation": relation,
+                   "relative_pid": values[int(i)].as_py()} for i in missing]
+    return kin_ids, links
+
+
+# the columns of a person row that depend on what was loaded before (ids, relatives, household)
+_LINKED = ("person_id", "father_id", "mother_id", "spouse_id", "household_id")
+
+
+def _static_columns(col: dict[str, pa.Array], now_value) -> tuple[list[str], list[str], list[list]]:
+    """The other columns of the batch's person rows, as the normal path writes them: names, the
+    value each takes in the INSERT (``?``, or a literal when the whole batch holds one value) and
+    the Python values of the ``?`` ones, in ``_LINKED`` order after them."""
+    from dinhdanh.population import importer as imp
+
+    n = len(col["pid"])
+    # a household number always finds its household here: the id is null where the number is
+    household = pc.if_else(pc.is_null(col["household_number"]), pa.scalar(None, pa.int64()), pa.scalar(0, pa.int64()))
+    none = pa.nulls(n, pa.int64())
+    table = imp._person_rows(col, np.zeros(n, dtype=np.int64), household,
+                             {"father": none, "mother": none, "spouse": none}, now_value)
+    names, values, lists = [], [], []
+    for name in table.column_names:
+        if name in _LINKED:
+            continue
+        column = table.column(name)
+        literal = imp._literal(imp._one_value(column))
+        names.append(name)
+        values.append(literal or "?")
+        if literal is None:
+            lists.append(column.to_pylist())
+    return names, values, lists
+
+
+def _prepared(source, retired: set[str], today: dt.date, seen: set[str], now_value) -> Iterator[tuple]:
+    """(first row, rows, valid columns, rejects, static columns) of each batch, read, checked for
+    repeated PIDs, validated and converted one batch ahead in a thread: Arrow's kernels and SQLite's
+    steps release the GIL, so this work overlaps SQLite writing the batch before."""
+    from dinhdanh.population import importer as imp
+
+    batches = source.batches(0)
+
+    def prepare():
+        item = next(batches, None)
+        if item is None:
+            return None
+        start, table = item
+        _duplicates(imp._string(table, "pid"), start, seen, source)
+        col, rejects = imp._checked(table, start, retired, today)
+        return start, table.num_rows, col, rejects, _static_columns(col, now_value)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="bulk-read") as pool:
+        ahead = pool.submit(prepare)
+        while (item := ahead.result()) is not None:
+            ahead = pool.submit(prepare)
+            yield item
+
+
+def load(engine: sa.Engine, job_id: int, source, retired: set[str], today: dt.date, rejects_file: Path,
+         report, progress: Callable[[int, int], None] | None, after_crash: bool = False) -> None:
+    """Load the whole file in one transaction (see the module's notes); raises ``NotAlone`` before
+    writing anything when the register is not empty or not ours alone."""
+    from dinhdanh.population import importer as imp
+
+    mark(engine, job_id, INCOMPLETE)
+    engine.dispose()  # our own idle connections would keep the file in WAL mode
+    conn = engine.connect()
+    raw = conn.connection.driver_connection
+    committed = False
+    try:
+        try:  # SQLite leaves WAL only for a connection that has the file alone
+            mode = raw.execute("PRAGMA journal_mode=DELETE").fetchone()[0].lower()
+        except sqlite3.OperationalError:
+            mode = "wal"
+        if mode != "delete":
+            raise NotAlone("another connection has the register open")
+        if after_crash:
+            _check_file(raw)
+        for pragma in LOAD_PRAGMAS:
+            raw.execute(pragma)
+        conn.execution_options(**{WRITE: True})
+        with conn.begin():
+            if not register_is_empty(conn):
+                raise NotAlone("the register already holds people")
+            # every secondary index of persons (search, relatives, household); not the UNIQUE ones
+            index_sql = raw.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+                                    "'persons' AND sql IS NOT NULL ORDER BY name").fetchall()
+            for name, _ in index_sql:
+                raw.execute(f"DROP INDEX {name}")
+            w = imp._Writer(conn)
+            known: dict[str, int] = {}  # PID -> person_id of everyone loaded so far
+            seen: set[str] = set()  # every PID of the file so far, valid or not
+            homes: dict[str, int] = {}  # household number -> household_id
+            headless: set[str] = set()  # numbers of households founded before their head was loaded
+            links: list[dict] = []
+            next_person = next_home = 1
+            for start, rows, col, rejects, static in _prepared(source, retired, today, seen, w.now_value):
+                n = len(col["pid"])
+                report.rejected += len(rejects)
+                if rejects:
+                    with rejects_file.open("a", encoding="utf-8", newline="") as f:
+                        imp.csv.writer(f).writerows(rejects)
+                if n:
+                    ids = np.arange(next_person, next_person + n, dtype=np.int64)
+                    next_person += n
+                    known.update(zip(col["pid"].to_pylist(), ids.tolist()))
+                    household_ids, new_homes, founded = _households(col, ids, homes, headless, next_home,
+                                                                    w.now_value)
+                    if new_homes:
+                        raw.executemany(
+                            "INSERT INTO households (household_id, number, head_id, province_code, commune_code, "
+                            "address, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", new_homes)
+                        next_home += len(new_homes)
+                    if founded:
+                        raw.executemany("UPDATE households SET head_id = ? WHERE household_id = ?", founded)
+                    kin_ids, later = _kin(col, ids, known, job_id)
+                    links += later
+                    names, values, lists = static
+                    columns = [ids.tolist(), *(kin_ids[k].to_pylist() for k in ("father", "mother", "spouse")),
+                               household_ids.to_pylist(), *lists]
+                    raw.executemany(f"INSERT INTO persons ({', '.join((*_LINKED, *names))}) "
+                                    f"VALUES ({', '.join(['?'] * len(_LINKED) + values)})", zip(*columns))
+                    report.loaded += n
+                if progress:
+                    progress(start + rows, source.rows)
+            # relatives listed after the person who names them: everyone is loaded now
+            for relation in ("father", "mother", "spouse"):
+                rows = [(known[link["relative_pid"]], link["person_id"]) for link in links
+                        if link["relation"] == relation and link["relative_pid"] in known]
+                if rows:
+                    raw.executemany(f"UPDATE persons SET {relation}_id = ? WHERE person_id = ?", rows)
+            report.unresolved_links = sum(1 for link in links if link["relative_pid"] not in known)
+            for table in ("persons", "households"):
+                if raw.execute(f"PRAGMA foreign_key_check({table})").fetchone() is not None:
+                    raise RuleViolation(f"The load would leave {table} referring to rows that do not exist: "
+                                        "nothing was written.", field="file")
+            for _, sql in index_sql:
+                raw.execute(sql)
+            raw.execute("ANALYZE")
+            conn.execute(import_jobs.update().where(import_jobs.c.job_id == job_id).values(
+                rows_done=source.rows, loaded=report.loaded, rejected=report.rejected, skipped=report.skipped,
+                status="done", finished_at=utcnow()))
+        committed = True
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+        raw.execute("PRAGMA journal_mode=WAL")
+        for pragma in SERVE_PRAGMAS:
+            raw.execute(pragma)
+        conn.close()
+        if not committed:
+            # failed cleanly (rolled back, or never began): no longer a bulk load in progress
+            mark(engine, job_id, "running")
