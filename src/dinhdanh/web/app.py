@@ -100,6 +100,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     app.include_router(result_documents.router)  # public checks of signed result documents, the documents CA
     app.include_router(dossier_attachments.router)  # dossiers' attachments: uploaded, checked, sealed at rest
     app.add_middleware(body_limits.BodyLimit, max_bytes=body_limits.max_body_bytes())  # every body limited
+    body_limits.document(app)  # ... and every operation with a body says so (413)
     eid.install(app)
     dinhdanh.eid.hooks()  # a death or a revoked card locks the e-ID account, in the same transaction
     dinhdanh.passports.hooks()  # ... and revokes the passport

@@ -170,3 +170,26 @@ class BodyLimit:
                 raise
         if exceeded and not started:
             await self._refusal(scope, limit, rule)(scope, receive, send)
+
+
+def document(app) -> None:
+    """Every operation that takes a body says in the OpenAPI document that a body over the limit is
+    answered 413 with the project's error (``ErrorBody``), as ``BodyLimit`` does for any route."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        spec = generate()
+        error = {"$ref": "#/components/schemas/ErrorBody"}
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and "requestBody" in operation:
+                    operation.setdefault("responses", {}).setdefault("413", {
+                        "description": "The request body is larger than this route accepts (body_too_large).",
+                        "content": {"application/json": {"schema": error}}})
+        if "ErrorBody" not in spec.get("components", {}).get("schemas", {}):
+            from dinhdanh.web.api.schemas import ErrorBody
+
+            spec.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = ErrorBody.model_json_schema()
+        return spec
+
+    app.openapi = openapi
