@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import html
 import json
 import os
 import re
@@ -64,7 +63,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench_verify import ENV, free_port, pinned, serve_ours, wait_up
-from common import machine, percentile, population_file
+from common import hidden_form, machine, percentile, pkce, population_file, read_body
 
 HERE = Path(__file__).resolve()
 ISSUER = ENV["DINHDANH_OIDC_ISSUER"]
@@ -80,24 +79,11 @@ WARMUP = 2.0
 
 # ----------------------------------------------------------------------------- setup
 
-def _pkce() -> tuple[str, str]:
-    import base64
-    import hashlib
-
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
-def _form(page: str) -> tuple[str, dict]:
-    action = re.search(r'<form method="post" action="([^"]+)"', page).group(1)
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
-    return action, {k: html.unescape(v) for k, v in fields.items()}
 
 
 async def _login(client, rp: dict, pid: str) -> str:
     """One whole login in a fresh browser (as bench_oidc's, with our scope): the access token."""
-    verifier, challenge = _pkce()
+    verifier, challenge = pkce()
     params = {"response_type": "code", "client_id": rp["client_id"], "redirect_uri": REDIRECT, "scope": SCOPE,
               "state": "s", "nonce": secrets.token_urlsafe(12), "code_challenge": challenge,
               "code_challenge_method": "S256", "prompt": "consent"}
@@ -109,10 +95,10 @@ async def _login(client, rp: dict, pid: str) -> str:
         return response
 
     response = await follow(await client.get("/authorize?" + urlencode(params)))
-    action, fields = _form(response.text)
+    action, fields = hidden_form(response.text)
     response = await follow(await client.post(action, data={**fields, "username": pid, "password": PASSCODE}))
     if response.status_code not in (302, 303):
-        action, fields = _form(response.text)
+        action, fields = hidden_form(response.text)
         response = await follow(await client.post(action, data={**fields, "decision": "allow"}))
     code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
     token = await client.post("/token", data={"grant_type": "authorization_code", "code": code,
@@ -208,12 +194,7 @@ def floor_app(db_path: str, tokens_file: str):
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = dict(scope["headers"])
         pid = who.get(headers.get(b"authorization", b""))
         if pid is None:

@@ -21,35 +21,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import hashlib
-import html
 import os
-import re
 import secrets
 import tempfile
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from common import machine, population_file
+from common import hidden_form, machine, pkce, population_file
 
 REDIRECT = "https://rp.example/cb"
 
 
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
-def _form(page: str) -> tuple[str, dict]:
-    action = re.search(r'<form method="post" action="([^"]+)"', page).group(1)
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
-    return action, {k: html.unescape(v) for k, v in fields.items()}
 
 
 async def _login(client, rp: dict, pid: str, passcode: str) -> dict:
     """One whole login in a fresh browser: returns the token response."""
-    verifier, challenge = _pkce()
+    verifier, challenge = pkce()
     params = {"response_type": "code", "client_id": rp["client_id"], "redirect_uri": REDIRECT,
               "scope": "openid profile", "state": "s", "nonce": secrets.token_urlsafe(12),
               "code_challenge": challenge, "code_challenge_method": "S256", "prompt": "consent"}
@@ -59,12 +46,12 @@ async def _login(client, rp: dict, pid: str, passcode: str) -> dict:
         response = await browser.get("/authorize?" + urlencode(params))
         while response.status_code in (302, 303) and not response.headers["location"].startswith(REDIRECT):
             response = await browser.get(response.headers["location"])
-        action, fields = _form(response.text)
+        action, fields = hidden_form(response.text)
         response = await browser.post(action, data={**fields, "username": pid, "password": passcode})
         while response.status_code in (302, 303) and not response.headers["location"].startswith(REDIRECT):
             response = await browser.get(response.headers["location"])
         if response.status_code not in (302, 303):
-            action, fields = _form(response.text)
+            action, fields = hidden_form(response.text)
             response = await browser.post(action, data={**fields, "decision": "allow"})
             while response.status_code in (302, 303) and not response.headers["location"].startswith(REDIRECT):
                 response = await browser.get(response.headers["location"])

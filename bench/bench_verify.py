@@ -58,7 +58,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, population_file
+from common import machine, population_file, read_body
 
 HERE = Path(__file__).resolve()
 # one issuer for the token server and the measured servers (their ports differ)
@@ -93,12 +93,7 @@ def floor_app(db_path: str):
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         data = json.loads(body)
         row = conn.execute("SELECT person_id, full_name, date_of_birth FROM persons WHERE pid = ?",
                            (data["pid"],)).fetchone()
@@ -156,12 +151,7 @@ def floor_app_pg(url: str, connections: int):
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         data = json.loads(body)
         q = await pool()
         conn = await q.get()

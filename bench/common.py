@@ -52,3 +52,36 @@ def population_file(count: int, seed: int, suffix: str = ".parquet") -> Path:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.3f} ms"
+
+
+# ----------------------------------------------------------------------------- shared by the benches
+
+def pkce() -> tuple[str, str]:
+    """A PKCE verifier and its S256 challenge (RFC 7636)."""
+    import base64
+    import hashlib
+    import secrets
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def hidden_form(page: str) -> tuple[str, dict]:
+    """The first POST form of a provider page: its action and hidden fields (unescaped)."""
+    import html
+    import re
+
+    action = re.search(r'<form method="post" action="([^"]+)"', page).group(1)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    return action, {k: html.unescape(v) for k, v in fields.items()}
+
+
+async def read_body(receive) -> bytes:
+    """The whole request body of a bare ASGI app (the floors)."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body

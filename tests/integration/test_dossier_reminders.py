@@ -21,7 +21,7 @@ from dinhdanh.scheduler.tables import scheduled_jobs
 from dinhdanh.store.base import utcnow, vietnam_date
 from dinhdanh.store.outbox import outbox
 from dinhdanh.store.unit_of_work import UnitOfWork
-from tests.integration.test_dossiers import AN, BASE, FREE, act, file, temporary_form
+from tests.integration.test_dossiers import AN, BASE, FREE, act, file, pay, temporary_form
 from tests.integration.test_dossiers import register  # noqa: F401  (the fixture)
 
 
@@ -50,19 +50,21 @@ def test_a_supplement_due_tomorrow_and_an_unpaid_fee_are_reminded_once(register)
     act(register, awaited["dossier_id"], "request_supplement", items=["Hợp đồng thuê nhà"])
     unpaid = file(engine, temporary_form())
     recent = file(engine, temporary_form())  # filed today: not yet
+    settled = file(engine, temporary_form())  # paid three days after filing: nothing to remind
+    pay(engine, settled["code"], settled["fee_amount"])
     today = vietnam_date()
     with engine.begin() as conn:
         conn.execute(dossiers.update().where(dossiers.c.dossier_id == awaited["dossier_id"])
                      .values(supplement_due=calendar.next_working_day(today)))
         three_days = dt.datetime.combine(today - dt.timedelta(days=3), dt.time(10), tzinfo=VIETNAM)
-        conn.execute(dossiers.update().where(dossiers.c.dossier_id == unpaid["dossier_id"])
+        conn.execute(dossiers.update().where(dossiers.c.dossier_id.in_([unpaid["dossier_id"], settled["dossier_id"]]))
                      .values(created_at=three_days.astimezone(dt.UTC)))
     with UnitOfWork(engine).begin() as conn:
         assert reminders.send_due(conn) == {"supplement": 1, "fee": 1}
     sent = messages(engine, reminders.TOPIC)
     assert {(m.payload["dossier"], m.payload["due"]) for m in sent} == {(awaited["code"], "supplement"),
                                                                       (unpaid["code"], "fee")}
-    assert recent["code"] not in {m.payload["dossier"] for m in sent}
+    assert {recent["code"], settled["code"]}.isdisjoint(m.payload["dossier"] for m in sent)
     assert len(messages(engine, SMS)) == 2  # sealed: the outbox holds no text in clear
     assert all("Ho so" not in str(m.payload) for m in messages(engine, SMS))
 

@@ -34,7 +34,6 @@ from dinhdanh.registry.errors import RuleViolation
 ISSUING_AUTHORITY = MODEL_2021.issuing_authority
 NO_EXPIRY = "Không thời hạn"
 NATIONALITIES = {"VNM": "Việt Nam"}
-CHIP_DGS = (1, 2, 13, 14, 15)
 PORTRAIT_SIZE = (240, 320)
 
 

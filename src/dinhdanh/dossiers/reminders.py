@@ -27,6 +27,7 @@ from dinhdanh.calendar import working_days as calendar
 from dinhdanh.calendar.clock import VIETNAM, utcnow, vietnam_date
 from dinhdanh.dossiers.tables import dossiers
 from dinhdanh.dossiers.workflow import SUBMITTED, SUPPLEMENT
+from dinhdanh.fees.tables import payments
 from dinhdanh.registry.tables import persons
 from dinhdanh.store.outbox import enqueue
 
@@ -70,12 +71,10 @@ def send_due(conn: sa.Connection, now: dt.datetime | None = None) -> dict[str, i
                                .order_by(dossiers.c.dossier_id)).all()
     filed_on = today - dt.timedelta(days=UNPAID_AFTER)
     start = dt.datetime.combine(filed_on, dt.time(0), tzinfo=VIETNAM).astimezone(dt.UTC)
-    unpaid = conn.execute(base.where(dossiers.c.status == SUBMITTED, dossiers.c.fee_amount > 0,
+    paid = sa.exists().where(payments.c.reference == dossiers.c.code, payments.c.status == "paid")
+    unpaid = conn.execute(base.where(dossiers.c.status == SUBMITTED, dossiers.c.fee_amount > 0, ~paid,
                                      dossiers.c.created_at >= start, dossiers.c.created_at < start + dt.timedelta(days=1))
                           .order_by(dossiers.c.dossier_id)).all()
-    from dinhdanh.fees.payments import is_paid
-
-    unpaid = [row for row in unpaid if not is_paid(conn, row.code)]
     for row in supplements:
         enqueue(conn, TOPIC, row.person_id, {"dossier": row.code, "due": "supplement",
                                               "date": row.supplement_due.isoformat(), "at": now.isoformat()})

@@ -32,7 +32,7 @@ from dinhdanh.cards.validity import age_on
 from dinhdanh.ids import mrz as mrzfmt, names
 from dinhdanh.ids.lds.personalise import personalise
 
-__all__ = ["DOCUMENT_CODE", "ISSUING_STATE", "ISSUING_AUTHORITY", "CHIP_DGS", "ProducedPassport",
+__all__ = ["DOCUMENT_CODE", "ISSUING_STATE", "ISSUING_AUTHORITY", "ProducedPassport",
            "expiry_date", "chip_allowed", "mrz_lines", "printed_fields", "produce"]
 
 DOCUMENT_CODE = "P"  # ordinary passport (the MRZ's document code; "P<" on the page)
@@ -40,7 +40,6 @@ ISSUING_STATE = "VNM"
 ISSUING_AUTHORITY = "Cục Quản lý xuất nhập cảnh"
 ADULT_AGE = 14
 ADULT_YEARS, CHILD_YEARS = 10, 5
-CHIP_DGS = (1, 2, 14, 15)
 
 
 def _plus_years(day: dt.date, years: int) -> dt.date:
