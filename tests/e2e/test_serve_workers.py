@@ -125,3 +125,65 @@ def test_two_workers_survive_a_sigkill_under_load(family, tmp_path):
             proc.kill()
             proc.wait(timeout=10)
         err.close()
+
+
+def scrape(base: str) -> str:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as r:
+        return r.read().decode()
+
+
+def requests_counted(text: str, route: str, status: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("dinhdanh_http_requests_total{") and f'route="{route}"' in line \
+                and f'status="{status}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.slow
+def test_metrics_sum_every_workers_requests(family, tmp_path):
+    """Whichever worker answers ``/metrics``, it counts the requests both answered; a previous run's
+    files in the operator's directory are not added to this run's."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_999999.db").write_bytes(b"stale")  # a previous run's file: removed at start
+    err = (tmp_path / "serve.err").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "dinhdanh", "serve", "--workers", "2", "--port", str(port),
+                             "--db", family.url.render_as_string(hide_password=False), "--log-format", "text"],
+                            stdout=subprocess.DEVNULL, stderr=err, cwd=tmp_path,
+                            env={**os.environ, "DINHDANH_LOG_LEVEL": "WARNING",
+                                 "PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    try:
+        def up() -> bool:
+            assert proc.poll() is None, (tmp_path / "serve.err").read_text()
+            try:
+                return get(f"{base}/healthz", timeout=2) == 200 and len(workers_of(proc.pid)) == 2
+            except (urllib.error.URLError, OSError):
+                return False
+
+        wait_for(up, 90, "two workers answering")
+        assert not (folder / "counter_999999.db").exists()
+        workers = workers_of(proc.pid)
+        sent = 0
+
+        def both_wrote() -> bool:  # each worker's counters are in a file named by its process id
+            return all(any(folder.glob(f"*_{pid}.db")) for pid in workers)
+
+        # new connections each time: the kernel spreads them over the two workers' accept queues
+        while sent < 400 and not (sent >= 40 and both_wrote()):
+            assert get(f"{base}/api/v1/citizens/{AN}") == 401  # no token
+            sent += 1
+        assert both_wrote(), "one worker took every connection"
+        for _ in range(6):  # each scrape is answered by one worker or the other; all see the total
+            assert requests_counted(scrape(base), "/api/v1/citizens/{pid}", "401") == sent
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        err.close()

@@ -90,17 +90,19 @@ def _run_workers(engine, host: str, port: int, issuer: str, log_format: str, wor
     import uvicorn
 
     from dinhdanh.web.background import Background
+    from dinhdanh.web.workers import metrics_directory
 
     # what each worker builds its app from (the vault's key: the same file or variable as ours)
     os.environ.update(DINHDANH_DATABASE_URL=engine.url.render_as_string(hide_password=False),
                       DINHDANH_OIDC_ISSUER=issuer, DINHDANH_LOG_FORMAT=log_format)
     loops = Background(engine, base_url=issuer)
-    loops.start()
-    try:
-        uvicorn.run("dinhdanh.web.workers:app", factory=True, workers=workers, host=host, port=port,
-                    log_config=None, log_level=None, access_log=False)
-    finally:
-        loops.close()
+    with metrics_directory():  # the workers' metrics, summed by whichever answers a scrape
+        loops.start()
+        try:
+            uvicorn.run("dinhdanh.web.workers:app", factory=True, workers=workers, host=host, port=port,
+                        log_config=None, log_level=None, access_log=False)
+        finally:
+            loops.close()
 
 
 def serve(

@@ -18,7 +18,12 @@
   sequencer, the scheduler's jobs by status, and the replica lag (``app.state.replica_lag()``
   when a replica is configured).
 - ``install_metrics``: ``/metrics`` (Prometheus text or OpenMetrics by ``Accept``), baked off the event
-  loop.
+  loop. Under ``serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set by the parent before the workers
+  start) every worker writes its counters and histograms to files in that directory
+  (prometheus_client's multiprocess mode) and a scrape, answered by whichever worker the kernel hands
+  the connection to, sums every worker's: the totals are the server's, not one worker's. A worker
+  killed and replaced leaves its file, so totals never go back; the scrape-time gauges are read live
+  by the answering worker; the per-process collectors (CPU, memory, GC) are not exported then.
 - ``readiness``: the checks of ``/readyz`` (database, migrations at head, Redis and NATS when
   configured), each bounded by a second.
 """
@@ -26,6 +31,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 import socket
@@ -38,7 +44,7 @@ from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
@@ -294,6 +300,24 @@ _collector = BacklogCollector()
 REGISTRY.register(_collector)
 
 
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_multiprocess_registry: list = []
+
+
+def scrape_registry():
+    """What a scrape reads: the process's own registry, or every worker's files (see the docstring)."""
+    if not os.environ.get(MULTIPROCESS_ENV):
+        return REGISTRY
+    if not _multiprocess_registry:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(_collector)
+        _multiprocess_registry.append(registry)
+    return _multiprocess_registry[0]
+
+
 def watch(app) -> None:
     """Make ``app`` the one the scrape-time gauges read when no scrape of a given app is under way."""
     _newest[0] = weakref.ref(app)
@@ -310,7 +334,7 @@ class MetricsApp:
         token = _SCRAPED.set(self._app)
         try:
             encoder, content_type = choose_encoder(accept)
-            return encoder(REGISTRY), content_type
+            return encoder(scrape_registry()), content_type
         finally:
             _SCRAPED.reset(token)
 
