@@ -22,8 +22,10 @@ citizen's bearer token, then ``POST /api/v1/dossiers`` with the values the prefi
 
 ``--service dd.national-exam-registration``: the exam season instead (the Ministry's national
 registration, free, decided the same day; nine prefilled fields, the school, year, two electives,
-venue and priority typed), with the figure "1,000,000 candidates in X h on one core". Its dossier
-codes are national (``G00-YYMMDD-NNNNNN``): every registration of the day claims the same counter row.
+venue and priority typed), with the figure "1,000,000 candidates in X h on one core". Until 6
+December 2026 its dossier codes were national (``G00-YYMMDD-NNNNNN``: every registration of the day
+claimed the same counter row, at most 999,999 a day); from 7 December the catalogue's version names
+the provinces' Departments of Education, and each province numbers its own (``G79-...``).
 
 Ours: the real app: bearer token checked twice (signature, expiry, revocation row), the prefill
 (register read, card, wallet), the form checked against the catalogue's JSON Schema, routing, fee,

@@ -293,3 +293,33 @@ def test_the_servers_background_runs_the_scheduler(register, monkeypatch):
         out = service.view(conn, filed["dossier_id"], person_id=pid_of(engine, AN))
     assert out["status"] == "refused" and out["history"][-1]["actor"] == service.SYSTEM
     assert timers_of(engine, filed["code"])[service.SUPPLEMENT_EXPIRED][0] == "done"
+
+
+def exam_form(**extra) -> dict:
+    return {"applicant": {"pid": AN, "full_name": "Nguyễn Văn An", "date_of_birth": "1985-03-04"},
+            "school_code": "79012", "graduation_year": 2027, "electives": ["physics", "chemistry"],
+            "exam_venue_province": "79", "foreign_language_exemption": False, "priority_group": "none",
+            "priority_area": "KV3", "for_admission": True, **extra}
+
+
+def test_exam_registrations_are_received_by_the_province(register):
+    """From 7 December 2026 the exam registration is the province's Department of Education's
+    (Circular 24/2024, art. 18-19), numbered per province: the season is no longer one national
+    counter row capped at 999,999 codes a day. (Routed, like every dossier whose form names no place,
+    by the applicant's residence: Hà Nội.)"""
+    engine, _ = register
+    at = lambda day: dt.datetime.combine(day, dt.time(9), tzinfo=calendar.VIETNAM)  # noqa: E731
+    with UnitOfWork(engine).begin() as conn:
+        before = service.file(conn, pid_of(engine, AN), "dd.national-exam-registration", exam_form(),
+                              now=at(dt.date(2026, 12, 4)))
+        after = [service.file(conn, pid_of(engine, AN), "dd.national-exam-registration", exam_form(),
+                              now=at(dt.date(2026, 12, 8))) for _ in range(2)]
+    assert before["code"] == "G00-261204-000001"
+    assert [a["code"] for a in after] == ["G01-261208-000001", "G01-261208-000002"]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(dossiers.c.code, dossiers.c.agency_code, dossiers.c.agency_level,
+                                      dossiers.c.version_id).order_by(dossiers.c.dossier_id)).all()
+    assert [tuple(r[1:]) for r in rows] == [
+        ("bo-gddt", "national", "dd.national-exam-registration@2025-01-01"),
+        ("so-gddt", "province", "dd.national-exam-registration@2026-12-07"),
+        ("so-gddt", "province", "dd.national-exam-registration@2026-12-07")]
