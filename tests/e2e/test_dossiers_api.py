@@ -69,6 +69,16 @@ def test_filed_received_supplemented_approved_and_refusals(op):
              "service")
     error_of(http.post(DOSSIERS, json={"service": "1.004194", "data": {**form(), "x": 1}}, headers=binh), 422,
              "invalid_form", "x")
+    # every problem of the form is listed (the portal marks each field), in the client's language
+    two = {**form(), "x": 1, "basis": "squatting"}
+    for language in ("vi", "en"):
+        body = error_of(http.post(DOSSIERS, json={"service": "1.004194", "data": two},
+                                  headers={**binh, "Accept-Language": language}), 422, "invalid_form")
+        fields = {p["field"] for p in body["problems"]}
+        assert {"x", "basis"} <= fields, body
+        assert all(p["code"] and p["message"] for p in body["problems"]), body
+    assert body["problems"] != error_of(http.post(DOSSIERS, json={"service": "1.004194", "data": two},
+                                                  headers=binh), 422, "invalid_form")["problems"]
     error_of(http.post(DOSSIERS, json={"service": "1.004194", "data": form(HOA)}, headers=binh), 422,
              "applicant_mismatch", "applicant.pid")
     r = http.post(DOSSIERS, json={"service": "1.004194", "data": form()}, headers=binh)

@@ -122,6 +122,10 @@ def install(app: FastAPI) -> None:
     async def registry_error(request: Request, exc: RegistryError):
         message = _message(request, exc.code, exc.field, exc.message)
         status = next((STATUS[c] for c in type(exc).__mro__ if c in STATUS), 422)  # an area may refine a kind
+        listed = getattr(exc, "problems", None)  # e.g. every problem of a filled form, not only the first
+        if listed and all(hasattr(p, "as_dict") for p in listed):
+            english = _english(request)
+            return error_body(status, exc.code, message, exc.field, problems=[p.as_dict(english) for p in listed])
         return error_body(status, exc.code, message, exc.field)
 
     @app.exception_handler(RequestValidationError)
