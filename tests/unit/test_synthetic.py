@@ -22,9 +22,13 @@ NORTHERN_MOUNTAINS = {"04", "08", "11", "12", "14", "15", "19", "20", "25"}
 CENTRAL_HIGHLANDS = {"51", "52", "66", "68"}
 
 
-@pytest.fixture(scope="module")
-def table() -> pa.Table:
-    return synthetic.generate(ROWS, 2025)
+@pytest.fixture(scope="module", params=["whole", "parts"])
+def table(request) -> pa.Table:
+    """The population made at once, and made in 4 parts as a national one is (``generate_chunks``):
+    every property below must hold for both."""
+    if request.param == "whole":
+        return synthetic.generate(ROWS, 2025)
+    return pa.concat_tables(synthetic.generate_chunks(ROWS, 2025, chunk_rows=10_000))
 
 
 @pytest.fixture(scope="module")
@@ -361,3 +365,76 @@ def test_blood_types_follow_the_parents(people):
     assert len(trio) > 1000
     for i in trio:
         assert blood[i][:-1] in possible(blood[father[i]][:-1], blood[mother[i]][:-1])
+
+
+# ------------------------------------------------------------------------------ made in parts
+
+
+def test_parts_are_reproducible_and_one_part_is_generate():
+    first = list(synthetic.generate_chunks(25_000, 3, chunk_rows=10_000))
+    assert [t.num_rows for t in first] == synthetic.part_sizes(25_000, 10_000) == [8333, 8333, 8334]
+    again = list(synthetic.generate_chunks(25_000, 3, chunk_rows=10_000))
+    assert all(a.equals(b) for a, b in zip(first, again))
+    other = list(synthetic.generate_chunks(25_000, 4, chunk_rows=10_000))
+    assert first[1].column("pid").to_pylist() != other[1].column("pid").to_pylist()
+    (single,) = synthetic.generate_chunks(9000, 3, chunk_rows=10_000)
+    assert single.equals(synthetic.generate(9000, 3))
+
+
+def test_parts_hold_whole_households_and_share_no_number():
+    parts = list(synthetic.generate_chunks(30_000, 11, chunk_rows=10_000))
+    seen: dict[str, set] = {c: set() for c in ("pid", "household_number", "old_id_number", "phone", "email")}
+    for table in parts:
+        pids = set(table.column("pid").to_pylist())
+        for column in ("father_pid", "mother_pid", "spouse_pid"):  # relatives are in the same part
+            assert {p for p in table.column(column).to_pylist() if p is not None} <= pids, column
+        for column, before in seen.items():
+            values = [v for v in table.column(column).to_pylist() if v is not None]
+            assert not before & set(values), f"{column} repeated across parts"
+            before.update(values)
+    assert len(seen["pid"]) == 30_000
+
+
+@pytest.mark.parametrize("chunk_rows", [0, 9_999, True, "10000"])
+def test_parts_must_be_reasonably_large(chunk_rows):
+    with pytest.raises(ValueError, match="chunk_rows"):
+        list(synthetic.generate_chunks(30_000, 1, chunk_rows=chunk_rows))
+
+
+@pytest.mark.parametrize("name", ["people.parquet", "people.csv"])
+def test_write_chunks_writes_the_parts_in_order_and_no_partial_file(tmp_path, name):
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    out = tmp_path / name
+    assert synthetic.write_chunks(22_000, 5, out, chunk_rows=10_000) == 22_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    expected = pa.concat_tables(synthetic.generate_chunks(22_000, 5, chunk_rows=10_000))
+    if name.endswith(".parquet"):
+        read = pq.read_table(out)
+    else:
+        read = pacsv.read_csv(out, convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in synthetic.COLUMNS}, strings_can_be_null=True))
+    assert read.column("pid").to_pylist() == expected.column("pid").to_pylist()
+    assert read.num_rows == 22_000
+
+
+def test_copies_of_one_household_skeleton_are_varied():
+    """Households drawn from the same skeleton within a part differ (ages moved, children's sexes
+    drawn anew); the share of identical household skeletons stays low."""
+    reuse: list = []
+    table = pa.concat_tables(synthetic.generate_chunks(60_000, 2, chunk_rows=20_000, reuse=reuse))
+    assert len(reuse) == 3 and all(0 <= twins <= households for households, twins in reuse)
+    number = np.array(table.column("household_number").to_pylist())
+    relation = np.array(table.column("relation_to_head").to_pylist())
+    sex = np.array(table.column("sex").to_pylist())
+    year = np.array([d[:4] for d in table.column("date_of_birth").to_pylist()])
+    marital = np.array(table.column("marital_status").to_pylist())
+    starts = np.flatnonzero(np.r_[True, number[1:] != number[:-1]])
+    keys = Counter(
+        tuple(zip(relation[a:b], year[a:b], sex[a:b], marital[a:b]))
+        for a, b in zip(starts, np.r_[starts[1:], len(number)]) if b - a >= 4)
+    big = sum(keys.values())
+    assert big > 3000
+    repeated = sum(n for n in keys.values() if n > 1)
+    assert repeated / big < 0.02, f"{repeated} of {big} households of 4 or more repeat a skeleton"

@@ -23,8 +23,10 @@ How it is built:
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -39,7 +41,8 @@ from dinhdanh.ids import names
 from dinhdanh.ids import pid as pid_mod
 from dinhdanh.population import demography as demo
 
-__all__ = ["COLUMNS", "REFERENCE_DATE", "generate", "write"]
+__all__ = ["CHUNK_ROWS", "COLUMNS", "REFERENCE_DATE", "generate", "generate_chunks", "part_sizes", "write",
+           "write_chunks"]
 
 REFERENCE_DATE = np.datetime64("2025-07-01", "D")
 _REFERENCE_YEAR = int(REFERENCE_DATE.astype("datetime64[Y]").astype(np.int64)) + 1970
@@ -688,13 +691,14 @@ def _births(rng: np.random.Generator, t: _Tables, homes: _Homes, household: np.n
 
 
 def _pids(rng: np.random.Generator, t: _Tables, birth_old: np.ndarray, female: np.ndarray,
-          year: np.ndarray) -> pa.Array:
-    """``PPP G YY RRRRRR`` with a random serial, distinct across the table."""
+          year: np.ndarray, part: _Part) -> pa.Array:
+    """``PPP G YY RRRRRR`` with a random serial from the part's slice, distinct across the population."""
     digit = np.array([[pid_mod.century_sex_digit(sex, century) for century in (1900, 2000)]
                       for sex in pid_mod.SEXES])
     g = digit[female.astype(np.int64), year // 100 - 19]
     base = ((t.old_code_numbers[birth_old] * 10 + g) * 100 + year % 100) * 1_000_000
-    return _digits(_unique_keys(rng, base, 1_000_000), 12)
+    offset, width = part.slice(1_000_000)
+    return _digits(_unique_keys(rng, base + offset, width), 12)
 
 
 def _blood_types(rng: np.random.Generator, father: np.ndarray, mother: np.ndarray) -> pa.Array:
@@ -714,28 +718,32 @@ def _blood_types(rng: np.random.Generator, father: np.ndarray, mother: np.ndarra
     return _take(BLOOD_TYPES, phenotype, rng.random(n) >= demo.BLOOD_TYPE_UNKNOWN)
 
 
-def _old_ids(rng: np.random.Generator, t: _Tables, age: np.ndarray, birth_old: np.ndarray) -> pa.Array:
+def _old_ids(rng: np.random.Generator, t: _Tables, age: np.ndarray, birth_old: np.ndarray, part: _Part) -> pa.Array:
     """9-digit CMND numbers, issued until 2016-2021 to people then 14 or older, often not recorded."""
     n = len(age)
     held = rng.random(n) < np.select([age >= 24, age >= 20], [0.6, 0.2], 0.0)
     chosen = np.flatnonzero(held)
     values = np.zeros(n, np.int64)
-    values[chosen] = _unique_keys(rng, t.cmnd_prefix[birth_old[chosen]], t.cmnd_space[birth_old[chosen]])
+    space = t.cmnd_space[birth_old[chosen]]
+    width = space // part.parts
+    values[chosen] = _unique_keys(rng, t.cmnd_prefix[birth_old[chosen]] + part.index * width,
+                                  width)
     return _digits(values, 9, held)
 
 
-def _phones(rng: np.random.Generator, t: _Tables, age: np.ndarray) -> pa.Array:
+def _phones(rng: np.random.Generator, t: _Tables, age: np.ndarray, part: _Part) -> pa.Array:
     n = len(age)
     held = rng.random(n) < np.select([age < 15, age < 18, age < 60, age < 75], [0.0, 0.75, 0.96, 0.85], 0.55)
     chosen = np.flatnonzero(held)
     prefix = t.phone_prefix[_draw(rng, t.phone_cum, n=len(chosen))]
     values = np.zeros(n, np.int64)
-    values[chosen] = _unique_keys(rng, prefix * 10_000_000, 10_000_000)
+    offset, width = part.slice(10_000_000)
+    values[chosen] = _unique_keys(rng, prefix * 10_000_000 + offset, width)
     return _digits(values, 10, held)
 
 
 def _emails(rng: np.random.Generator, t: _Tables, age: np.ndarray, year: np.ndarray, surname: np.ndarray,
-            middle: np.ndarray, given: np.ndarray) -> pa.Array:
+            middle: np.ndarray, given: np.ndarray, part: _Part) -> pa.Array:
     """Addresses made the usual ways from the folded name and birth year, distinct across the table."""
     n = len(age)
     held = rng.random(n) < np.select([age < 18, age < 30, age < 45, age < 60], [0.0, 0.70, 0.55, 0.30], 0.08)
@@ -758,13 +766,22 @@ def _emails(rng: np.random.Generator, t: _Tables, age: np.ndarray, year: np.ndar
     local = pc.choose(pattern, join(g, s, yy), join(g, ".", s, number), join(s, m, g, yy), join(g, s1, m1, yyyy))
     domains = _take([d for d, _ in demo.EMAIL_DOMAINS],
                     _draw(rng, _cumulative([w for _, w in demo.EMAIL_DOMAINS]), n=len(chosen)))
-    while len(repeated := _repeats(pc.dictionary_encode(local).indices.to_numpy())):
+    def clashes() -> np.ndarray:  # within the part, then with the parts before it
+        within = _repeats(pc.dictionary_encode(local).indices.to_numpy())
+        if len(within) or part.emails is None:
+            return within
+        return np.flatnonzero(part.emails.holds(join(local, "@", domains)))
+
+    while len(repeated := clashes()):
         more = _digits(rng.integers(0, 100, len(repeated)), 2)  # namesakes of the same year
         mask = np.zeros(len(local), bool)
         mask[repeated] = True
         local = pc.replace_with_mask(local, pa.array(mask), join(local.take(pa.array(repeated)), more))
+    full = join(local, "@", domains)
+    if part.emails is not None:
+        part.emails.add(full)
     position = np.cumsum(held) - 1
-    return join(local, "@", domains).take(pa.array(position, mask=~held))
+    return full.take(pa.array(position, mask=~held))
 
 
 def _addresses(rng: np.random.Generator, t: _Tables, homes: _Homes) -> pa.Array:
@@ -816,17 +833,179 @@ def _addresses(rng: np.random.Generator, t: _Tables, homes: _Homes) -> pa.Array:
 # ----------------------------------------------------------------------------------------- public
 
 
-def generate(count: int, seed: int) -> pa.Table:
-    """``count`` people living in households; the same ``count`` and ``seed`` give the same table."""
+def _check(count, seed) -> None:
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
         raise ValueError(f"count must be a whole number of at least 1, not {count!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a whole number of at least 0, not {seed!r}")
+
+
+def generate(count: int, seed: int) -> pa.Table:
+    """``count`` people living in households; the same ``count`` and ``seed`` give the same table.
+
+    The whole table is built at once (about 0.9 GB a million people): for large populations use
+    ``generate_chunks`` or ``write_chunks``.
+    """
+    _check(count, seed)
     count = int(count)
-    rng = np.random.default_rng(seed)
+    return _generate(np.random.default_rng(seed), count, _Part(0, 1), int(np.clip(count // 4, *_POOL)))
+
+
+# A national population is made in parts of about this many people, each part a whole number of
+# households with its own random stream, its own household skeletons, and its own slice of every
+# serial number space (PIDs, household numbers, CMND, phones): parts cannot collide, and the peak
+# memory is that of one part whatever the count.
+CHUNK_ROWS = 500_000
+# Each part draws its households from a pool of about one skeleton per person (some 3.6 per
+# household), so that a template is rarely used twice (see ``template_reuse``).
+_PART_POOL_PER_PERSON = 1.0
+
+
+class _SeenEmails:
+    """64-bit digests of the e-mail addresses of the parts already made (8 bytes an address)."""
+
+    def __init__(self):
+        self.digests = np.zeros(0, np.uint64)
+
+    @staticmethod
+    def _digest(emails: pa.Array) -> np.ndarray:
+        return np.array([int.from_bytes(hashlib.blake2b(e.encode(), digest_size=8).digest(), "little")
+                         for e in emails.to_pylist()], np.uint64)
+
+    def holds(self, emails: pa.Array) -> np.ndarray:
+        if len(self.digests) == 0:
+            return np.zeros(len(emails), bool)
+        d = self._digest(emails)
+        at = np.minimum(np.searchsorted(self.digests, d), len(self.digests) - 1)
+        return self.digests[at] == d
+
+    def add(self, emails: pa.Array) -> None:
+        self.digests = np.union1d(self.digests, self._digest(emails))
+
+
+@dataclass
+class _Part:
+    """Which part of how many: sets the slice of each serial space the part draws from."""
+
+    index: int
+    parts: int
+    emails: _SeenEmails | None = None  # addresses of the earlier parts (None: a single part)
+    reuse: list = field(default_factory=list)  # (households, households sharing their skeleton)
+
+    def slice(self, space: int) -> tuple[int, int]:
+        width = space // self.parts
+        return self.index * width, width
+
+
+def part_sizes(count: int, chunk_rows: int = CHUNK_ROWS) -> list[int]:
+    """People in each part: ``count`` split evenly into parts of at most ``chunk_rows``."""
+    parts = -(-count // chunk_rows)
+    bounds = [count * k // parts for k in range(parts + 1)]
+    return [b - a for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def generate_chunks(count: int, seed: int, chunk_rows: int = CHUNK_ROWS,
+                    reuse: list | None = None) -> Iterator[pa.Table]:
+    """The population of ``count`` people, part by part (tables of at most ``chunk_rows`` rows).
+
+    A part holds whole households (relatives point at rows of the same part), and its PIDs,
+    household numbers, CMND and phone numbers come from its own slice of each number space, so
+    no two parts can hold the same one; e-mail addresses are checked against the earlier parts'.
+    One part: exactly ``generate(count, seed)``. The same ``count``, ``seed`` and ``chunk_rows``
+    give the same tables. ``reuse``, when given, receives for each part (households, households
+    whose skeleton another household of the part also got).
+    """
+    _check(count, seed)
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 10_000:
+        raise ValueError(f"chunk_rows must be a whole number of at least 10,000, not {chunk_rows!r}")
+    sizes = part_sizes(int(count), int(chunk_rows))
+    if len(sizes) == 1:
+        yield generate(count, seed)
+        return
+    if len(sizes) > 1000:
+        raise ValueError(f"{count:,} people in parts of {chunk_rows:,} make more than 1,000 parts: raise chunk_rows")
+    seen = _SeenEmails()
+    for k, n in enumerate(sizes):
+        part = _Part(k, len(sizes), seen)
+        yield _generate(np.random.default_rng([seed, k]), n, part, int(n * _PART_POOL_PER_PERSON))
+        if reuse is not None:
+            reuse.extend(part.reuse)
+
+
+def write_chunks(count: int, seed: int, path: str | Path, chunk_rows: int = CHUNK_ROWS,
+                 reuse: list | None = None) -> int:
+    """Write the population part by part to Parquet or CSV; returns the rows written.
+
+    Peak memory is one part's, whatever ``count``. Written to ``path`` + ".partial" and renamed
+    when complete, so an interrupted run never leaves a file that looks finished.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise ValueError(f"cannot write {path}: unsupported extension {path.suffix!r}: use .parquet or .csv")
+    partial = path.with_name(path.name + ".partial")
+    schema = pa.schema([(name, pa.string()) for name in COLUMNS])
+    rows = 0
+    writer = (pq.ParquetWriter(partial, schema) if suffix == ".parquet"
+              else pacsv.CSVWriter(partial, schema))
+    try:
+        for table in generate_chunks(count, seed, chunk_rows, reuse):
+            writer.write_table(table.cast(schema))
+            rows += table.num_rows
+    finally:
+        writer.close()
+    partial.replace(path)
+    return rows
+
+
+def _vary_copies(rng: np.random.Generator, chosen: np.ndarray, household: np.ndarray, age: np.ndarray,
+                 female: np.ndarray, relation: np.ndarray, marital: np.ndarray, part: _Part
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Make the second and later households drawn from the same skeleton differ from the first.
+
+    The balancing weights some skeletons heavily, so a part of ~150,000 households drawn from
+    ~500,000 skeletons still gives about a third of them a twin. Each copy after the first is
+    moved 1 or 2 years older or younger as a whole (gaps between members, so the family's
+    coherence, are kept; the move never makes a married member younger than 18 or anyone
+    younger than 0 or older than the oldest age) and its unmarried children and grandchildren
+    get their sexes drawn anew (same odds as at birth). ``part.reuse`` receives (households,
+    households whose skeleton another household of the part got).
+    """
+    order = np.argsort(chosen, kind="stable")
+    ordered = chosen[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    rank = np.empty(len(chosen), np.int64)
+    rank[order] = np.arange(len(chosen)) - np.repeat(starts, np.diff(np.r_[starts, len(chosen)]))
+    uses = np.bincount(chosen)
+    part.reuse.append((len(chosen), int((uses[chosen] > 1).sum())))
+
+    copy = rank > 0
+    shift = rng.choice(np.array([-2, -1, 1, 2]), len(chosen)) * copy
+    n_households = len(chosen)
+    youngest = np.full(n_households, 1 << 30)
+    np.minimum.at(youngest, household, age)
+    youngest_married = np.full(n_households, 1 << 30)
+    married = marital == MARRIED
+    np.minimum.at(youngest_married, household[married], age[married])
+    oldest = np.zeros(n_households, np.int64)
+    np.maximum.at(oldest, household, age)
+
+    def fits(s):
+        return (youngest + s >= 0) & (youngest_married + s >= 18) & (oldest + s <= demo.MAX_AGE)
+
+    shift = np.where(fits(shift), shift, np.where(fits(-shift), -shift, 0))
+    age = age + shift[household]
+    redraw = copy[household] & np.isin(relation, (R_CHILD, R_GRANDCHILD)) & ~married
+    female = female.copy()
+    female[redraw] = _female_at_birth(rng, _REFERENCE_YEAR - age[redraw])
+    return age, female
+
+
+def _generate(rng: np.random.Generator, count: int, part: _Part, pool_size: int) -> pa.Table:
+    """``count`` people in households, drawn from ``rng``, numbered within ``part``'s slices."""
     t = _tables()
 
-    pool = _skeletons(rng, int(np.clip(count // 4, *_POOL)))
+    pool = _skeletons(rng, max(pool_size, _POOL[0]))
     chosen = _pick_households(rng, _balance(pool), pool.size, count)
     sizes = pool.size[chosen]
     first_row = np.cumsum(sizes) - sizes
@@ -840,6 +1019,8 @@ def generate(count: int, seed: int) -> pa.Table:
     father, mother, spouse = to_rows(pool.father), to_rows(pool.mother), to_rows(pool.spouse)
     age, female = pool.age[member], pool.female[member]
     relation, marital = _SLOT_RELATION[pool.slot[member]], pool.marital[member]
+    if part.parts > 1:
+        age, female = _vary_copies(rng, chosen, household, age, female, relation, marital, part)
     dob = _dates_of_birth(rng, age)
     year = dob.astype("datetime64[Y]").astype(np.int64) + 1970
 
@@ -862,9 +1043,10 @@ def generate(count: int, seed: int) -> pa.Table:
     roots[elsewhere] = _draw(rng, t.origin_cum, n=len(elsewhere))
     hometown = _inherit(t.communes_by_old.draw(rng, roots), np.where(father >= 0, father, mother))
 
-    pid = _pids(rng, t, birth_old, female, year)
-    serial = 100_000_000
-    household_number = _digits(_unique_keys(rng, t.province_numbers[homes.province] * serial, serial), 10)
+    pid = _pids(rng, t, birth_old, female, year, part)
+    offset, width = part.slice(100_000_000)
+    household_number = _digits(_unique_keys(rng, t.province_numbers[homes.province] * 100_000_000 + offset, width),
+                               10)
     members = pa.array(household)
 
     def kin(rows: np.ndarray) -> pa.Array:
@@ -887,7 +1069,7 @@ def generate(count: int, seed: int) -> pa.Table:
         "religion": _take(demo.RELIGIONS, homes.religion[household]),
         "nationality": _take(("VNM",), np.zeros(count, np.int64)),
         "blood_type": _blood_types(rng, father, mother),
-        "old_id_number": _old_ids(rng, t, age, birth_old),
+        "old_id_number": _old_ids(rng, t, age, birth_old, part),
         "father_pid": kin(father),
         "mother_pid": kin(mother),
         "spouse_pid": kin(spouse),
@@ -898,8 +1080,8 @@ def generate(count: int, seed: int) -> pa.Table:
         "address": _addresses(rng, t, homes).take(members),
         "marital_status": _take(MARITAL_STATUSES, marital),
         "status": _take(("alive",), np.zeros(count, np.int64)),
-        "phone": _phones(rng, t, age),
-        "email": _emails(rng, t, age, year, surname, middle, given),
+        "phone": _phones(rng, t, age, part),
+        "email": _emails(rng, t, age, year, surname, middle, given, part),
     }
     return pa.table([columns[name] for name in COLUMNS], names=list(COLUMNS))
 
