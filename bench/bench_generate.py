@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from common import peak_rss_mib
 
 from dinhdanh.population import synthetic
 
@@ -46,10 +47,6 @@ def total_memory() -> str:
         return f"{kib / 2**20:.1f} GiB"
     except (OSError, StopIteration):
         return "unknown"
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 _RELATION = {r: i for i, r in enumerate(synthetic.RELATIONS)}

@@ -26,7 +26,10 @@ After each run the access-log rows are counted, so a figure without its audit ro
 PostgreSQL (``--postgres URL``): a scratch database ``bench_verify_<random>`` is made on URL's
 server and dropped at the end (``--keep`` keeps it; ``--existing`` uses URL's database as it is and
 imports only if it holds no one). N people (1,000,000 by default) are imported with
-``import_population`` (not timed). The vault's master key is a fixed bench key
+``import_population`` (not timed). A register that already holds people (``--existing``, 10M) is
+used as it is: the request bodies are drawn from its own people by primary key
+(``common.sample_people``: no scan, only the 20,000 drawn held in memory), and the audit entries of
+each run are counted above the largest id before it (an index range, not a count of the whole log). The vault's master key is a fixed bench key
 (``DINHDANH_MASTER_KEY``), so that every process, and a kept database, open the same keys.
 Floor: a bare ASGI callable on the same uvicorn with psycopg's async driver and as many
 connections as wrk opens (at most 10, our pool's size): one ``SELECT`` of the person by PID,
@@ -58,7 +61,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, population_file, read_body
+from common import machine, pg_database_size, population_file, read_body, sample_people
 
 HERE = Path(__file__).resolve()
 # one issuer for the token server and the measured servers (their ports differ)
@@ -327,7 +330,7 @@ def build(count: int, work: Path, db: str | None = None) -> tuple[str, Path, dic
         import_population(engine, population_file(count, 7))
         print(f"register: {count:,} people imported in {time.perf_counter() - started:.1f} s (not timed)")
     else:
-        print(f"register: {held:,} people already there (kept database); bodies drawn from {count:,}")
+        print(f"register: {held:,} people already there (kept database); bodies drawn from them")
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(sa.text("DROP TABLE IF EXISTS floor_audit"))
@@ -340,13 +343,17 @@ def build(count: int, work: Path, db: str | None = None) -> tuple[str, Path, dic
                                     rate_per_minute=partners.MAX_RATE, actor="bench")
         partners.approve_partner(conn, made["client_id"], agreement="BENCH-1", legal_basis="Nghị định 69/2024/NĐ-CP",
                                  expires=dt.date.today() + dt.timedelta(days=365), security_level=3, actor="bench")
-    engine.dispose()
 
-    people = pq.read_table(population_file(count, 7), columns=["pid", "full_name", "date_of_birth"]).to_pylist()
     rng = np.random.default_rng(11)
+    if held == 0:
+        people = pq.read_table(population_file(count, 7), columns=["pid", "full_name", "date_of_birth"]).to_pylist()
+        drawn = [people[int(i)] for i in rng.integers(0, len(people), 20_000)]
+    else:  # a kept or existing register: its own people, drawn by primary key (no scan, no file)
+        with engine.connect() as conn:
+            drawn = [r._asdict() for r in sample_people(conn, 20_000, "person_id, pid, full_name, date_of_birth", 11)]
+    engine.dispose()
     lines = []
-    for i in rng.integers(0, len(people), 20_000):
-        p = people[int(i)]
+    for p in drawn:
         dob = p["date_of_birth"] if isinstance(p["date_of_birth"], str) else p["date_of_birth"].isoformat()
         kind = rng.random()
         body = {"pid": p["pid"], "full_name": p["full_name"], "date_of_birth": dob}
@@ -380,7 +387,9 @@ def token_for(db: str, partner: dict) -> str:
         server.wait(30)
 
 
-def audit_rows(db: str, table: str = "access_log") -> int:
+def audit_rows(db: str, table: str = "access_log", above: int = 0) -> int:
+    """The ``verify`` entries of ``table``; on PostgreSQL only those with an id above ``above`` (an index
+    range: the access log of a national register holds millions of entries)."""
     if db.startswith("sqlite"):
         import sqlite3
 
@@ -392,7 +401,18 @@ def audit_rows(db: str, table: str = "access_log") -> int:
     import psycopg
 
     with psycopg.connect(conninfo(db)) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table} WHERE action = 'verify'").fetchone()[0]
+        return conn.execute(f"SELECT count(*) FROM {table} WHERE access_id > %s AND action = 'verify'",
+                            (above,)).fetchone()[0]
+
+
+def last_id(db: str, table: str) -> int:
+    """The largest id of ``table`` on PostgreSQL (0 on SQLite, where every entry is counted)."""
+    if db.startswith("sqlite"):
+        return 0
+    import psycopg
+
+    with psycopg.connect(conninfo(db)) as conn:
+        return conn.execute(f"SELECT coalesce(max(access_id), 0) FROM {table}").fetchone()[0]
 
 
 def server_setting(db: str, name: str) -> str:
@@ -447,17 +467,19 @@ def main() -> None:
                     print(f"scratch database: {scratch}")
             db, bodies, partner = build(count, work, db)
             if postgres:
-                print(f"PostgreSQL: synchronous_commit={server_setting(db, 'synchronous_commit')}, "
+                print(f"PostgreSQL: database size {pg_database_size(db)}, "
+                      f"synchronous_commit={server_setting(db, 'synchronous_commit')}, "
                       f"shared_buffers={server_setting(db, 'shared_buffers')}, "
                       f"max_connections={server_setting(db, 'max_connections')}")
             token = token_for(db, partner)
             for workers in worker_counts:
                 for mode in ("ours", "floor"):
                     table = "access_log" if mode == "ours" else "floor_audit"
-                    before = audit_rows(db, table)
+                    mark = last_id(db, table)
+                    before = audit_rows(db, table, mark)
                     r = run_load(mode, db, token, bodies, work, args.seconds, args.connections, workers,
                                  args.background and mode == "ours")
-                    r["written"] = audit_rows(db, table) - before
+                    r["written"] = audit_rows(db, table, mark) - before
                     results[(mode, workers)] = r
                     print(f"{mode} x{workers}: {r['rps']:,.0f} requests/s; p50 {r['p50']:.2f} ms, p95 {r['p95']:.2f} ms, "
                           f"p99 {r['p99']:.2f} ms, max {r['max']:.1f} ms; {r['requests']:,} requests "
