@@ -59,6 +59,11 @@ class Op:
         return self.http.post(path, data=data, auth=(client["client_id"], client["client_secret"]))
 
     def jwks(self) -> dict:
+        """/jwks as a relying party fetching it now reads it: after the provider's own copy (kept
+        ``keys.SERVED_JWKS_LIFETIME``, oidc.keys.PublishedKeys) has expired, by its clock."""
+        published = self.http.app.state.published_keys
+        now = published.clock()
+        published.clock = lambda: now + keys.SERVED_JWKS_LIFETIME.total_seconds()
         return self.http.get("/jwks").json()
 
     def login(self, browser: Browser | None = None, who: str = BINH, client: dict | None = None, scope="openid profile",

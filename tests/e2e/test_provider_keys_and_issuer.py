@@ -116,6 +116,27 @@ def test_rotation_publishes_the_new_key_before_it_signs(op, monkeypatch):
     assert retired["published_until"] - retired["retired_at"] >= max(keys.OVERLAP, dt.timedelta(minutes=10))
 
 
+def test_each_process_serves_its_copy_of_the_key_set_for_a_few_seconds(op):
+    """/jwks is not read from the database per request: each process keeps what it read for
+    SERVED_JWKS_LIFETIME, and a rotated key signs only after that, the relying parties' cache
+    lifetime and the clock skew (PUBLISH_AHEAD)."""
+    published = op.http.app.state.published_keys
+    clock = [1000.0]
+    published.clock = lambda: clock[0]
+    first = op.http.get("/jwks")
+    assert first.status_code == 200 and first.headers["content-type"] == "application/json"
+    with op.engine.begin() as conn:
+        new = keys.rotate_all(conn, op.people.vault)
+    clock[0] += keys.SERVED_JWKS_LIFETIME.total_seconds() - 0.5
+    assert op.http.get("/jwks").content == first.content  # this process's copy
+    clock[0] += 0.5
+    assert {k.kid for k in new} <= {k["kid"] for k in op.http.get("/jwks").json()["keys"]}
+    assert keys.PUBLISH_AHEAD >= keys.JWKS_CACHE_LIFETIME + keys.SERVED_JWKS_LIFETIME + keys.CLOCK_SKEW
+    with op.engine.connect() as conn:  # the new keys do not sign until every cache can hold them
+        assert keys.signing_key(conn, op.people.vault, utcnow() + keys.JWKS_CACHE_LIFETIME
+                                + keys.SERVED_JWKS_LIFETIME).kid != new[0].kid
+
+
 def test_an_ekyc_answer_verifies_with_the_archive_after_three_rotations(op):
     start = utcnow() - dt.timedelta(days=3)
     claims = {"iss": ISSUER, "aud": "bank", "iat": int(start.timestamp()), "jti": "j1", "purpose": "kyc",

@@ -4,8 +4,8 @@ provider's symmetric secrets.
 
 A signing key row is published (in ``/jwks``) from the moment it is written. It signs from
 ``signs_from``: at once for the very first key of an algorithm (no JWKS without it was ever
-served), and, for a key put in by ``rotate``, ``PUBLISH_AHEAD`` later (one JWKS cache lifetime
-plus clock skew), so that a relying party holding a cached JWKS already has the key when the
+served), and, for a key put in by ``rotate``, ``PUBLISH_AHEAD`` later (one JWKS cache lifetime,
+plus the time a provider process serves the key set it read, plus clock skew), so that a relying party holding a cached JWKS already has the key when the
 first token signed with it arrives. The key that signs at ``now`` is, per algorithm, the newest
 whose ``signs_from <= now``: a rotation needs no second command. The key it takes over from is
 retired at that moment (``retired_at`` = the new key's ``signs_from``) and stays published
@@ -56,8 +56,11 @@ RSA_BITS = 2048
 # How long relying parties may cache /jwks (its Cache-Control max-age): a new key is published at
 # least this long (plus clock skew between our processes) before it signs anything.
 JWKS_CACHE_LIFETIME = dt.timedelta(seconds=60)
+# How long each provider process keeps the /jwks it serves (``PublishedKeys``) before reading the
+# keys again: a key set that changes a few times a year is not read from the database per request.
+SERVED_JWKS_LIFETIME = dt.timedelta(seconds=5)
 CLOCK_SKEW = dt.timedelta(seconds=30)
-PUBLISH_AHEAD = JWKS_CACHE_LIFETIME + CLOCK_SKEW
+PUBLISH_AHEAD = JWKS_CACHE_LIFETIME + SERVED_JWKS_LIFETIME + CLOCK_SKEW
 # The longest lifetime of anything signed and checked against /jwks (ID and access tokens), plus
 # clock skew: how long a retired key stays in /jwks. Documents kept longer (e-KYC answers) are
 # checked against the archive instead.
@@ -211,6 +214,35 @@ def published_jwks(conn: sa.Connection, now: dt.datetime | None = None) -> dict:
     rows.sort(key=lambda r: (_RANK[state[r.kid]], ALGS.index(r.alg or ALG) if (r.alg or ALG) in ALGS else 9,
                              -(r.signs_from or r.created_at).timestamp()))
     return {"keys": [_public(r) for r in rows]}
+
+
+class PublishedKeys:
+    """The /jwks body one provider process serves, read again when ``SERVED_JWKS_LIFETIME`` has
+    passed (by ``clock``, monotonic seconds): a rotated key is served within that time, and
+    ``PUBLISH_AHEAD`` counts it. Thread-safe: the cached pair is replaced in one assignment; two
+    threads that find it stale both read the keys, which is harmless."""
+
+    def __init__(self, clock=None):
+        import time
+
+        self.clock = clock or time.monotonic
+        self._served: tuple[float, bytes] | None = None
+
+    def fresh(self) -> bytes | None:
+        """The body, if read less than ``SERVED_JWKS_LIFETIME`` ago."""
+        served = self._served
+        if served is not None and self.clock() - served[0] < SERVED_JWKS_LIFETIME.total_seconds():
+            return served[1]
+        return None
+
+    def read(self, conn: sa.Connection) -> bytes | None:
+        """Read the published keys (None when an algorithm has no key yet: the caller makes them)."""
+        body = published_jwks(conn)
+        if {k["alg"] for k in body["keys"]} != set(ALGS):
+            return None
+        encoded = json.dumps(body, separators=(",", ":")).encode()
+        self._served = (self.clock(), encoded)
+        return encoded
 
 
 def _numeric(moment: dt.datetime | None) -> int | None:

@@ -13,6 +13,7 @@ import dinhdanh.passports
 from dinhdanh import __version__
 from dinhdanh.web import body_limits, errors, observability, oidc, portal, portal_dossiers
 from dinhdanh.exchange.limits import limiter_for
+from dinhdanh.oidc.keys import PublishedKeys
 from dinhdanh.store.replica import router_from_config
 from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web.api import audit, batches
@@ -81,6 +82,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     # per-partner rate limits and quotas (exchange.limits): Redis when DINHDANH_REDIS_URL is set, otherwise
     # the database; either way every API worker shares them and a restart keeps them
     app.state.limiter = limiter_for(engine)
+    app.state.published_keys = PublishedKeys()  # the /jwks this process serves (oidc.keys)
     # verify first: the exchange's hot path (routes are matched in order); kyc before citizens
     # (/citizens/{pid}/kyc)
     app.include_router(verify.router)

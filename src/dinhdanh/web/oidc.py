@@ -167,18 +167,27 @@ def configuration(request: Request) -> JSONResponse:
 
 
 @router.get("/jwks", tags=["oidc"], summary="The provider's public signing keys (JWKS)")
-def jwks(request: Request) -> JSONResponse:
+async def jwks(request: Request) -> Response:
     """Per algorithm (ES256, RS256): the key signing now, the next one, and retired keys whose
-    tokens may still be presented."""
-    with uow_of(request).read() as conn:  # a read: no write lock is queued for (SQLite's is one)
-        body = keys.published_jwks(conn)
-    if {k["alg"] for k in body["keys"]} != set(keys.ALGS):  # a new provider: make its keys, once
-        with uow_of(request).begin() as conn:
-            keys.ensure_signing_keys(conn, vault_of(request))  # there is always a key of each algorithm
-            body = keys.published_jwks(conn)
+    tokens may still be presented. Served from this process's copy (``keys.PublishedKeys``), read
+    again every ``keys.SERVED_JWKS_LIFETIME``."""
+    published: keys.PublishedKeys = request.app.state.published_keys
+    body = published.fresh()
+    if body is None:
+        body = await run_in_threadpool(_read_jwks, request, published)
     # a rotated key is published this long (and more) before it signs (keys.PUBLISH_AHEAD)
     max_age = int(keys.JWKS_CACHE_LIFETIME.total_seconds())
-    return JSONResponse(body, headers={"Cache-Control": f"public, max-age={max_age}"})
+    return Response(body, media_type="application/json", headers={"Cache-Control": f"public, max-age={max_age}"})
+
+
+def _read_jwks(request: Request, published: keys.PublishedKeys) -> bytes:
+    with uow_of(request).read() as conn:  # a read: no write lock is queued for (SQLite's is one)
+        body = published.read(conn)
+    if body is None:  # a new provider: make its keys, once
+        with uow_of(request).begin() as conn:
+            keys.ensure_signing_keys(conn, vault_of(request))  # there is always a key of each algorithm
+            body = published.read(conn)
+    return body
 
 
 @router.get("/.well-known/dinhdanh/keys-archive", tags=["oidc"],
