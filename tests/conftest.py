@@ -20,6 +20,29 @@ POSTGRES_URL = os.environ.get("DINHDANH_TEST_POSTGRES_URL")
 # one random key per test session, inherited by the CLI subprocesses the tests start.
 os.environ.setdefault("DINHDANH_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
 NO_POSTGRES = "DINHDANH_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped (.ci/run sets it)"
+# Workers (pytest-xdist, ``-n auto`` in pyproject.toml): at most this many. The suite's servers are
+# shared (one PostgreSQL with its max_connections, Redis, NATS) and its load tests were sized for a
+# 2-core machine; more workers are for who asks for them (``-n 4``).
+MAX_WORKERS = 2
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per CPU this process may run on, at most MAX_WORKERS."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cpus))
+
+
+def pytest_addoption(parser, pluginmanager):
+    """Without pytest-xdist (``-p no:xdist``, or not installed) the ``--numprocesses``/``--dist`` of
+    pyproject's addopts are accepted and ignored, and the suite runs in this one process."""
+    if pluginmanager.get_plugin("xdist") is None:
+        group = parser.getgroup("xdist", "pytest-xdist is off: these options are ignored")
+        group.addoption("--numprocesses", dest="numprocesses", default=None)
+        group.addoption("--dist", dest="dist", default="no")
 
 
 def _sqlite(tmp_path: Path) -> sa.Engine:

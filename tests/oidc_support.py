@@ -8,7 +8,6 @@ import hashlib
 import html
 import re
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from dinhdanh.oidc import clients
 from dinhdanh.population.importer import import_population
 from dinhdanh.store.vault import Vault, for_database
 from tests.chips import NATIONAL
+from tests.ports import free_port  # noqa: F401 (imported from here by many tests)
 from tests.support import FAMILY, write_people
 
 AN, BINH, DUC, HOA = "001085000001", "001187000002", "079090000005", "079193000006"
@@ -176,12 +176,6 @@ def authorize_url(client: dict, **kw) -> str:
 # ------------------------------------------------------------------------------ a live server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LiveServer:
     """The app served by uvicorn in a thread on a free port."""
 
@@ -199,13 +193,24 @@ class LiveServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> LiveServer:
+        import urllib.request
+
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the live server did not start")
             time.sleep(0.02)
-        return self
+        # started means listening; wait for a first answer too (on a busy machine, with another
+        # pytest-xdist worker loading both cores, it can come seconds later)
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=max(0.1, deadline - time.monotonic())):
+                    return self
+            except OSError:
+                if time.monotonic() > deadline or not self.thread.is_alive():
+                    raise RuntimeError("the live server does not answer") from None
+                time.sleep(0.05)
 
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,16 +27,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from dinhdanh.store.engine import make_engine, upgrade
+from tests.ports import free_port as _free_port
 
 
 class Unavailable(Exception):
     """A replica cannot be made on this machine (the reason is the message)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_postgres(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -12,7 +12,6 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from dinhdanh.officers.tables import officers
 from dinhdanh.registry.tables import events, persons
 from dinhdanh.store.engine import make_engine
 from dinhdanh.web.app import create_app
+from tests.ports import free_port as _free_port
 
 try:
     from tests.support import FAMILY, FAMILY_COLUMNS, write_people
@@ -448,12 +448,6 @@ def test_population_generate_then_import(cli, sqlite_db, tmp_path):
 def test_population_generate_refuses_other_extensions(cli, tmp_path, name):
     assert_refused(cli("population", "generate", "--count", "100", "--out", str(tmp_path / name)), 2, "extension")
     assert not (tmp_path / name).exists()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, token: str | None = None, timeout: float = 5):

@@ -44,6 +44,7 @@ def call(url: str, token: str | None = None) -> int:
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.xdist_group("cluster-copies")  # a private copy of the cluster, like the replica tests
 def test_postgresql_restarted_under_load(tmp_path):
     try:
         server = replica_support.private_server(60)

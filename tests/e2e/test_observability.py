@@ -25,6 +25,7 @@ from dinhdanh.officers.service import add_officer
 from dinhdanh.store import outbox
 from dinhdanh.store.engine import make_engine
 from dinhdanh.web.app import create_app
+from tests.ports import free_port as _free_port
 from tests.support import FAMILY
 
 PID = FAMILY[0][0]
@@ -220,12 +221,6 @@ def test_json_log_lines_mask_personal_data():
     assert PID not in out.getvalue() and MRZ not in out.getvalue() and "246810" not in out.getvalue()
     assert logs.mask("mã xác thực 123456 và passcode=654321") == "mã xác thực [code] và passcode=[code]"
     assert logs.mask("commune 00070, 2026-12-06, 10 people") == "commune 00070, 2026-12-06, 10 people"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_writes_json_log_lines_with_the_request_id(tmp_path):

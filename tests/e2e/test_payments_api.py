@@ -122,12 +122,12 @@ def test_the_local_gateway_is_off_unless_asked(engine, monkeypatch):
     monkeypatch.delenv("DINHDANH_PAYMENTS_LOCAL_GATEWAY", raising=False)
     monkeypatch.delenv("DINHDANH_VNPAY_TMN_CODE", raising=False)
     monkeypatch.delenv("DINHDANH_VNPAY_HASH_SECRET", raising=False)
-    with LiveServer(engine) as server, httpx.Client(base_url=server.url) as http:
+    with LiveServer(engine) as server, httpx.Client(base_url=server.url, timeout=30) as http:
         assert http.get("/_gateway/vnpay/paymentv2/vpcpay.html").status_code == 404
         assert http.get(IPN_PATH, params={"vnp_TxnRef": "X"}).status_code == 404  # no terminal, no merchant routes
     monkeypatch.setenv("DINHDANH_VNPAY_TMN_CODE", "ABCD1234")
     monkeypatch.setenv("DINHDANH_VNPAY_HASH_SECRET", "0123456789ABCDEF0123456789ABCDEF")
-    with LiveServer(engine) as server, httpx.Client(base_url=server.url) as http:  # a real terminal: VNPAY's own
+    with LiveServer(engine) as server, httpx.Client(base_url=server.url, timeout=30) as http:  # a real terminal: VNPAY's own
         assert http.get("/_gateway/vnpay/paymentv2/vpcpay.html").status_code == 404
         assert http.get(IPN_PATH, params={"vnp_TxnRef": "X"}).json()["RspCode"] == "97"
         merchant = server.app.state.vnpay_merchant

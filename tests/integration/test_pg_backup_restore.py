@@ -21,7 +21,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,16 +30,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.ports import free_port as _free_port
+
 POSTGRES_URL = os.environ.get("DINHDANH_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.postgres
+# xdist_group: the copies of the PostgreSQL cluster (pg_basebackup) are made one at a time, on one worker
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("cluster-copies")]
 BUDGET = 60.0
 MAX_CLUSTER_BYTES = 3 << 30  # a bigger cluster does not copy within the test's minute
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_postgres(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:

@@ -35,7 +35,8 @@ from tests.replica_support import Unavailable, streaming_pair
 from tests.support import FAMILY, write_people
 
 POSTGRES_URL = os.environ.get("DINHDANH_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.postgres
+# xdist_group: the copies of the PostgreSQL cluster (pg_basebackup) are made one at a time, on one worker
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("cluster-copies")]
 BUDGET = 60.0
 AN, GIANG, DUC = "001085000001", "079095000007", "079090000005"
 
