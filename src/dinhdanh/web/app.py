@@ -90,6 +90,8 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     # own is tried in turn (with 150 routes, matching cost a tenth of a filing's CPU)
     app.include_router(public_services.routes())  # the catalogue of online public services (read, checked)
     citizen_dossiers.install(app)  # dossiers: citizens file and follow, officers of the area decide
+    # then the provider's token, key set, userinfo and introspection: every e-ID login and partner token
+    app.include_router(oidc.endpoints)
     for module in (kyc, citizens, events, quality, places, cards, eid, audit):
         app.include_router(module.router)
     app.include_router(change_notifications.router)  # partners' change notifications

@@ -35,6 +35,9 @@ from dinhdanh.store.base import utcnow
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.deps import uow_of
 
+# the protocol's back-channel endpoints and metadata (machines call them, many times a second) apart
+# from its pages (people's browsers): the app tries them early (web.app)
+endpoints = APIRouter()
 router = APIRouter()
 MAX_BODY = 64 * 1024
 _env = Environment(loader=PackageLoader("dinhdanh.web", "templates"), autoescape=select_autoescape())
@@ -161,12 +164,12 @@ async def _protocol(request: Request, work) -> Response:
 # ------------------------------------------------------------------------- metadata and keys
 
 
-@router.get("/.well-known/openid-configuration", tags=["oidc"], summary="OpenID Provider metadata (Discovery)")
+@endpoints.get("/.well-known/openid-configuration", tags=["oidc"], summary="OpenID Provider metadata (Discovery)")
 def configuration(request: Request) -> JSONResponse:
     return JSONResponse(metadata(issuer_of(request)), headers={"Cache-Control": "public, max-age=300"})
 
 
-@router.get("/jwks", tags=["oidc"], summary="The provider's public signing keys (JWKS)")
+@endpoints.get("/jwks", tags=["oidc"], summary="The provider's public signing keys (JWKS)")
 async def jwks(request: Request) -> Response:
     """Per algorithm (ES256, RS256): the key signing now, the next one, and retired keys whose
     tokens may still be presented. Served from this process's copy (``keys.PublishedKeys``), read
@@ -190,7 +193,7 @@ def _read_jwks(request: Request, published: keys.PublishedKeys) -> bytes:
     return body
 
 
-@router.get("/.well-known/dinhdanh/keys-archive", tags=["oidc"],
+@endpoints.get("/.well-known/dinhdanh/keys-archive", tags=["oidc"],
             summary="Every key the provider ever signed with, and when (never shrinks)")
 def keys_archive(request: Request) -> JSONResponse:
     """A JWKS of every signing key ever used, each with ``signs_from`` and ``signs_until``
@@ -207,27 +210,27 @@ def keys_archive(request: Request) -> JSONResponse:
 # ------------------------------------------------------------------------- back-channel endpoints
 
 
-@router.post("/token", include_in_schema=False)
+@endpoints.post("/token", include_in_schema=False)
 async def token(request: Request) -> Response:
     return await _protocol(request, lambda p: p.create_token_response(request))
 
 
-@router.post("/par", include_in_schema=False)
+@endpoints.post("/par", include_in_schema=False)
 async def par(request: Request) -> Response:
     return await _protocol(request, lambda p: p.handle_response(*rfc9126.push(p, p.create_oauth2_request(request))))
 
 
-@router.post("/revoke", include_in_schema=False)
+@endpoints.post("/revoke", include_in_schema=False)
 async def revoke(request: Request) -> Response:
     return await _protocol(request, lambda p: p.create_endpoint_response("revocation", request))
 
 
-@router.post("/introspect", include_in_schema=False)
+@endpoints.post("/introspect", include_in_schema=False)
 async def introspect(request: Request) -> Response:
     return await _protocol(request, lambda p: p.create_endpoint_response("introspection", request))
 
 
-@router.api_route("/userinfo", methods=["GET", "POST"], include_in_schema=False)
+@endpoints.api_route("/userinfo", methods=["GET", "POST"], include_in_schema=False)
 async def userinfo(request: Request) -> Response:
     return await _protocol(request, lambda p: p.userinfo(request.state.oidc_http))
 
