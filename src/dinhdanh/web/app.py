@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 import dinhdanh.eid
 import dinhdanh.passports
 from dinhdanh import __version__
-from dinhdanh.web import body_limits, errors, observability, oidc, portal, portal_dossiers
+from dinhdanh.web import body_limits, errors, observability, officer_console, oidc, portal, portal_dossiers
 from dinhdanh.exchange.limits import limiter_for
 from dinhdanh.oidc.keys import PublishedKeys
 from dinhdanh.store.replica import router_from_config
@@ -99,6 +99,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     app.include_router(partner_administration.router)  # the partner registry (partners.admin)
     for module in (oidc, me, portal, portal_dossiers):  # the OpenID Connect provider, self-service, the demo portal
         app.include_router(module.router)
+    app.include_router(officer_console.router)  # the officers' console for dossiers (/officer)
     app.include_router(batches.router)  # batch matching and the telcos' mismatch ladder (partners)
     fee_payments.install(app)  # VNPAY's IPN and return; the local gateway with DINHDANH_PAYMENTS_LOCAL_GATEWAY=1
     app.include_router(result_documents.router)  # public checks of signed result documents, the documents CA
