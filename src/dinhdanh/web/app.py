@@ -90,7 +90,8 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     # own is tried in turn (with 150 routes, matching cost a tenth of a filing's CPU)
     app.include_router(public_services.routes())  # the catalogue of online public services (read, checked)
     citizen_dossiers.install(app)  # dossiers: citizens file and follow, officers of the area decide
-    # then the provider's token, key set, userinfo and introspection: every e-ID login and partner token
+    # then the provider's metadata and key set (its token, userinfo, revocation, introspection and PAR
+    # endpoints are plain routes put first, below: every e-ID login and every partner's token)
     app.include_router(oidc.endpoints)
     for module in (kyc, citizens, events, quality, places, cards, eid, audit):
         app.include_router(module.router)
@@ -104,6 +105,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     fee_payments.install(app)  # VNPAY's IPN and return; the local gateway with DINHDANH_PAYMENTS_LOCAL_GATEWAY=1
     app.include_router(result_documents.router)  # public checks of signed result documents, the documents CA
     app.include_router(dossier_attachments.router)  # dossiers' attachments: uploaded, checked, sealed at rest
+    app.router.routes[0:0] = oidc.protocol_routes()  # a few exact paths, cheap to try before the rest
     app.add_middleware(body_limits.BodyLimit, max_bytes=body_limits.max_body_bytes())  # every body limited
     body_limits.document(app)  # ... and every operation with a body says so (413)
     eid.install(app)
