@@ -521,13 +521,29 @@ def authenticate(bind: sa.Engine | sa.Connection, username: str, passcode: str, 
 
 
 def principal(conn: sa.Connection, account_id: int) -> Principal:
-    """The account as it stands; ``LoginRefused`` (``not_active`` / ``account_locked``) when not usable."""
-    try:
-        account = accounts.get_account(conn, account_id)
-    except NotFound:
-        raise LoginRefused("not_active") from None
-    _usable(account)
-    return _principal(conn, account)
+    """The account as it stands; ``LoginRefused`` (``not_active`` / ``account_locked``) when not usable.
+    One narrow statement (the account and its username): every token refresh asks it."""
+    row = conn.execute(_PRINCIPAL, {"account_id": account_id}).first()
+    if row is None:
+        raise LoginRefused("not_active")
+    _usable(row)
+    return Principal(account_id=row.account_id, subject=row.subject, kind=row.kind, level=row.level,
+                     person_id=row.person_id, username=row.username)
+
+
+# built once: the account's own columns and its holder's username (``accounts.username_of``)
+_PRINCIPAL = (
+    sa.select(eid_accounts.c.account_id, eid_accounts.c.subject, eid_accounts.c.kind, eid_accounts.c.level,
+              eid_accounts.c.person_id, eid_accounts.c.state,
+              sa.case((eid_accounts.c.kind == "citizen", persons.c.pid),
+                      (eid_accounts.c.kind == "foreigner", foreigners.c.number),
+                      else_=organisations.c.code).label("username"))
+    .select_from(eid_accounts)
+    .outerjoin(persons, persons.c.person_id == eid_accounts.c.person_id)
+    .outerjoin(foreigners, foreigners.c.foreigner_id == eid_accounts.c.foreigner_id)
+    .outerjoin(organisations, organisations.c.organisation_id == eid_accounts.c.organisation_id)
+    .where(eid_accounts.c.account_id == sa.bindparam("account_id"))
+)
 
 
 # ----------------------------------------------------------------------------- second factor

@@ -152,7 +152,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         row = refresh_token.row
         user = self.server.end_user(row.account_id, acr=row.acr, amr=row.amr or [], auth_time=row.auth_time,
                                     session_id=row.session_id, claims_request=row.claims,
-                                    client=self.request.client)
+                                    client=self.request.client, sid=row.sid)
         if user is None:
             raise InvalidGrantError("The account is no longer usable.")
         if not officers.still_officer(self.server.conn, row.scope, row.account_id, row.auth_time):

@@ -124,7 +124,10 @@ def find(conn: sa.Connection, value, kind: str | None = None, now: dt.datetime |
     return Token(row, now or utcnow())
 
 
-_BY_HASH = sa.select(oidc_tokens).where(oidc_tokens.c.token_hash == sa.bindparam("hash"))
+# with its session's public ``sid`` (None without a session): a refresh puts it in the new tokens
+_BY_HASH = (sa.select(oidc_tokens, oidc_sessions.c.sid)
+            .outerjoin(oidc_sessions, oidc_sessions.c.session_id == oidc_tokens.c.session_id)
+            .where(oidc_tokens.c.token_hash == sa.bindparam("hash")))
 
 
 # Access tokens whose signature, type and claims were checked in this process: token hash ->
