@@ -45,8 +45,11 @@ def population_file(count: int, seed: int, suffix: str = ".parquet") -> Path:
 
     OUT.mkdir(exist_ok=True)
     path = OUT / f"population-{count}-{seed}{suffix}"
-    if not path.exists():
-        synthetic.write(synthetic.generate(count, seed), path)
+    if not path.exists():  # above synthetic.CHUNK_ROWS made part by part, in bounded memory
+        if count > synthetic.CHUNK_ROWS:
+            synthetic.write_chunks(count, seed, path)
+        else:
+            synthetic.write(synthetic.generate(count, seed), path)
     return path
 
 

@@ -394,10 +394,15 @@ class _Writer:
         missing = [num for num in first_rows if num not in found]
         if missing:
             now = self.now if self.postgres else self.now_value
-            self.conn.exec_driver_sql(
-                "INSERT INTO households (number, head_id, province_code, commune_code, address, created_at) "
-                f"VALUES ({', '.join([mark] * 6)})",
-                [(num, heads.get(num), *first_rows[num], now) for num in missing])
+            rows = [(num, heads.get(num), *first_rows[num], now) for num in missing]
+            columns = "households (number, head_id, province_code, commune_code, address, created_at)"
+            if self.postgres:  # COPY, as the persons: the import writes with COPY all the way
+                cursor = self.conn.connection.driver_connection.cursor()
+                with cursor.copy(f"COPY {columns} FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                self.conn.exec_driver_sql(f"INSERT INTO {columns} VALUES ({', '.join([mark] * 6)})", rows)
             found.update((num, hid) for num, hid, _ in self._ids_of(missing))
         return found
 
