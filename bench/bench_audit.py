@@ -33,7 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
-from common import machine, population_file
+from common import conninfo, machine, population_file
 
 BENCH_MASTER_KEY = base64.b64encode(hashlib.sha256(b"dinhdanh bench master key").digest()).decode()
 FIELDS = ["full_name", "date_of_birth", "sex", "status"]
@@ -124,15 +124,6 @@ def run(kind: str, url: str, person_ids: list[int], seconds: float, processes: i
 
 
 # ----------------------------------------------------------------------------- setup
-
-def conninfo(url: str, database: str | None = None) -> str:
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
 
 def count(url: str, table: str) -> int:
     import sqlalchemy as sa

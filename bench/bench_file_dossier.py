@@ -64,8 +64,8 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from bench_verify import ENV, free_port, pinned, serve_ours, wait_up
-from common import hidden_form, machine, percentile, pkce, population_file, read_body
+from bench_verify import ENV, serve_ours
+from common import free_port, hidden_form, machine, percentile, pinned, pkce, population_file, read_body, wait_up
 
 HERE = Path(__file__).resolve()
 ISSUER = ENV["DINHDANH_OIDC_ISSUER"]

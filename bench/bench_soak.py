@@ -67,14 +67,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench_file_dossier import ASKED, SERVICE, nested
-from bench_verify import BENCH_MASTER_KEY, conninfo, free_port
-from common import hidden_form, machine, percentile, pkce, population_file
+from bench_verify import BENCH_MASTER_KEY
+from common import (conninfo, drop_database, free_port, hidden_form, machine, percentile, pkce, population_file,
+                    scratch_database)
 
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
@@ -466,23 +466,6 @@ def provider_path(location: str) -> str:
 
 # ----------------------------------------------------------------------------- the register
 
-def scratch_database(url: str) -> tuple[str, str]:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    name = f"bench_soak_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return make_url(url).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_database(url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def build(db: str, people: int, level1: int, level2: int, officers: int) -> dict:
     """The register and everyone's credentials (not timed)."""
     import numpy as np
@@ -743,7 +726,7 @@ def main() -> None:
 
     os.environ.setdefault("DINHDANH_MASTER_KEY", BENCH_MASTER_KEY)  # every process opens the same vault
     print(f"machine: {machine()}; load average before: {os.getloadavg()[0]:.2f}", flush=True)
-    db, name = scratch_database(args.postgres)
+    db, name = scratch_database(args.postgres, "bench_soak")
     print(f"scratch database: {name}", flush=True)
     server = None
     try:

@@ -44,14 +44,13 @@ import base64
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import machine, percentile, population_file, read_body
+from common import drop_database, free_port, machine, percentile, pinned, population_file, read_body, scratch_database, wait_up
 
 HERE = Path(__file__).resolve()
 ISSUER = "https://dinhdanh.bench"
@@ -447,31 +446,6 @@ def load_main(args) -> None:
 
 # ----------------------------------------------------------------------------- plumbing
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(port: int, timeout: float = 60.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"server on port {port} did not start")
-
-
-def pinned(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-
-
 def stop(server: subprocess.Popen) -> None:
     server.terminate()
     try:
@@ -492,29 +466,6 @@ def token_rows(db: str) -> dict[str, int]:
         rows = dict(conn.execute(sa.select(oidc_tokens.c.kind, sa.func.count()).group_by(oidc_tokens.c.kind)).all())
     engine.dispose()
     return rows
-
-
-def scratch_database(url: str) -> tuple[str, str]:
-    import uuid
-
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    from bench_verify import conninfo
-
-    name = f"bench_token_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return make_url(url).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_database(url: str, name: str) -> None:
-    import psycopg
-
-    from bench_verify import conninfo
-
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def measure(server_cmd, setup: dict, grants, args, work: Path, label: str) -> dict:
@@ -583,7 +534,7 @@ def main() -> None:
                 results["peer"] = measure(peer_cmd, {"cc_scope": "api:read"}, grants, args, work, "peer")
             if "ours" in servers or "floor" in servers:
                 if postgres:
-                    db, scratch = scratch_database(args.postgres)
+                    db, scratch = scratch_database(args.postgres, "bench_token")
                 else:
                     db = f"sqlite:///{work / 'register.sqlite'}"
                 ours = setup_ours(db, args.connections)

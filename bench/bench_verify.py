@@ -54,14 +54,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import machine, pg_database_size, population_file, read_body, sample_people
+from common import (conninfo, drop_database, free_port, machine, pg_database_size, pinned, population_file, read_body,
+                    sample_people, scratch_database, wait_up)
 
 HERE = Path(__file__).resolve()
 # one issuer for the token server and the measured servers (their ports differ)
@@ -117,16 +117,6 @@ def floor_app(db_path: str):
         await send({"type": "http.response.body", "body": out})
 
     return app
-
-
-def conninfo(url: str, database: str | None = None) -> str:
-    """A libpq conninfo for a SQLAlchemy PostgreSQL URL (optionally another database on its server)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
 
 
 FLOOR_INSERT = ("INSERT INTO floor_audit (at, actor, person_id, action, purpose, fields, outcome) "
@@ -210,27 +200,6 @@ end
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"server on port {port} did not start")
-
-
-def pinned(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-
-
 def _wrk_result(out: str) -> dict:
     found = re.search(r"^RESULT (\d+) (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)$", out, re.M)
     if not found:
@@ -287,26 +256,6 @@ def run_load(mode: str, db: str, token: str, bodies: Path, work: Path, seconds: 
 
 
 # ----------------------------------------------------------------------------- setup
-
-def scratch_database(url: str) -> tuple[str, str]:
-    """A new, empty database on ``url``'s server: (its SQLAlchemy URL, its name)."""
-    import uuid
-
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    name = f"bench_verify_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return make_url(url).set(database=name).render_as_string(hide_password=False), name
-
-
-def drop_database(url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
 
 def build(count: int, work: Path, db: str | None = None) -> tuple[str, Path, dict]:
     import datetime as dt
@@ -463,7 +412,7 @@ def main() -> None:
                 if args.existing:
                     db = args.postgres
                 else:
-                    db, scratch = scratch_database(args.postgres)
+                    db, scratch = scratch_database(args.postgres, "bench_verify")
                     print(f"scratch database: {scratch}")
             db, bodies, partner = build(count, work, db)
             if postgres:
@@ -495,7 +444,7 @@ def main() -> None:
             print(f"kept: {db} (DINHDANH_MASTER_KEY={os.environ['DINHDANH_MASTER_KEY']})")
     print()
     backend = "PostgreSQL" if postgres else "SQLite"
-    print(f"| back-end | workers | ours rps | p50 | p95 | p99 | floor rps | floor p50 | floor p99 | floor / ours |")
+    print("| back-end | workers | ours rps | p50 | p95 | p99 | floor rps | floor p50 | floor p99 | floor / ours |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for workers in worker_counts:
         o, f = results[("ours", workers)], results[("floor", workers)]
