@@ -264,3 +264,21 @@ def test_serve_writes_json_log_lines_with_the_request_id(tmp_path):
     assert access[0]["logger"] == "dinhdanh.access" and access[0]["route"] == "/api/v1/citizens/{pid}"
     assert access[0]["status"] == 401 and access[0]["level"] == "INFO" and access[0]["time"].endswith("Z")
     assert PID not in text
+
+
+def test_an_unexpected_error_answers_500_with_its_request_id_and_is_counted(sqlite_engine):
+    """The 500 FastAPI's outermost error middleware writes passes through the request id and the
+    metrics too (they wrap the whole stack), and names nothing of the error."""
+    app = create_app(sqlite_engine)
+
+    @app.get("/boom-for-test")
+    def boom():
+        raise RuntimeError("secret detail 079085000001")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    answer = client.get("/boom-for-test", headers={"X-Request-Id": "boom-1"})
+    assert answer.status_code == 500 and answer.headers["x-request-id"] == "boom-1"
+    assert answer.json()["error"]["code"] == "internal_error" and "079085000001" not in answer.text
+    assert re.fullmatch(r"[0-9a-f]{32}", client.get("/boom-for-test").headers["x-request-id"])
+    text = client.get("/metrics").text
+    assert _metric(text, "dinhdanh_http_requests_total", method="GET", route="/boom-for-test", status="500") == 2.0

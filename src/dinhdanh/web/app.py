@@ -44,6 +44,16 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+class _App(FastAPI):
+    """FastAPI with ``web.observability`` outside everything, FastAPI's own error middleware
+    included: an unexpected exception's 500 (written by that middleware, outside every middleware
+    added with ``add_middleware``) carries its request id like any other answer and is counted as
+    the 500 the client got."""
+
+    def build_middleware_stack(self):
+        return observability.Observability(super().build_middleware_stack())
+
+
 def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     """The app; with ``background`` (serve, demo) it also runs the loops of ``web.background``."""
 
@@ -66,7 +76,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
             if close is not None:
                 close()  # leased quota units go back (exchange.limits.DatabaseLimiter)
 
-    app = FastAPI(
+    app = _App(
         lifespan=lifespan,
         title="dinhdanh",
         version=__version__,
@@ -111,8 +121,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     eid.install(app)
     dinhdanh.eid.hooks()  # a death or a revoked card locks the e-ID account, in the same transaction
     dinhdanh.passports.hooks()  # ... and revokes the passport
-    # outermost: every request gets its id and is counted, by route template (web.observability)
-    app.add_middleware(observability.Observability)
+    # outermost (``_App``): every request gets its id and is counted, by route template (web.observability)
     observability.install_metrics(app)  # /metrics, with the scrape-time gauges of the database
 
     @app.get("/healthz", include_in_schema=False)
