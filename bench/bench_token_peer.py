@@ -355,7 +355,19 @@ def _head(method: str, path: str, port: int, authorization: str | None, length: 
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-async def _load(port: int, grant: str, setup: dict, connections: int, warmup: float, seconds: float) -> dict:
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``), None if unknown."""
+    if not pid:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _load(port: int, grant: str, setup: dict, connections: int, warmup: float, seconds: float,
+                server_pid: int | None = None) -> dict:
     from urllib.parse import urlencode
 
     tokens = list(setup.get("refresh_tokens", []))
@@ -407,27 +419,32 @@ async def _load(port: int, grant: str, setup: dict, connections: int, warmup: fl
     tasks = [asyncio.create_task(chain(i)) for i in range(connections)]
     await asyncio.sleep(warmup)
     measuring["on"] = True
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds(server_pid)
     await asyncio.sleep(seconds)
     measuring["on"] = False
-    duration = time.perf_counter() - started
+    duration, cpu_ended = time.perf_counter() - started, cpu_seconds(server_pid)
+    cpu = None if cpu_started is None or cpu_ended is None else cpu_ended - cpu_started
     measuring["stop"] = True
     await asyncio.gather(*tasks, return_exceptions=True)
     ms = [x * 1000 for x in latencies] or [0.0]
     return {"requests": counts["ok"], "errors": counts["errors"], "rps": counts["ok"] / duration,
             "p50": percentile(ms, 50), "p99": percentile(ms, 99), "max": max(ms),
-            "first_error": first_error[0] if first_error else None}
+            "first_error": first_error[0] if first_error else None,
+            # the server's CPU time an answer, and its share of a core, over the measured seconds
+            "cpu_ms": None if cpu is None or not counts["ok"] else cpu / counts["ok"] * 1000,
+            "cpu_share": None if cpu is None else cpu / duration}
 
 
 def run_load(port: int, grant: str, setup: dict, connections: int, warmup: float, seconds: float,
-             work: Path) -> dict:
+             work: Path, server_pid: int | None = None) -> dict:
     """The load generator in its own process, pinned to core 1; ``setup`` holds the clients and
     the refresh tokens it starts its chains from (which it hands back, rotated)."""
     spec = work / f"load-{port}-{grant}.json"
     spec.write_text(json.dumps(setup))
     done = subprocess.run([*pinned(1), sys.executable, str(HERE), "--load", str(spec), "--port", str(port),
                            "--grant", grant, "--connections", str(connections), "--warmup", str(warmup),
-                           "--seconds", str(seconds)], env=ENV, capture_output=True, text=True)
+                           "--seconds", str(seconds), "--server-pid", str(server_pid or 0)],
+                          env=ENV, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"the load generator failed: {done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -440,7 +457,8 @@ def load_main(args) -> None:
     except ImportError:
         pass
     setup = json.loads(Path(args.load).read_text())
-    result = asyncio.run(_load(args.port, args.grant, setup, args.connections, args.warmup, args.seconds))
+    result = asyncio.run(_load(args.port, args.grant, setup, args.connections, args.warmup, args.seconds,
+                               args.server_pid))
     print(json.dumps(result))
 
 
@@ -477,10 +495,12 @@ def measure(server_cmd, setup: dict, grants, args, work: Path, label: str) -> di
     try:
         wait_up(port)
         for grant in grants:
-            r = run_load(port, grant, setup, args.connections, args.warmup, args.seconds, work)
+            r = run_load(port, grant, setup, args.connections, args.warmup, args.seconds, work, server.pid)
             results[grant] = r
+            cpu = (f"; server CPU {r['cpu_ms']:.3f} ms an answer ({r['cpu_share']:.0%} of its core)"
+                   if r.get("cpu_ms") is not None else "")
             print(f"{label} {grant}: {r['rps']:,.0f}/s; p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
-                  f"max {r['max']:.1f} ms; {r['requests']:,} answers, {r['errors']} errors"
+                  f"max {r['max']:.1f} ms; {r['requests']:,} answers, {r['errors']} errors{cpu}"
                   + (f" (first: {r['first_error']})" if r["first_error"] else ""), flush=True)
     finally:
         stop(server)
@@ -501,6 +521,7 @@ def main() -> None:
     parser.add_argument("--setup", help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--grant", help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
         return load_main(args)
