@@ -509,6 +509,11 @@ def test_key_rotation_keeps_the_old_key_published_until_its_tokens_expire(op):
     old_kid = op.jwks()["keys"][0]["kid"]
     with op.engine.begin() as conn:  # rotated as if a JWKS cache lifetime ago: the new key signs now
         new = keys.rotate(conn, op.people.vault, now=dt.datetime.now(dt.UTC) - keys.PUBLISH_AHEAD)
+    # ... and the provider's process as that much later: the key it holds (keys.SigningKeys) was read
+    # before the rotation was written, now more than its lifetime ago
+    held = op.http.app.state.signing_keys
+    read_at = held.clock()
+    held.clock = lambda: read_at + keys.SERVED_JWKS_LIFETIME.total_seconds()
     published = [k["kid"] for k in op.jwks()["keys"] if k["alg"] == "ES256"]
     assert published == [new.kid, old_kid]
     # what the old key signed still validates, and a new token is signed by the new key

@@ -192,3 +192,40 @@ def test_demo_portal_client_is_ensured_once(engine):
     assert set(client.redirect_uris) == {"http://127.0.0.1:8000/portal/callback",
                                          "https://demo.dinhdanh.example/portal/callback"}
     assert client.sector == "dichvucong.demo"  # one pairwise sector whatever host the demo runs on
+
+
+def test_a_held_signing_key_is_the_key_that_signs_at_each_moment(engine):
+    """``keys.SigningKeys`` answers what ``keys.signing_key`` reads, at every request time around two
+    rotations (one written before the key was read, one after), and reads again once its lifetime
+    has passed by its clock, without the database being read in between."""
+    vault = Vault(bytes(32))
+    clock = [1000.0]
+    held = keys.SigningKeys(clock=lambda: clock[0])
+    reads = []
+
+    def read(_conn, _cursor, statement, *_):
+        reads.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", read)
+    try:
+        with engine.begin() as conn:
+            first = keys.signing_key(conn, vault, NOW)
+            second = keys.rotate(conn, vault, now=NOW - keys.PUBLISH_AHEAD + dt.timedelta(seconds=2))  # signs at NOW+2s
+            assert held.get(conn, vault, NOW).kid == first.kid
+            reads.clear()
+            assert held.get(conn, vault, NOW + dt.timedelta(seconds=1)).kid == first.kid
+            assert reads == []  # held
+            # the successor was written before the read: never used past its start, whatever the clock
+            assert held.get(conn, vault, NOW + dt.timedelta(seconds=2)).kid == second.kid
+            third = keys.rotate(conn, vault, now=NOW + dt.timedelta(seconds=3))  # written after: signs 95 s later
+            moments = [NOW + dt.timedelta(seconds=s) for s in (3, 4, 60, 97, 98, 99, 200)]
+            for moment in moments:
+                clock[0] += 1.0
+                assert held.get(conn, vault, moment).kid == keys.signing_key(conn, vault, moment).kid, moment
+            assert keys.signing_key(conn, vault, moments[-1]).kid == third.kid
+            reads.clear()
+            assert held.get(conn, vault, moments[-1]).kid == third.kid and reads == []
+            clock[0] += keys.SERVED_JWKS_LIFETIME.total_seconds()  # its lifetime: read again
+            assert held.get(conn, vault, moments[-1]).kid == third.kid and reads != []
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", read)

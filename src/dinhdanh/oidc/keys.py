@@ -245,6 +245,49 @@ class PublishedKeys:
         return encoded
 
 
+class SigningKeys:
+    """The keys one provider process signs with, per algorithm, read again when
+    ``SERVED_JWKS_LIFETIME`` has passed (by ``clock``, monotonic seconds) or when a request's time
+    falls outside the period the held key was read to sign in: from its ``signs_from`` to the
+    next key's ``signs_from`` (a rotation already written), and at most that lifetime past the
+    request time it was read at. A rotation written after the read signs only ``PUBLISH_AHEAD``
+    later, longer than the lifetime: a held key is never used past its successor's start, and the
+    key signing at a given time is the one ``signing_key`` reads. What it saves: a query and its
+    row a token (the key's sealed half is opened once per process anyway). Thread-safe as
+    ``PublishedKeys``: an entry is replaced in one assignment."""
+
+    def __init__(self, clock=None):
+        import time
+
+        self.clock = clock or time.monotonic
+        self._held: dict[str, tuple[float, dt.datetime, dt.datetime, ECKey | RSAKey]] = {}
+
+    def get(self, conn: sa.Connection, vault: Vault, now: dt.datetime, alg: str = ALG) -> ECKey | RSAKey:
+        held = self._held.get(alg)
+        if held is not None:
+            read_at, since, until, key = held
+            if self.clock() - read_at < SERVED_JWKS_LIFETIME.total_seconds() and since <= now < until:
+                return key
+        read_at = self.clock()
+        key = signing_key(conn, vault, now, alg)
+        row = conn.execute(_PERIOD, {"alg": alg, "kid": key.kid, "now": now}).first()
+        since = row.signs_from if row is not None and row.signs_from is not None else now
+        until = now + SERVED_JWKS_LIFETIME
+        if row is not None and row.next_from is not None:
+            until = min(until, row.next_from)
+        self._held[alg] = (read_at, min(since, now), until, key)
+        return key
+
+
+# when the key ``kid`` started to sign, and when the next key of its algorithm starts (if written)
+_PERIOD = sa.select(
+    oidc_keys.c.signs_from,
+    sa.select(sa.func.min(oidc_keys.c.signs_from)).where(
+        oidc_keys.c.use == "sig", oidc_keys.c.alg == sa.bindparam("alg"),
+        oidc_keys.c.signs_from > sa.bindparam("now")).scalar_subquery().label("next_from"),
+).where(oidc_keys.c.kid == sa.bindparam("kid"))
+
+
 def _numeric(moment: dt.datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp())
 

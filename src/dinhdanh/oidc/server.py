@@ -148,9 +148,11 @@ class Request(OAuth2Request):
 
 
 class Provider(AuthorizationServer):
-    def __init__(self, conn: sa.Connection, vault: Vault, issuer: str, now: dt.datetime | None = None):
+    def __init__(self, conn: sa.Connection, vault: Vault, issuer: str, now: dt.datetime | None = None,
+                 held_keys: keys.SigningKeys | None = None):
         super().__init__(scopes_supported=list(SCOPES))
         self.conn = conn
+        self.held_keys = held_keys  # the serving process's signing keys (keys.SigningKeys), if it keeps them
         self.vault = vault
         self.issuer = issuer
         self.now = now or utcnow()
@@ -250,7 +252,7 @@ class Provider(AuthorizationServer):
             extra["cnf"] = {"jkt": self.dpop_proof.jkt}  # RFC 9449 s.6.1
         value, jti, expires = tokens.mint_access_token(self.conn, self.vault, issuer=self.issuer,
                                                        client_id=client.client_id, subject=subject, scope=scope,
-                                                       now=self.now, extra=extra)
+                                                       now=self.now, extra=extra, key=self.signing_key(keys.ALG))
         self._minted[value] = (jti, expires)
         token = {"token_type": "DPoP" if self.dpop_proof is not None else "Bearer", "access_token": value, "expires_in": int(tokens.ACCESS_TTL.total_seconds()),
                  "scope": scope}
@@ -263,7 +265,9 @@ class Provider(AuthorizationServer):
     def signing_key(self, alg: str = keys.ALG):
         """The key that signs with ``alg`` at this request's time (``keys.signing_key``)."""
         if alg not in self._signing_keys:
-            self._signing_keys[alg] = keys.signing_key(self.conn, self.vault, self.now, alg)
+            held = self.held_keys
+            self._signing_keys[alg] = (keys.signing_key(self.conn, self.vault, self.now, alg) if held is None
+                                       else held.get(self.conn, self.vault, self.now, alg))
         return self._signing_keys[alg]
 
     def assertion_audiences(self) -> list[str]:

@@ -44,9 +44,10 @@ def new_id() -> str:
 
 
 def mint_access_token(conn: sa.Connection, vault: Vault, *, issuer: str, client_id: str, subject: str,
-                      scope: str, now: dt.datetime, extra: dict | None = None) -> tuple[str, str, dt.datetime]:
-    """A signed access token; returns (token, jti, expiry). The caller stores the row."""
-    key = keys.signing_key(conn, vault, now)
+                      scope: str, now: dt.datetime, extra: dict | None = None, key=None) -> tuple[str, str, dt.datetime]:
+    """A signed access token; returns (token, jti, expiry). The caller stores the row. ``key``: the
+    ES256 key that signs at ``now``, when the caller has it (``Provider.signing_key``)."""
+    key = key or keys.signing_key(conn, vault, now)
     jti = new_id()
     expires = now + ACCESS_TTL
     claims = {"iss": issuer, "sub": subject, "aud": issuer, "client_id": client_id, "scope": scope,

@@ -13,7 +13,7 @@ import dinhdanh.passports
 from dinhdanh import __version__
 from dinhdanh.web import body_limits, errors, observability, officer_console, oidc, portal, portal_dossiers
 from dinhdanh.exchange.limits import limiter_for
-from dinhdanh.oidc.keys import PublishedKeys
+from dinhdanh.oidc.keys import PublishedKeys, SigningKeys
 from dinhdanh.store.replica import router_from_config
 from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web.api import audit, batches
@@ -93,6 +93,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     # the database; either way every API worker shares them and a restart keeps them
     app.state.limiter = limiter_for(engine)
     app.state.published_keys = PublishedKeys()  # the /jwks this process serves (oidc.keys)
+    app.state.signing_keys = SigningKeys()  # ... and the keys it signs with, read again every few seconds
     # verify first: the exchange's hot path (routes are matched in order); kyc before citizens
     # (/citizens/{pid}/kyc)
     app.include_router(verify.router)

@@ -62,6 +62,11 @@ def set_issuer(app, issuer: str) -> None:
 _UNREAD = object()
 
 
+def held_keys_of(request: Request) -> keys.SigningKeys | None:
+    """The signing keys this process holds (``keys.SigningKeys``, made by ``create_app``)."""
+    return getattr(request.app.state, "signing_keys", None)
+
+
 def issuer_of(request: Request) -> str:
     """The issuer, from configuration, never from the request (its Host header is the client's to
     write): ``app.state.oidc_issuer`` (``set_issuer``); else ``DINHDANH_OIDC_ISSUER``, read once per
@@ -156,7 +161,7 @@ async def _protocol(request: Request, work) -> Response:
 
         try:
             with uow.begin() as conn:
-                return work(StarletteProvider(conn, vault, issuer))
+                return work(StarletteProvider(conn, vault, issuer, held_keys=held_keys_of(request)))
         except InsecureTransportError:  # plain http to a host other than loopback (RFC 6749 s3.1, s3.2)
             return _json_error(400, "invalid_request", "The provider's endpoints are served over https only.")
 
@@ -397,7 +402,7 @@ async def _page(request: Request, work) -> Response:
 
     def run() -> Page:
         with uow.begin() as conn:
-            provider = StarletteProvider(conn, vault, issuer)
+            provider = StarletteProvider(conn, vault, issuer, held_keys=held_keys_of(request))
             session = sessions.load(conn, vault, cookie, provider.now)
             fresh = None
             if session is None:  # every form needs a CSRF token, hence a (yet anonymous) session
