@@ -250,3 +250,50 @@ def test_revoked_credentials_end_the_console_session(desk, engine):
         r = http.get("/officer/dossiers")
         assert r.status_code == 303 and "error=expired" in r.headers["location"]
         assert live.app.state.officer_console_clients[live.url]["client_id"] == officer_console.CLIENT_ID
+
+
+def test_an_officer_downloads_the_papers_of_their_area_only(desk, engine):
+    """The dossier's page links each attached paper; the link serves the file as the API does
+    (checked type, sandboxed, not cached), audited before it is sent; another area's paper, or a
+    paper asked for under another dossier, is a 404 serving nothing and auditing nothing."""
+    from fpdf import FPDF
+
+    from dinhdanh.dossiers import attachments
+
+    doc = FPDF()
+    doc.add_page()
+    doc.set_font("helvetica", size=12)
+    doc.cell(text="Quyet dinh dong y")
+    paper = bytes(doc.output())
+    with engine.begin() as conn:
+        binh = service.file(conn, desk.person[BINH], ABSENCE,
+                            absence(BINH, "Trần Thị Bình", "1987-05-06", case="probation"))["dossier_id"]
+        hoa = service.file(conn, desk.person[HOA], ABSENCE,
+                           absence(HOA, "Phạm Thị Hoa", "1993-11-12", case="probation",
+                                   destination={"province_code": "01", "commune_code": "00070",
+                                                "street": "1 Hàng Bài"}))["dossier_id"]
+        mine = attachments.add_attachment(conn, desk.people.vault, binh, owner_person_id=desk.person[BINH],
+                                          kind="authority_consent", filename="Quyết định đồng ý.pdf", content=paper)
+        theirs = attachments.add_attachment(conn, desk.people.vault, hoa, owner_person_id=desk.person[HOA],
+                                            kind="authority_consent", filename="hoa.pdf", content=paper)
+    link = f"/officer/dossiers/{binh}/attachments/{mine['attachment_id']}"
+    with LiveServer(engine) as live, httpx.Client(base_url=live.url, follow_redirects=False, timeout=60) as http:
+        with httpx.Client(base_url=live.url, follow_redirects=False, timeout=60) as stranger:
+            r = stranger.get(link)
+            assert r.status_code != 200 or b"%PDF" not in r.content
+        signed_in(http, desk)
+        page = http.get(f"/officer/dossiers/{binh}")
+        assert page.status_code == 200 and f'href="{link}"' in page.text and "Quyết định đồng ý.pdf" in page.text
+        before = desk.audited(BINH)
+        r = http.get(link)
+        assert r.status_code == 200 and r.content == paper
+        assert r.headers["content-type"] == "application/pdf" and r.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in r.headers["content-security-policy"] and r.headers["cache-control"] == "no-store"
+        assert "attachment" in r.headers["content-disposition"] and "UTF-8''" in r.headers["content-disposition"]
+        assert desk.audited(BINH) == [*before, "dossier_attachment_read"]
+        for path in (f"/officer/dossiers/{hoa}/attachments/{theirs['attachment_id']}",  # another area's
+                     f"/officer/dossiers/{binh}/attachments/{theirs['attachment_id']}",  # not this dossier's
+                     f"/officer/dossiers/{binh}/attachments/x", f"/officer/dossiers/{binh}/attachments/0"):
+            r = http.get(path)
+            assert r.status_code == 404 and b"%PDF" not in r.content and "hoa.pdf" not in r.text, path
+        assert desk.audited(HOA) == []

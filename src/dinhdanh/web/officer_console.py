@@ -20,6 +20,8 @@ of work per request, so the area/agency checks and the access log are the API's:
 - ``/officer/dossiers/{id}``: one dossier (``service.view``, audited ``dossier_read``; its
   attachments ``dossiers.attachments.list_attachments``, audited as the API's listing), with the
   forms of the actions its state allows;
+- ``/officer/dossiers/{id}/attachments/{aid}``: one attached paper, as the API's download
+  (``dossiers.attachments.read_attachment``, audited ``dossier_attachment_read``);
 - ``POST /officer/dossiers/{id}/actions``: ``service.act`` then its audit, as
   ``POST /api/v1/dossiers/{id}/actions``; forms carry a CSRF token (random, in the sealed cookie,
   compared in constant time). A refusal is shown in the dossier's page with the API's status and
@@ -33,6 +35,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import time
@@ -62,7 +65,7 @@ from dinhdanh.registry.errors import InvalidInput, RegistryError
 from dinhdanh.registry.tables import persons
 from dinhdanh.store.vault import for_database
 from dinhdanh.web import errors
-from dinhdanh.web.api.attachments import LIST_ACTION
+from dinhdanh.web.api.attachments import LIST_ACTION, READ_ACTION, file_response
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.deps import uow_of
 from dinhdanh.web.portal import _env, _http, _lang
@@ -76,6 +79,7 @@ PREFIX = "/officer"
 CSRF_FIELD = "csrf_token"
 PAGE = 100  # dossiers per worklist page
 CODE_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,59}$")
+log = logging.getLogger("dinhdanh.web")
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 TEXT = {
@@ -528,6 +532,49 @@ def one_dossier(request: Request, dossier_id: str) -> Response:
         return desk.page("officer_dossiers.html", status=404, items=None, missing=True, problems=[], filters={},
                          states=workflow.STATES, officer=None)
     return _dossier_page(desk, number)
+
+
+@router.get("/dossiers/{dossier_id}/attachments/{attachment_id}")
+def download_attachment(request: Request, dossier_id: str, attachment_id: str) -> Response:
+    """One attached paper, for an officer with ``dossiers.read`` of the dossier's area: what the API's
+    download (``GET /api/v1/dossiers/{id}/attachments/{aid}``) answers, audited the same way
+    (``dossier_attachment_read``, committed before the file is sent). Another area's dossier, or
+    a paper that is not this dossier's, is the console's 404 and nothing is audited."""
+    desk = _Desk(request)
+    if not desk.signed_in:
+        return desk.home()
+    number, file_id = _id(dossier_id), _id(attachment_id)
+
+    def missing(officer) -> Response:
+        return desk.page("officer_dossiers.html", status=404, officer=officer, items=None, missing=True,
+                         problems=[], filters={}, states=workflow.STATES)
+
+    if number is None or file_id is None:
+        return missing(None)
+    with uow_of(request).begin() as conn:
+        officer = desk.officer(conn)
+        if officer is None:
+            return desk.home("expired")
+        try:
+            officer.require("dossiers.read", english=desk.english)
+            summary, content = attachments.read_attachment(conn, vault_of(request), number, file_id,
+                                                           area=officer.area, agency=officer.agency_code)
+        except (service.DossierNotFound, attachments.AttachmentNotFound):
+            return missing(officer)
+        except attachments.IntegrityFailure as exc:
+            log.error("dossier attachment integrity: %s", exc)
+            problem = {"code": "attachment_integrity", "field": "attachment_id", "label": "attachment_id",
+                       "message": errors.message_for(request, "attachment_integrity", "attachment_id",
+                                                     "The attachment is not intact; it is not served."),
+                       "state": None}
+            return desk.page("officer_dossiers.html", status=500, officer=officer, items=None, problems=[problem],
+                             filters={}, states=workflow.STATES)
+        except RegistryError as exc:
+            status_code, problem = _problem(desk, exc)
+            return desk.page("officer_dossiers.html", status=status_code, officer=officer, items=None,
+                             problems=[problem], filters={}, states=workflow.STATES)
+        service.audit_officer_read(conn, officer.label, [summary["person_id"]], READ_ACTION)
+    return file_response(summary, content)
 
 
 class _Refused(Exception):

@@ -90,6 +90,12 @@ def download_attachment(dossier_id: Id, attachment_id: AttachmentId, request: Re
             "attachment_id")
     if caller.officer is not None:
         service.audit_officer_read(conn, caller.officer.label, [summary["person_id"]], READ_ACTION)
+    return file_response(summary, content)
+
+
+def file_response(summary: dict, content: bytes) -> Response:
+    """An attachment as a download (this API's and the officers' console's): its checked type, never
+    rendered in the platform's origin (sandboxed, no sniffing), never cached, with its digest."""
     return Response(content, media_type=summary["content_type"], headers={
         "Content-Disposition": content_disposition(summary["filename"]),
         "X-Content-Type-Options": "nosniff",
