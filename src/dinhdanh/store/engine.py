@@ -26,11 +26,21 @@ from dinhdanh.config import database_url
 MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "dinhdanh_read_only"  # execution option of a read-only unit of work
 WRITE = "dinhdanh_write"  # execution option of a unit of work that may write
+NOWAIT = "dinhdanh_nowait"  # ... that begins only if it need not wait for the database's writer
+
+
+_BUSY_TIMEOUT = "dinhdanh_busy_timeout_ms"
+
+
+class WouldWait(Exception):
+    """A unit asked to begin without waiting (``UnitOfWork.begin(wait=False)``) could not: the
+    writer is another's (a thread of this process, or another process). Nothing has run."""
 
 
 def _sqlite_connect(timeout_ms: int):
-    def connect(dbapi_conn, _record) -> None:
+    def connect(dbapi_conn, record) -> None:
         dbapi_conn.isolation_level = None  # no implicit BEGIN by the driver: ours, in _sqlite_begin
+        record.info[_BUSY_TIMEOUT] = timeout_ms  # what a BEGIN without waiting puts back
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives the process being killed (the WAL is written before
@@ -46,7 +56,22 @@ def _sqlite_connect(timeout_ms: int):
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+    options = conn.get_execution_options()
+    if not options.get(WRITE):
+        conn.exec_driver_sql("BEGIN")
+    elif not options.get(NOWAIT):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:  # the write lock now or never: no busy handler for this BEGIN (another process may hold it)
+        driver = conn.connection.driver_connection
+        driver.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except sa.exc.OperationalError as exc:
+            if "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
+                raise WouldWait("another process holds the database's write lock") from None
+            raise
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={int(conn.connection.info.get(_BUSY_TIMEOUT, 5000))}")
 
 
 def _postgres_connect(timeout_ms: int):

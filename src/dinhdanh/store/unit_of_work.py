@@ -20,7 +20,10 @@ no process-wide lock: writers meet only on the rows they share, and ``lock_timeo
 Every wait is bounded (``config.lock_timeout``): a unit that cannot get its lock, its connection or
 its rows in time raises ``DatabaseBusy``, which the API answers with 503 and ``Retry-After``. The
 unit's work must not wait on anything else that can block without a bound, and nothing that can
-wait on a database lock runs on the event loop: the web layer runs units in its thread pool.
+wait on a database lock runs on the event loop: the web layer runs units in its thread pool, except
+the short units of its hottest routes on SQLite (``web.deps.in_unit(inline=True)``), which first
+try to begin without waiting (``begin(wait=False)``: the writer free now, or ``WouldWait`` and
+off to the pool); a read in WAL mode waits for no writer.
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 
 from dinhdanh import config
-from dinhdanh.store.engine import READ_ONLY, WRITE
+from dinhdanh.store.engine import NOWAIT, READ_ONLY, WRITE, WouldWait
 
-__all__ = ["UnitOfWork", "DatabaseBusy", "DatabaseUnavailable", "is_busy", "is_unavailable"]
+__all__ = ["UnitOfWork", "DatabaseBusy", "DatabaseUnavailable", "WouldWait", "is_busy", "is_unavailable"]
 
 
 class DatabaseBusy(Exception):
@@ -83,6 +86,14 @@ class FairLock:
                 return True  # handed over while giving up: it is ours
             return False
 
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free now (then nobody waits for it); never wait."""
+        with self._mutex:
+            if self._held:
+                return False
+            self._held = True
+            return True
+
     def release(self) -> None:
         with self._mutex:
             if not self._held:
@@ -117,15 +128,29 @@ class UnitOfWork:
         self._writer = _writer_of(engine)
         self._postgres = engine.dialect.name == "postgresql"
 
+    @property
+    def starts_at_once(self) -> bool:
+        """Whether ``begin(wait=False)`` can tell at once that it would wait (SQLite: the process's
+        writer lock and the database's write lock are tried, not waited for)."""
+        return self._writer is not None
+
     @contextmanager
-    def begin(self) -> Iterator[sa.Connection]:
-        """A unit that may write: committed when the block ends, rolled back if it raises."""
+    def begin(self, *, wait: bool = True) -> Iterator[sa.Connection]:
+        """A unit that may write: committed when the block ends, rolled back if it raises.
+
+        ``wait=False`` (SQLite): begin only if the writer is free now, in this process and in the
+        database (``BEGIN IMMEDIATE`` without a busy handler); ``WouldWait`` otherwise, before
+        anything has run. What lets a short unit run on the event loop (``web.deps.in_unit``)
+        without ever blocking it on a lock; once begun, a writing unit in WAL mode waits for nothing."""
         writer = self._writer
-        if writer is not None and not writer.acquire(timeout=self.lock_timeout):
+        if writer is not None and not wait:
+            if not writer.try_acquire():
+                raise WouldWait("the database's writer is another thread's")
+        elif writer is not None and not writer.acquire(timeout=self.lock_timeout):
             raise DatabaseBusy("the database's writer was not free in time")
         try:
             with translated(), self.engine.connect() as conn:
-                conn.execution_options(**{WRITE: True})
+                conn.execution_options(**({WRITE: True} if wait or writer is None else {WRITE: True, NOWAIT: True}))
                 with conn.begin():
                     yield conn
         finally:

@@ -169,11 +169,11 @@ def _base_url(request: Request) -> str:
 @router.post("", status_code=201, summary="File a dossier (citizen); a linked group's service files its "
                                            "sub-dossiers too", response_model_exclude_none=True)
 async def file_dossier(body: FileBody, request: Request, credentials: CitizenCredentials) -> Filed:
-    def work(conn) -> Filed:  # one unit, one hop to the thread pool: the token, the filing, commit
+    def work(conn) -> Filed:  # one unit (on the loop on SQLite: in_unit): the token, the filing, commit
         caller = citizen_of(request, conn, credentials)
         return Filed(**service.file(conn, caller.person_id, body.service, body.data, account_id=caller.account_id))
 
-    return await in_unit(request, work)
+    return await in_unit(request, work, inline=True)
 
 
 @router.get("", summary="My dossiers (citizen), or the worklist of the officer's area")

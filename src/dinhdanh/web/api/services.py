@@ -130,7 +130,7 @@ async def prefill_service(request: Request, response: Response, credentials: Cit
                           code: Annotated[str, Path(min_length=1, max_length=60)]):
     """The logged-in citizen's values for the form's prefill fields of the version in force today,
     and the fields the form must still ask. The citizen's own data: not written to the access log.
-    One read-only unit, one hop to the thread pool: the token, then the prefill."""
+    One read-only unit (on the event loop on SQLite, ``in_unit``): the token, then the prefill."""
     response.headers["Cache-Control"] = "no-store"
 
     def work(conn):
@@ -140,7 +140,7 @@ async def prefill_service(request: Request, response: Response, credentials: Cit
         except RegistryError as exc:
             return _refusal(request, exc)
 
-    return await in_unit(request, work, read=True)
+    return await in_unit(request, work, read=True, inline=True)
 
 
 def _day(on: str | None) -> dt.date:
