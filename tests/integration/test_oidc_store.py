@@ -194,6 +194,40 @@ def test_demo_portal_client_is_ensured_once(engine):
     assert client.sector == "dichvucong.demo"  # one pairwise sector whatever host the demo runs on
 
 
+@pytest.mark.parametrize("ensure", ["portal", "console"])
+def test_built_in_clients_set_up_by_many_first_requests_at_once_agree(engine, ensure):
+    """Eight workers' first requests at once each ensure the built-in client in their own unit: none
+    fails (no duplicate registration), and all get the one secret the stored client accepts."""
+    import threading
+
+    from dinhdanh.store.unit_of_work import UnitOfWork
+    from dinhdanh.web import officer_console, portal
+
+    module = portal if ensure == "portal" else officer_console
+    make = portal.ensure_demo_client if ensure == "portal" else officer_console.ensure_console_client
+    uow, start = UnitOfWork(engine, lock_timeout=20), threading.Barrier(8)
+    got, failures = [], []
+
+    def first_request():
+        start.wait(10)
+        try:
+            with uow.begin() as conn:
+                got.append(make(conn, "http://127.0.0.1:8000"))
+        except Exception as exc:  # noqa: BLE001 - the failure is what is counted
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=first_request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == [] and len(got) == 8
+    assert len({g["client_secret"] for g in got}) == 1
+    with engine.connect() as conn:
+        client = clients.load_client(conn, module.CLIENT_ID)
+    assert client.approved and client.check_client_secret(got[0]["client_secret"])
+
+
 def test_a_held_signing_key_is_the_key_that_signs_at_each_moment(engine):
     """``keys.SigningKeys`` answers what ``keys.signing_key`` reads, at every request time around two
     rotations (one written before the key was read, one after), and reads again once its lifetime

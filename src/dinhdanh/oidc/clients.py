@@ -154,6 +154,18 @@ def _check_jwks(jwks) -> dict:
     return jwks
 
 
+def hold_setup_lock(conn: sa.Connection, name: str) -> None:
+    """Serialize a one-time set-up (a built-in client registered, approved and its secret sealed on
+    first use: the demo portal's, the officers' console's) with any other process doing the same at
+    the same moment, until the transaction ends; without it two workers' first requests both
+    register (one fails on the unique id) or both reset the secret (one keeps a secret that is no
+    longer the client's). PostgreSQL: a transaction-level advisory lock, waited for under
+    ``lock_timeout``; SQLite's writing units already run one at a time (``BEGIN IMMEDIATE``)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"),
+                     {"name": f"dinhdanh.setup:{name}"})
+
+
 def register_client(conn: sa.Connection, *, name: str, redirect_uris: list[str], scopes: str,
                     auth_method: str = "client_secret_basic", jwks: dict | None = None,
                     grant_types: list[str] | None = None, sector: str | None = None,

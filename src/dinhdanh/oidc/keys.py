@@ -397,7 +397,11 @@ def stored_secret(conn: sa.Connection, vault: Vault, use: str) -> bytes | None:
 
 
 def store_secret(conn: sa.Connection, vault: Vault, use: str, value: bytes) -> None:
-    """Replace the secret in service for ``use`` (the demo portal's client secret)."""
+    """Replace the secret in service for ``use`` (the demo portal's and the officers' console's
+    client secrets, ``portal`` and ``officer``)."""
     assert use != "sig"  # signing keys are never deleted (the archive)
     conn.execute(oidc_keys.delete().where(oidc_keys.c.active == use))
-    _insert_active(conn, vault, use, f"{use}-{secrets.token_hex(8)}", value)
+    if not _insert_active(conn, vault, use, f"{use}-{secrets.token_hex(8)}", value):
+        # never silently: the caller (a built-in client's set-up, serialized by
+        # clients.hold_setup_lock) would hand out a secret that is not kept
+        raise RuntimeError(f"the secret {use!r} was not stored")

@@ -14,7 +14,7 @@ from dinhdanh.store.base import Id, Key, UTCDateTime, metadata, one_of
 
 CLIENT_STATUSES = ("pending", "approved", "suspended")
 AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
-KEY_USES = ("sig", "cookie", "pairwise", "portal")
+KEY_USES = ("sig", "cookie", "pairwise", "portal", "officer")  # officer: the console's client secret
 TOKEN_KINDS = ("access", "refresh")
 
 # Relying parties. A client is registered ``pending`` and can do nothing until it is approved

@@ -50,6 +50,7 @@ def ensure_demo_client(conn: sa.Connection, base_url: str) -> dict:
     base = base_url.rstrip("/")
     redirect_uri, logout_uri = f"{base}/portal/callback", f"{base}/portal"
     vault = for_database(conn.engine.url.render_as_string(hide_password=False))
+    clients.hold_setup_lock(conn, CLIENT_ID)  # two processes' first requests: one registers, the other reads
     client = clients.load_client(conn, CLIENT_ID)
     if client is None:
         made = clients.register_client(
