@@ -300,11 +300,8 @@ class Provider(AuthorizationServer):
                        session_id=session_id, sid=sid, claims_request=claims_request, client=client)
 
     def bearer_token(self, value) -> tokens.Token | None:
-        """The access token presented to one of our resources as a bearer token, with its client
-        and person; None when it is not valid (bad signature, expired, revoked, account no longer
-        usable) or is DPoP-bound (RFC 9449 s.7.2: never usable without its proof)."""
-        found = self.resource_token(value)
-        return None if found is None or found.row.jkt is not None else found
+        """``bearer_token`` (the module's) at this request's time."""
+        return bearer_token(self.conn, value, self.issuer, self.now)
 
     def dpop_token(self, value, http: HttpRequest) -> tokens.Token:
         """The access token presented with ``Authorization: DPoP``, its proof checked against this
@@ -319,26 +316,7 @@ class Provider(AuthorizationServer):
 
     def resource_token(self, value) -> tokens.Token | None:
         """A valid access token of a person, with its client and person, however it is bound."""
-        found = tokens.validate_access_token(self.conn, value, self.issuer, self.now)
-        if found is None or found.row.account_id is None:
-            return None
-        client = self.query_client(found.row.client_id)
-        if client is None or not client.approved:
-            return None
-        row = found.row
-        # ``end_user`` without its queries: the account as it stands (usable as ``eid.principal``
-        # requires: active, neither locked nor revoked) and the session's sid, read with the token's
-        # row (``tokens.HOLDER``), or in one prebuilt read when the token's signature was checked now
-        holder = row if "account_state" in row._mapping else self.conn.execute(
-            _ACCOUNT_AND_SID, {"account_id": row.account_id, "session_id": row.session_id}).first()
-        if holder is None or holder.account_state != "active":
-            return None
-        found.client, found.person_id = client, holder.account_person_id
-        found.user = EndUser(account_id=row.account_id, subject=holder.account_subject, kind=holder.account_kind,
-                             level=holder.account_level, acr=row.acr or acr_of(1), amr=tuple(row.amr or ()),
-                             auth_time=row.auth_time or self.now, session_id=row.session_id,
-                             sid=holder.session_sid, claims_request=row.claims, client=client)
-        return found
+        return resource_token(self.conn, value, self.issuer, self.now)
 
     def userinfo(self, http: HttpRequest):
         """OIDC Core s.5.3. The access token comes in the Authorization header or, on a POST, in
@@ -410,6 +388,39 @@ class Provider(AuthorizationServer):
 
 # The account behind a resource token (``Provider.resource_token``) and its session's sid, as
 # ``tokens.HOLDER`` names them: for a token whose row was read without them (its first use here).
+def bearer_token(conn: sa.Connection, value, issuer: str, now: dt.datetime | None = None) -> tokens.Token | None:
+    """The access token presented to one of our resources as a bearer token, with its client and
+    person; None when it is not valid (bad signature, expired, revoked, client or account no longer
+    usable) or is DPoP-bound (RFC 9449 s.7.2: never usable without its proof). A resource's check:
+    no authorization server is built for it (the API's citizens' routes call it twice a filing)."""
+    found = resource_token(conn, value, issuer, now or utcnow())
+    return None if found is None or found.row.jkt is not None else found
+
+
+def resource_token(conn: sa.Connection, value, issuer: str, now: dt.datetime) -> tokens.Token | None:
+    """A valid access token of a person, with its client and person, however it is bound."""
+    found = tokens.validate_access_token(conn, value, issuer, now)
+    if found is None or found.row.account_id is None:
+        return None
+    client = load_client(conn, found.row.client_id)  # its approval read every time: a suspension acts at once
+    if client is None or not client.approved:
+        return None
+    row = found.row
+    # ``end_user`` without its queries: the account as it stands (usable as ``eid.principal``
+    # requires: active, neither locked nor revoked) and the session's sid, read with the token's
+    # row (``tokens.HOLDER``), or in one prebuilt read when the token's signature was checked now
+    holder = row if "account_state" in row._mapping else conn.execute(
+        _ACCOUNT_AND_SID, {"account_id": row.account_id, "session_id": row.session_id}).first()
+    if holder is None or holder.account_state != "active":
+        return None
+    found.client, found.person_id = client, holder.account_person_id
+    found.user = EndUser(account_id=row.account_id, subject=holder.account_subject, kind=holder.account_kind,
+                         level=holder.account_level, acr=row.acr or acr_of(1), amr=tuple(row.amr or ()),
+                         auth_time=row.auth_time or now, session_id=row.session_id,
+                         sid=holder.session_sid, claims_request=row.claims, client=client)
+    return found
+
+
 _ACCOUNT_AND_SID = sa.select(
     eid_accounts.c.state.label("account_state"), eid_accounts.c.subject.label("account_subject"),
     eid_accounts.c.kind.label("account_kind"), eid_accounts.c.level.label("account_level"),

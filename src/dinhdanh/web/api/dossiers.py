@@ -23,7 +23,7 @@ from dinhdanh.dossiers import service, workflow
 from dinhdanh.officers.credentials import TOKEN_PREFIX
 from dinhdanh.officers.service import Officer
 from dinhdanh.oidc.claims import DOSSIERS_SCOPE, OFFICER_SCOPE
-from dinhdanh.oidc.server import Provider
+from dinhdanh.oidc.server import bearer_token
 from dinhdanh.web import errors
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.api.schemas import ErrorBody
@@ -62,7 +62,7 @@ def _citizen(request: Request, conn, credentials: HTTPAuthorizationCredentials |
         return None
     from dinhdanh.web.oidc import issuer_of
 
-    token = Provider(conn, vault_of(request), issuer_of(request)).bearer_token(value)
+    token = bearer_token(conn, value, issuer_of(request))
     if token is None:
         raise _unauthenticated("The access token is not valid (expired, revoked, or not issued here).")
     scopes = token.scope.split()

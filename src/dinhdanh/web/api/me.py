@@ -13,8 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dinhdanh.audit import service as audit
 from dinhdanh.eid import auth as eid
 from dinhdanh.oidc import consent, sessions, tokens
-from dinhdanh.oidc.server import Provider
-from dinhdanh.web.api.cards import vault_of
+from dinhdanh.oidc.server import bearer_token
 from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.deps import Conn
 
@@ -37,8 +36,7 @@ def current_account(request: Request, conn: Conn,
                                "invalid_request")
     from dinhdanh.web.oidc import issuer_of
 
-    provider = Provider(conn, vault_of(request), issuer_of(request))
-    token = provider.bearer_token(credentials.credentials)
+    token = bearer_token(conn, credentials.credentials, issuer_of(request))
     if token is None:
         raise _unauthenticated("The access token is not valid (expired, revoked, or not issued here).")
     if SCOPE not in token.scope.split():
