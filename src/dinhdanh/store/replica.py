@@ -273,7 +273,8 @@ class RoutedUnitOfWork(UnitOfWork):
         self.router = router
 
     @contextmanager
-    def begin(self) -> Iterator[sa.Connection]:
+    def begin(self, *, wait: bool = True) -> Iterator[sa.Connection]:
+        """A writing unit on the primary (PostgreSQL: ``wait`` changes nothing, as ``UnitOfWork``'s)."""
         lsn = None
         with translated(), self.engine.connect() as conn:
             conn.execution_options(**{WRITE: True})
