@@ -27,6 +27,9 @@ December 2026 its dossier codes were national (``G00-YYMMDD-NNNNNN``: every regi
 claimed the same counter row, at most 999,999 a day); from 7 December the catalogue's version names
 the provinces' Departments of Education, and each province numbers its own (``G79-...``).
 
+``--postgres URL``: the register in a scratch database on that server (dropped after), the servers
+on it, and the floor through psycopg into ``floor_*`` tables made ``LIKE`` the register's.
+
 ``--workers N``: ours as ``dinhdanh serve --workers N`` runs it (``web.workers``: uvicorn's
 supervisor and N worker processes on one port), on the whole machine, the load beside it, its CPU
 the sum of the supervisor's and the workers'; the floor as without it. For "the season on one
@@ -66,11 +69,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from bench_verify import ENV, serve_ours
-from common import free_port, hidden_form, machine, percentile, pinned, pkce, population_file, read_body, wait_up
+from bench_verify import BENCH_MASTER_KEY, ENV, serve_ours
+from common import (conninfo, drop_database, free_port, hidden_form, machine, percentile, pinned, pkce, population_file,
+                    read_body, scratch_database, wait_up)
 
 HERE = Path(__file__).resolve()
 ISSUER = ENV["DINHDANH_OIDC_ISSUER"]
@@ -117,8 +122,9 @@ async def _login(client, rp: dict, pid: str) -> str:
     return body["access_token"]
 
 
-def build(people: int, citizens: int, work: Path) -> tuple[str, list[tuple[str, str]]]:
-    """The register; returns its URL and (PID, access token) for each citizen."""
+def build(people: int, citizens: int, work: Path, db: str | None = None) -> tuple[str, list[tuple[str, str]]]:
+    """The register (``db``, a scratch PostgreSQL database, or SQLite in ``work``); returns its URL
+    and (PID, access token) for each citizen."""
     import httpx
     import numpy as np
     import sqlalchemy as sa
@@ -132,7 +138,7 @@ def build(people: int, citizens: int, work: Path) -> tuple[str, list[tuple[str, 
     from dinhdanh.web.app import create_app
 
     os.environ["DINHDANH_OIDC_ISSUER"] = ISSUER  # the issuer the server processes will have
-    db = f"sqlite:///{work / 'register.sqlite'}"
+    db = db or f"sqlite:///{work / 'register.sqlite'}"
     engine = make_engine(db)
     upgrade(engine)
     started = time.perf_counter()
@@ -142,7 +148,7 @@ def build(people: int, citizens: int, work: Path) -> tuple[str, list[tuple[str, 
     started = time.perf_counter()
     with engine.begin() as conn:
         eligible = conn.execute(sa.select(persons.c.pid).where(
-            persons.c.status == "alive", persons.c.date_of_birth < "2006-01-01",
+            persons.c.status == "alive", persons.c.date_of_birth < dt.date(2006, 1, 1),
             persons.c.province_code.is_not(None)).order_by(persons.c.person_id)).scalars().all()
         rng = np.random.default_rng(12)
         pids = [eligible[int(i)] for i in rng.choice(len(eligible), size=min(citizens, len(eligible)), replace=False)]
@@ -241,11 +247,100 @@ def floor_app(db_path: str, tokens_file: str):
     return app
 
 
+PG_FLOOR_TABLES = ("dossiers", "dossier_events", "outbox")
+
+
+def floor_app_pg(url: str, tokens_file: str, connections: int = 8):
+    """The floor on PostgreSQL: the same reads and the same three inserts as ``floor_app``, through
+    psycopg (async, ``connections`` connections), into ``floor_<table>`` made ``LIKE`` the register's
+    (columns, defaults, CHECKs and indexes; no foreign keys), one transaction a filing, committed
+    (``synchronous_commit`` as the server has it) before the answer."""
+    import psycopg
+
+    dsn = conninfo(url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for table in PG_FLOOR_TABLES:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS floor_{table} (LIKE {table} INCLUDING ALL)")
+    who = {f"Bearer {token}".encode(): pid for pid, token in json.loads(Path(tokens_file).read_text())}
+    prefix = secrets.token_hex(3).upper()
+    counter = [0]
+    state: dict = {}
+
+    async def pool() -> asyncio.Queue:
+        if "q" not in state:
+            q: asyncio.Queue = asyncio.Queue()
+            for _ in range(connections):
+                q.put_nowait(await psycopg.AsyncConnection.connect(dsn))
+            state.setdefault("q", q)
+        return state["q"]
+
+    async def answer(send, status: int, body: dict) -> None:
+        out = json.dumps(body, ensure_ascii=False).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]})
+        await send({"type": "http.response.body", "body": out})
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        body = await read_body(receive)
+        pid = who.get(dict(scope["headers"]).get(b"authorization", b""))
+        if pid is None:
+            return await answer(send, 401, {"error": "unauthenticated"})
+        q = await pool()
+        conn = await q.get()
+        try:
+            if scope["method"] == "GET":
+                cur = await conn.execute("SELECT pid, full_name, date_of_birth, sex FROM persons WHERE pid = %s",
+                                         (pid,))
+                row = await cur.fetchone()
+                await conn.rollback()
+                fields = [{"field": f"applicant.{k}", "value": str(v), "source": f"register:{k}"}
+                          for k, v in zip(("pid", "full_name", "date_of_birth", "sex"), row)]
+                return await answer(send, 200, {"service": SERVICE, "version": FLOOR[SERVICE][0],
+                                                "fields": fields, "ask": []})
+            data = json.loads(body)
+            cur = await conn.execute("SELECT person_id, pid, province_code, commune_code FROM persons WHERE pid = %s",
+                                     (pid,))
+            row = await cur.fetchone()
+            if data["data"]["applicant"]["pid"] != row[1]:
+                await conn.rollback()
+                return await answer(send, 422, {"error": "applicant_mismatch"})
+            now = dt.datetime.now(dt.UTC)
+            due = dt.date.today() + dt.timedelta(days=1)
+            counter[0] += 1
+            code = f"F{row[3] or row[2]}-{prefix}{counter[0]:07d}"
+            cur = await conn.execute(
+                "INSERT INTO floor_dossiers (code, service_code, version_id, person_id, account_id, place_province, "
+                "place_commune, agency_code, agency_level, status, data, fee_amount, due_date, version, created_at, "
+                "updated_at) VALUES (%s, %s, %s, %s, NULL, %s, %s, %s, %s, 'submitted', %s, 0, %s, 1, %s, %s) "
+                "RETURNING dossier_id",
+                (code, data["service"], FLOOR[SERVICE][0], row[0], row[2], row[3], FLOOR[SERVICE][1],
+                 FLOOR[SERVICE][2], json.dumps(data["data"], ensure_ascii=False), due, now, now))
+            dossier_id = (await cur.fetchone())[0]
+            await conn.execute("INSERT INTO floor_dossier_events (dossier_id, seq, from_status, to_status, action, "
+                               "actor, at) VALUES (%s, 1, NULL, 'submitted', 'file', %s, %s)",
+                               (dossier_id, f"citizen:{row[0]}", now))
+            await conn.execute("INSERT INTO floor_outbox (topic, person_id, payload, created_at) "
+                               "VALUES ('dossiers', %s, %s, %s)",
+                               (row[0], json.dumps({"dossier": code, "status": "submitted", "action": "file",
+                                                    "at": now.isoformat()}), now))
+            await conn.commit()
+        finally:
+            q.put_nowait(conn)
+        return await answer(send, 201, {"dossier_id": dossier_id, "code": code, "status": "submitted",
+                                        "due_date": due.isoformat(), "fee_amount": 0})
+
+    return app
+
+
 def serve_floor(db: str, port: int, tokens_file: str) -> None:
     import uvicorn
 
-    uvicorn.run(floor_app(db.removeprefix("sqlite:///"), tokens_file), host="127.0.0.1", port=port,
-                log_level="warning", access_log=False, loop="uvloop", http="httptools")
+    app = (floor_app(db.removeprefix("sqlite:///"), tokens_file) if db.startswith("sqlite")
+           else floor_app_pg(db, tokens_file))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop",
+                http="httptools")
 
 
 # ----------------------------------------------------------------------------- load
@@ -406,15 +501,34 @@ def _cpu_seconds(pid: int) -> float:
 def check_rows(db: str, mode: str, done: list[tuple[int, str, str]]) -> int:
     """How many acknowledged dossiers are missing from the database (id, code and applicant's PID)."""
     table = "dossiers" if mode == "ours" else "floor_dossiers"
-    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
-        held = {r[0]: (r[1], r[2]) for r in conn.execute(
-            f"SELECT d.dossier_id, d.code, p.pid FROM {table} d JOIN persons p ON p.person_id = d.person_id")}
+    query = f"SELECT d.dossier_id, d.code, p.pid FROM {table} d JOIN persons p ON p.person_id = d.person_id"
+    if db.startswith("sqlite"):
+        with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+            held = {r[0]: (r[1], r[2]) for r in conn.execute(query)}
+    else:
+        import psycopg
+
+        with psycopg.connect(conninfo(db)) as conn:
+            held = {r[0]: (r[1], r[2]) for r in conn.execute(query)}
     return sum(1 for dossier_id, code, pid in done if held.get(dossier_id) != (code, pid))
 
 
 def _per_filing(r: dict) -> float:
     """The server's CPU seconds per acknowledged filing over the measured run."""
     return r["server_cpu"] / r["filed"] if r["filed"] else float("inf")
+
+
+@contextmanager
+def _dropped(url: str | None):
+    """A scratch PostgreSQL database on ``url``'s server (its URL), dropped at the end; None for SQLite."""
+    if url is None:
+        yield None
+        return
+    db, name = scratch_database(url, "bench_file_dossier")
+    try:
+        yield db
+    finally:
+        drop_database(url, name)
 
 
 def main() -> None:
@@ -426,6 +540,9 @@ def main() -> None:
     parser.add_argument("--service", choices=tuple(FORMS), default=SERVICE,
                         help=f"the service filed: {SERVICE} (temporary absence, commune police) or {EXAM} (the "
                              "exam season: the Ministry's national registration)")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="the register in a scratch database on this PostgreSQL server (dropped after), the "
+                             "floor through psycopg; SQLite by default")
     parser.add_argument("--workers", type=int, default=0,
                         help="ours as `serve --workers N` on the whole machine (its cores shared with the load), "
                              "instead of one process on core 0")
@@ -448,9 +565,14 @@ def main() -> None:
     if args.workers:
         print(f"ours: `serve --workers {args.workers}` on the whole machine ({os.cpu_count()} cores), the load beside it")
     results = {}
-    with tempfile.TemporaryDirectory(prefix="bench-file-dossier-") as tmp:
+    scratch = None
+    if args.postgres:
+        os.environ.setdefault("DINHDANH_MASTER_KEY", BENCH_MASTER_KEY)  # the vault's key, the servers' too
+        ENV.setdefault("DINHDANH_MASTER_KEY", os.environ["DINHDANH_MASTER_KEY"])
+    with tempfile.TemporaryDirectory(prefix="bench-file-dossier-") as tmp, _dropped(args.postgres) as scratch:
         work = Path(tmp)
-        db, tokens = build(args.people, args.citizens, work)
+        db, tokens = build(args.people, args.citizens, work, scratch)
+        print(f"back-end: {'PostgreSQL' if scratch else 'SQLite'}")
         tokens_file = work / "tokens.json"
         tokens_file.write_text(json.dumps(tokens))
         for mode in ("ours", "floor"):
