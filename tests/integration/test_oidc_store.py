@@ -263,3 +263,22 @@ def test_a_held_signing_key_is_the_key_that_signs_at_each_moment(engine):
             assert held.get(conn, vault, moments[-1]).kid == third.kid and reads != []
     finally:
         sa.event.remove(engine, "before_cursor_execute", read)
+
+
+def test_held_signing_keys_are_held_per_database(engine, tmp_path):
+    """An app whose engine is replaced (tests do it) never signs with the former database's key."""
+    from dinhdanh.store.engine import make_engine, upgrade
+
+    other = make_engine(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    upgrade(other)
+    vault, held = Vault(bytes(32)), keys.SigningKeys()
+    try:
+        with engine.begin() as conn:
+            first = held.get(conn, vault, NOW)
+        with other.begin() as conn:
+            second = held.get(conn, vault, NOW)
+            assert second.kid == keys.signing_key(conn, vault, NOW).kid != first.kid
+        with engine.begin() as conn:
+            assert held.get(conn, vault, NOW).kid == first.kid
+    finally:
+        other.dispose()

@@ -253,17 +253,22 @@ class SigningKeys:
     request time it was read at. A rotation written after the read signs only ``PUBLISH_AHEAD``
     later, longer than the lifetime: a held key is never used past its successor's start, and the
     key signing at a given time is the one ``signing_key`` reads. What it saves: a query and its
-    row a token (the key's sealed half is opened once per process anyway). Thread-safe as
+    row a token (the key's sealed half is opened once per process anyway). Held per database
+    (engine): an app given another engine never signs with the first one's key. Thread-safe as
     ``PublishedKeys``: an entry is replaced in one assignment."""
 
     def __init__(self, clock=None):
         import time
+        import weakref
 
         self.clock = clock or time.monotonic
-        self._held: dict[str, tuple[float, dt.datetime, dt.datetime, ECKey | RSAKey]] = {}
+        self._by_engine: weakref.WeakKeyDictionary[sa.Engine, dict[str, tuple]] = weakref.WeakKeyDictionary()
 
     def get(self, conn: sa.Connection, vault: Vault, now: dt.datetime, alg: str = ALG) -> ECKey | RSAKey:
-        held = self._held.get(alg)
+        held_keys = self._by_engine.get(conn.engine)
+        if held_keys is None:
+            held_keys = self._by_engine.setdefault(conn.engine, {})
+        held = held_keys.get(alg)
         if held is not None:
             read_at, since, until, key = held
             if self.clock() - read_at < SERVED_JWKS_LIFETIME.total_seconds() and since <= now < until:
@@ -275,7 +280,7 @@ class SigningKeys:
         until = now + SERVED_JWKS_LIFETIME
         if row is not None and row.next_from is not None:
             until = min(until, row.next_from)
-        self._held[alg] = (read_at, min(since, now), until, key)
+        held_keys[alg] = (read_at, min(since, now), until, key)
         return key
 
 
