@@ -265,13 +265,15 @@ def floor_app_pg(url: str, tokens_file: str, connections: int = 8):
     prefix = secrets.token_hex(3).upper()
     counter = [0]
     state: dict = {}
+    opening = asyncio.Lock()
 
     async def pool() -> asyncio.Queue:
-        if "q" not in state:
-            q: asyncio.Queue = asyncio.Queue()
-            for _ in range(connections):
-                q.put_nowait(await psycopg.AsyncConnection.connect(dsn))
-            state.setdefault("q", q)
+        async with opening:  # the first requests arrive together: one pool, opened once
+            if "q" not in state:
+                q: asyncio.Queue = asyncio.Queue()
+                for _ in range(connections):
+                    q.put_nowait(await psycopg.AsyncConnection.connect(dsn))
+                state["q"] = q
         return state["q"]
 
     async def answer(send, status: int, body: dict) -> None:
