@@ -26,7 +26,7 @@ from dinhdanh.eid import auth
 from dinhdanh.eid.tables import eid_accounts, eid_logins
 from dinhdanh.oidc import keys
 from dinhdanh.oidc.relying_party import IdTokenError, validate_id_token
-from dinhdanh.oidc.tables import oidc_codes, oidc_keys, oidc_requests, oidc_tokens
+from dinhdanh.oidc.tables import oidc_clients, oidc_codes, oidc_keys, oidc_requests, oidc_tokens
 from dinhdanh.web.app import create_app
 from tests.oidc_support import (AN, BINH, DUC, HOA, PASSCODE, Browser, People, add_client, authorize_url, hidden,
                                 load_people, pkce, query_of)
@@ -467,6 +467,20 @@ def test_logout_with_id_token_hint(op):
     assert browser.get("/logout") is None and 'action="/logout"' in browser.page.text
     assert browser.submit() is None and 'id="logged-out"' in browser.page.text
     assert query_of(browser.get(authorize_url(op.rp, challenge=challenge, prompt="none")))["error"] == "login_required"
+
+
+def test_a_token_stops_at_once_when_its_client_is_no_longer_approved(op):
+    """The client's approval is read with the token at every use (its row joined to the token's on
+    the path a token already checked takes): set back to pending by hand, without its tokens being
+    revoked, the client's token is refused at the next call, and accepted again once approved."""
+    headers = _bearer(op.tokens(scope="openid profile dinhdanh.me", who=HOA)["access_token"])
+    for _ in range(2):  # the first use checks the signature, the next ones take the remembered path
+        assert op.http.get("/api/v1/me", headers=headers).status_code == 200
+    where = oidc_clients.c.client_id == op.rp["client_id"]
+    op.sql(oidc_clients.update().where(where).values(status="pending"))
+    assert op.http.get("/api/v1/me", headers=headers).status_code == 401
+    op.sql(oidc_clients.update().where(where).values(status="approved"))
+    assert op.http.get("/api/v1/me", headers=headers).status_code == 200
 
 
 def test_self_service_api(op):

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -108,6 +109,26 @@ def _client(row) -> Client:
         client_metadata={"post_logout_redirect_uris": list(row.post_logout_redirect_uris)},
         officer=bool(row.officer),
     )
+
+
+# what ``_client`` reads of a client's row
+CLIENT_FIELDS = ("client_id", "name", "auth_method", "secret_hash", "jwks", "redirect_uris", "post_logout_redirect_uris",
+                 "scopes", "grant_types", "sector", "status", "purpose", "id_token_alg", "dpop_bound_access_tokens",
+                 "officer")
+
+
+def client_columns(prefix: str = "client_") -> list:
+    """The client's row as columns of another statement (``prefix`` + name), for ``client_in``:
+    the token a resource is shown is read with its client in one query (``tokens._BY_HASH_AND_KEY``)."""
+    return [oidc_clients.c[name].label(prefix + name) for name in CLIENT_FIELDS]
+
+
+def client_in(row: sa.Row, prefix: str = "client_") -> Client | None:
+    """The client read with ``client_columns`` in ``row``; None when there was none."""
+    values = row._mapping
+    if values[prefix + "client_id"] is None:
+        return None
+    return _client(SimpleNamespace(**{name: values[prefix + name] for name in CLIENT_FIELDS}))
 
 
 def load_client(conn: sa.Connection, client_id) -> Client | None:

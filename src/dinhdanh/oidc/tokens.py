@@ -23,7 +23,8 @@ from joserfc.errors import JoseError
 
 from dinhdanh.oidc import keys
 from dinhdanh.eid.tables import eid_accounts
-from dinhdanh.oidc.tables import oidc_sessions, oidc_tokens
+from dinhdanh.oidc.clients import client_columns
+from dinhdanh.oidc.tables import oidc_clients, oidc_sessions, oidc_tokens
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.vault import Vault
 
@@ -202,9 +203,11 @@ _BY_HASH_AND_KEY = sa.select(
     eid_accounts.c.state.label("account_state"), eid_accounts.c.subject.label("account_subject"),
     eid_accounts.c.kind.label("account_kind"), eid_accounts.c.level.label("account_level"),
     eid_accounts.c.person_id.label("account_person_id"), oidc_sessions.c.sid.label("session_sid"),
+    *client_columns(),  # ... and its client as it stands (``clients.client_in``): approval read every time
 ).select_from(
     oidc_tokens.outerjoin(eid_accounts, eid_accounts.c.account_id == oidc_tokens.c.account_id)
     .outerjoin(oidc_sessions, oidc_sessions.c.session_id == oidc_tokens.c.session_id)
+    .outerjoin(oidc_clients, oidc_clients.c.client_id == oidc_tokens.c.client_id)
 ).where(oidc_tokens.c.token_hash == sa.bindparam("hash"))
 
 
