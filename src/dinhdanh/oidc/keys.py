@@ -248,9 +248,8 @@ class PublishedKeys:
 class SigningKeys:
     """The keys one provider process signs with, per algorithm, read again when
     ``SERVED_JWKS_LIFETIME`` has passed (by ``clock``, monotonic seconds) or when a request's time
-    falls outside the period the held key was read to sign in: from its ``signs_from`` to the
-    next key's ``signs_from`` (a rotation already written), and at most that lifetime past the
-    request time it was read at. A rotation written after the read signs only ``PUBLISH_AHEAD``
+    falls outside the period the held key was read to sign in: from the request time it was read
+    at to the next key's ``signs_from`` (a rotation already written), and at most that lifetime. A rotation written after the read signs only ``PUBLISH_AHEAD``
     later, longer than the lifetime: a held key is never used past its successor's start, and the
     key signing at a given time is the one ``signing_key`` reads. What it saves: a query and its
     row a token (the key's sealed half is opened once per process anyway). Held per database
@@ -265,9 +264,7 @@ class SigningKeys:
         self._by_engine: weakref.WeakKeyDictionary[sa.Engine, dict[str, tuple]] = weakref.WeakKeyDictionary()
 
     def get(self, conn: sa.Connection, vault: Vault, now: dt.datetime, alg: str = ALG) -> ECKey | RSAKey:
-        held_keys = self._by_engine.get(conn.engine)
-        if held_keys is None:
-            held_keys = self._by_engine.setdefault(conn.engine, {})
+        held_keys = self._by_engine.setdefault(conn.engine, {})
         held = held_keys.get(alg)
         if held is not None:
             read_at, since, until, key = held
@@ -275,22 +272,15 @@ class SigningKeys:
                 return key
         read_at = self.clock()
         key = signing_key(conn, vault, now, alg)
-        row = conn.execute(_PERIOD, {"alg": alg, "kid": key.kid, "now": now}).first()
-        since = row.signs_from if row is not None and row.signs_from is not None else now
         until = now + SERVED_JWKS_LIFETIME
-        if row is not None and row.next_from is not None:
-            until = min(until, row.next_from)
-        held_keys[alg] = (read_at, min(since, now), until, key)
+        successor = conn.execute(_NEXT_START, {"alg": alg, "now": now}).scalar()
+        held_keys[alg] = (read_at, now, until if successor is None else min(until, successor), key)
         return key
 
 
-# when the key ``kid`` started to sign, and when the next key of its algorithm starts (if written)
-_PERIOD = sa.select(
-    oidc_keys.c.signs_from,
-    sa.select(sa.func.min(oidc_keys.c.signs_from)).where(
-        oidc_keys.c.use == "sig", oidc_keys.c.alg == sa.bindparam("alg"),
-        oidc_keys.c.signs_from > sa.bindparam("now")).scalar_subquery().label("next_from"),
-).where(oidc_keys.c.kid == sa.bindparam("kid"))
+# when the next key of an algorithm starts to sign after :now (a rotation already written), if any
+_NEXT_START = sa.select(sa.func.min(oidc_keys.c.signs_from)).where(
+    oidc_keys.c.use == "sig", oidc_keys.c.alg == sa.bindparam("alg"), oidc_keys.c.signs_from > sa.bindparam("now"))
 
 
 def _numeric(moment: dt.datetime | None) -> int | None:

@@ -299,10 +299,6 @@ class Provider(AuthorizationServer):
                        acr=acr or acr_of(1), amr=tuple(amr or ()), auth_time=auth_time or self.now,
                        session_id=session_id, sid=sid, claims_request=claims_request, client=client)
 
-    def bearer_token(self, value) -> tokens.Token | None:
-        """``bearer_token`` (the module's) at this request's time."""
-        return bearer_token(self.conn, value, self.issuer, self.now)
-
     def dpop_token(self, value, http: HttpRequest) -> tokens.Token:
         """The access token presented with ``Authorization: DPoP``, its proof checked against this
         request (``dpop.check_token_use``); raises ``dpop.ResourceRefusal``."""
@@ -386,8 +382,6 @@ class Provider(AuthorizationServer):
         return grant, request
 
 
-# The account behind a resource token (``Provider.resource_token``) and its session's sid, as
-# ``tokens.HOLDER`` names them: for a token whose row was read without them (its first use here).
 def bearer_token(conn: sa.Connection, value, issuer: str, now: dt.datetime | None = None) -> tokens.Token | None:
     """The access token presented to one of our resources as a bearer token, with its client and
     person; None when it is not valid (bad signature, expired, revoked, client or account no longer
@@ -422,6 +416,8 @@ def resource_token(conn: sa.Connection, value, issuer: str, now: dt.datetime) ->
     return found
 
 
+# The account behind a resource token (``Provider.resource_token``) and its session's sid, as
+# ``tokens.HOLDER`` names them: for a token whose row was read without them (its first use here).
 _ACCOUNT_AND_SID = sa.select(
     eid_accounts.c.state.label("account_state"), eid_accounts.c.subject.label("account_subject"),
     eid_accounts.c.kind.label("account_kind"), eid_accounts.c.level.label("account_level"),

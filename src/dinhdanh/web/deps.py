@@ -63,7 +63,7 @@ async def in_unit(request: Request, work: Callable[[sa.Connection], T], *, read:
     ``inline=True``, for a unit of a few milliseconds of CPU on the hottest routes (a filing, its
     prefill, a token): on SQLite, no hop at all. The unit runs on the event loop if it can begin
     without waiting (``UnitOfWork.begin(wait=False)``; a read in WAL mode never waits for a
-    writer), else in the pool as any other. A hop costs a quarter of a filing's CPU (two threads
+    writer), else in the pool as any other. A hop costs about a fifth of a filing's CPU (two threads
     taking turns at the interpreter's lock for each statement); the database is one writer anyway,
     so the loop running the unit itself loses no parallelism. Never on PostgreSQL, whose every
     statement is a network round trip."""

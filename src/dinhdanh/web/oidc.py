@@ -33,9 +33,8 @@ from dinhdanh.oidc.discovery import metadata
 from dinhdanh.oidc.server import HttpRequest, Provider
 from dinhdanh.oidc.server import Request as OAuthRequest
 from dinhdanh.store.base import utcnow
-from dinhdanh.store.unit_of_work import WouldWait
 from dinhdanh.web.api.cards import vault_of
-from dinhdanh.web.deps import uow_of
+from dinhdanh.web.deps import in_unit, uow_of
 
 # the protocol's metadata and keys (machines read them, many times a second) apart from its pages
 # (people's browsers): the app tries them early (web.app); the back-channel endpoints are plain
@@ -150,33 +149,22 @@ def _json_error(status: int, error: str, description: str) -> JSONResponse:
 
 
 async def _protocol(request: Request, work) -> Response:
-    """Run ``work(provider)`` for a protocol endpoint in one transaction: on SQLite on the event loop
-    when it can begin without waiting (as ``deps.in_unit(inline=True)``), else in the thread pool.
-    Its work is bounded (a client assertion's keys come with the client's row; no request leaves
+    """Run ``work(provider)`` for a protocol endpoint in one transaction (``deps.in_unit(inline=True)``:
+    on SQLite on the event loop when it can begin without waiting, else in the thread pool). Its
+    work is bounded (a client assertion's keys come with the client's row; no request leaves
     the process), a millisecond or two of CPU."""
     try:
         request.state.oidc_http = await read_http(request)
     except BadBody as e:
         return _json_error(400, "invalid_request", str(e))
-    uow, vault, issuer = uow_of(request), vault_of(request), issuer_of(request)
+    from authlib.oauth2.rfc6749.errors import InsecureTransportError
 
-    held = held_keys_of(request)
-
-    def run(wait: bool = True):
-        from authlib.oauth2.rfc6749.errors import InsecureTransportError
-
-        try:
-            with uow.begin(wait=wait) as conn:
-                return work(StarletteProvider(conn, vault, issuer, held_keys=held))
-        except InsecureTransportError:  # plain http to a host other than loopback (RFC 6749 s3.1, s3.2)
-            return _json_error(400, "invalid_request", "The provider's endpoints are served over https only.")
-
-    if getattr(uow, "starts_at_once", False):  # SQLite: on the loop when the writer is free (deps.in_unit)
-        try:
-            return run(wait=False)
-        except WouldWait:
-            pass
-    return await run_in_threadpool(run)
+    vault, issuer, held = vault_of(request), issuer_of(request), held_keys_of(request)
+    try:
+        return await in_unit(request, lambda conn: work(StarletteProvider(conn, vault, issuer, held_keys=held)),
+                             inline=True)
+    except InsecureTransportError:  # plain http to a host other than loopback (RFC 6749 s3.1, s3.2)
+        return _json_error(400, "invalid_request", "The provider's endpoints are served over https only.")
 
 
 # ------------------------------------------------------------------------- metadata and keys
