@@ -74,8 +74,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench_verify import BENCH_MASTER_KEY, ENV, serve_ours
-from common import (conninfo, drop_database, free_port, hidden_form, machine, percentile, pinned, pkce, population_file,
-                    read_body, scratch_database, wait_up)
+from common import (conninfo, drop_database, free_port, hidden_form, machine, percentile, pg_pool, pinned, pkce,
+                    population_file, read_body, scratch_database, wait_up)
 
 HERE = Path(__file__).resolve()
 ISSUER = ENV["DINHDANH_OIDC_ISSUER"]
@@ -188,6 +188,20 @@ def floor_tables(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
+async def _answer(send, status: int, body: dict) -> None:
+    out = json.dumps(body, ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]})
+    await send({"type": "http.response.body", "body": out})
+
+
+def _prefilled(row) -> dict:
+    """The floor's prefill: the person's (pid, full_name, date_of_birth, sex) in the prefill's shape."""
+    fields = [{"field": f"applicant.{k}", "value": str(v), "source": f"register:{k}"}
+              for k, v in zip(("pid", "full_name", "date_of_birth", "sex"), row)]
+    return {"service": SERVICE, "version": FLOOR[SERVICE][0], "fields": fields, "ask": []}
+
+
 def floor_app(db_path: str, tokens_file: str):
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000",
@@ -198,12 +212,6 @@ def floor_app(db_path: str, tokens_file: str):
     prefix = secrets.token_hex(3).upper()
     counter = [0]
 
-    async def answer(send, status: int, body: dict) -> None:
-        out = json.dumps(body, ensure_ascii=False).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]})
-        await send({"type": "http.response.body", "body": out})
-
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
@@ -211,19 +219,16 @@ def floor_app(db_path: str, tokens_file: str):
         headers = dict(scope["headers"])
         pid = who.get(headers.get(b"authorization", b""))
         if pid is None:
-            return await answer(send, 401, {"error": "unauthenticated"})
+            return await _answer(send, 401, {"error": "unauthenticated"})
         if scope["method"] == "GET":
             row = conn.execute("SELECT pid, full_name, date_of_birth, sex FROM persons WHERE pid = ?",
                                (pid,)).fetchone()
-            fields = [{"field": f"applicant.{k}", "value": str(v), "source": f"register:{k}"}
-                      for k, v in zip(("pid", "full_name", "date_of_birth", "sex"), row)]
-            return await answer(send, 200, {"service": SERVICE, "version": FLOOR[SERVICE][0],
-                                            "fields": fields, "ask": []})
+            return await _answer(send, 200, _prefilled(row))
         data = json.loads(body)
         row = conn.execute("SELECT person_id, pid, province_code, commune_code FROM persons WHERE pid = ?",
                            (pid,)).fetchone()
         if data["data"]["applicant"]["pid"] != row[1]:
-            return await answer(send, 422, {"error": "applicant_mismatch"})
+            return await _answer(send, 422, {"error": "applicant_mismatch"})
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
         due = (dt.date.today() + dt.timedelta(days=1)).isoformat()
         counter[0] += 1
@@ -241,7 +246,7 @@ def floor_app(db_path: str, tokens_file: str):
         conn.execute("INSERT INTO floor_outbox (topic, person_id, payload, created_at) VALUES ('dossiers', ?, ?, ?)",
                      (row[0], json.dumps({"dossier": code, "status": "submitted", "action": "file", "at": now}), now))
         conn.execute("COMMIT")
-        return await answer(send, 201, {"dossier_id": dossier_id, "code": code, "status": "submitted",
+        return await _answer(send, 201, {"dossier_id": dossier_id, "code": code, "status": "submitted",
                                         "due_date": due, "fee_amount": 0})
 
     return app
@@ -264,23 +269,7 @@ def floor_app_pg(url: str, tokens_file: str, connections: int = 8):
     who = {f"Bearer {token}".encode(): pid for pid, token in json.loads(Path(tokens_file).read_text())}
     prefix = secrets.token_hex(3).upper()
     counter = [0]
-    state: dict = {}
-    opening = asyncio.Lock()
-
-    async def pool() -> asyncio.Queue:
-        async with opening:  # the first requests arrive together: one pool, opened once
-            if "q" not in state:
-                q: asyncio.Queue = asyncio.Queue()
-                for _ in range(connections):
-                    q.put_nowait(await psycopg.AsyncConnection.connect(dsn))
-                state["q"] = q
-        return state["q"]
-
-    async def answer(send, status: int, body: dict) -> None:
-        out = json.dumps(body, ensure_ascii=False).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]})
-        await send({"type": "http.response.body", "body": out})
+    pool = pg_pool(dsn, connections)
 
     async def app(scope, receive, send):
         if scope["type"] != "http":
@@ -288,7 +277,7 @@ def floor_app_pg(url: str, tokens_file: str, connections: int = 8):
         body = await read_body(receive)
         pid = who.get(dict(scope["headers"]).get(b"authorization", b""))
         if pid is None:
-            return await answer(send, 401, {"error": "unauthenticated"})
+            return await _answer(send, 401, {"error": "unauthenticated"})
         q = await pool()
         conn = await q.get()
         try:
@@ -297,17 +286,14 @@ def floor_app_pg(url: str, tokens_file: str, connections: int = 8):
                                          (pid,))
                 row = await cur.fetchone()
                 await conn.rollback()
-                fields = [{"field": f"applicant.{k}", "value": str(v), "source": f"register:{k}"}
-                          for k, v in zip(("pid", "full_name", "date_of_birth", "sex"), row)]
-                return await answer(send, 200, {"service": SERVICE, "version": FLOOR[SERVICE][0],
-                                                "fields": fields, "ask": []})
+                return await _answer(send, 200, _prefilled(row))
             data = json.loads(body)
             cur = await conn.execute("SELECT person_id, pid, province_code, commune_code FROM persons WHERE pid = %s",
                                      (pid,))
             row = await cur.fetchone()
             if data["data"]["applicant"]["pid"] != row[1]:
                 await conn.rollback()
-                return await answer(send, 422, {"error": "applicant_mismatch"})
+                return await _answer(send, 422, {"error": "applicant_mismatch"})
             now = dt.datetime.now(dt.UTC)
             due = dt.date.today() + dt.timedelta(days=1)
             counter[0] += 1
@@ -330,7 +316,7 @@ def floor_app_pg(url: str, tokens_file: str, connections: int = 8):
             await conn.commit()
         finally:
             q.put_nowait(conn)
-        return await answer(send, 201, {"dossier_id": dossier_id, "code": code, "status": "submitted",
+        return await _answer(send, 201, {"dossier_id": dossier_id, "code": code, "status": "submitted",
                                         "due_date": due.isoformat(), "fee_amount": 0})
 
     return app

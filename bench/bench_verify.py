@@ -60,8 +60,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import (conninfo, drop_database, free_port, machine, pg_database_size, pinned, population_file, read_body,
-                    sample_people, scratch_database, wait_up)
+from common import (conninfo, drop_database, free_port, machine, pg_database_size, pg_pool, pinned, population_file,
+                    read_body, sample_people, scratch_database, wait_up)
 
 HERE = Path(__file__).resolve()
 # one issuer for the token server and the measured servers (their ports differ)
@@ -124,22 +124,7 @@ FLOOR_INSERT = ("INSERT INTO floor_audit (at, actor, person_id, action, purpose,
 
 
 def floor_app_pg(url: str, connections: int):
-    import asyncio
-
-    import psycopg
-
-    dsn = conninfo(url)
-    state: dict = {}
-    lock = asyncio.Lock()
-
-    async def pool() -> asyncio.Queue:
-        async with lock:
-            if "q" not in state:
-                q: asyncio.Queue = asyncio.Queue()
-                for _ in range(connections):
-                    q.put_nowait(await psycopg.AsyncConnection.connect(dsn))
-                state["q"] = q
-        return state["q"]
+    pool = pg_pool(conninfo(url), connections)
 
     async def app(scope, receive, send):
         if scope["type"] != "http":

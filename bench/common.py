@@ -162,6 +162,29 @@ def conninfo(url: str, database: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def pg_pool(dsn: str, connections: int):
+    """For a floor on PostgreSQL: ``await pool()`` gives a queue of ``connections`` async psycopg
+    connections (take one, put it back), opened once, at the first request (the first requests arrive
+    together: they wait for the one pool)."""
+    import asyncio
+
+    import psycopg
+
+    state: dict = {}
+    opening = asyncio.Lock()
+
+    async def pool() -> asyncio.Queue:
+        async with opening:
+            if "q" not in state:
+                q: asyncio.Queue = asyncio.Queue()
+                for _ in range(connections):
+                    q.put_nowait(await psycopg.AsyncConnection.connect(dsn))
+                state["q"] = q
+        return state["q"]
+
+    return pool
+
+
 def scratch_database(url: str, prefix: str) -> tuple[str, str]:
     """A new, empty database ``<prefix>_<random>`` on ``url``'s server: (its SQLAlchemy URL, its name)."""
     import uuid
