@@ -314,8 +314,12 @@ def test_the_runner_beside_the_api(register, monkeypatch):
 
     only = {"batches": background.standard_loops()["batches"]}
     monkeypatch.setattr(background, "standard_loops", lambda base_url=None: only)
+    # the partner is registered before the loops start: the test's own write is a deferred transaction
+    # (engine.begin), which SQLite refuses at once ("database is locked") when a loop's unit commits
+    # between its read and its write, whatever the busy timeout
+    partner = add_partner(register, kind="bank", name="Ngân hàng")
     with TestClient(create_app(register, background=True), base_url=ISSUER) as http:
-        auth = bearer(http, add_partner(register, kind="bank", name="Ngân hàng"))
+        auth = bearer(http, partner)
         batch_id = upload(http, auth, parquet_bytes()).json()["batch_id"]
         deadline = time.monotonic() + 30
         while (status := http.get(f"{URL}/{batch_id}", headers=auth).json())["status"] != "done":
