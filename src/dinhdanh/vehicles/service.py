@@ -111,15 +111,17 @@ def allocate_number(conn: sa.Connection, plate_code: str, series: str) -> tuple[
     (999.99 given out) moves on to the next. Returns (series, number)."""
     insert = _insert(conn)
     # the first series from ``series`` on that is not full, else the one after the last full one
-    # (a full series is never tried again); other callers may move on meanwhile: the upsert decides
+    # (a full series is never tried again). Both come from one statement, so from one snapshot: read
+    # in two (PostgreSQL's read committed takes one per statement), a series another caller created
+    # and committed between them looked full. Other callers may move on meanwhile: the upsert decides
     c = plate_counters.c
     later = sa.and_(c.plate_code == plate_code, c.series >= series, sa.func.length(c.series) == 2)
-    open_ = conn.execute(sa.select(sa.func.min(c.series)).where(later, c.last_number < fmt.MAX_NUMBER)).scalar()
+    open_, last = conn.execute(sa.select(
+        sa.func.min(sa.case((c.last_number < fmt.MAX_NUMBER, c.series))), sa.func.max(c.series)).where(later)).one()
     if open_ is not None:
         series = open_
-    else:
-        last = conn.execute(sa.select(sa.func.max(c.series)).where(later)).scalar()
-        series = fmt.next_series(last) if last is not None else series
+    elif last is not None:
+        series = fmt.next_series(last)
     while True:
         statement = insert(plate_counters).values(plate_code=plate_code, series=series, last_number=1)
         statement = statement.on_conflict_do_update(
