@@ -39,13 +39,17 @@ import sqlalchemy as sa
 from dinhdanh import config
 from dinhdanh.store.engine import NOWAIT, READ_ONLY, WRITE, WouldWait
 
-__all__ = ["UnitOfWork", "DatabaseBusy", "DatabaseUnavailable", "WouldWait", "is_busy", "is_unavailable"]
+__all__ = ["UnitOfWork", "DatabaseBusy", "DatabaseUnavailable", "ReadOnlyViolation", "WouldWait", "is_busy", "is_unavailable"]
 
 
 class DatabaseBusy(Exception):
     """A lock, a connection or the writer was not free within the bound: try again shortly."""
 
     retry_after = 1
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A unit opened to read wrote (a programming error): it was rolled back."""
 
 
 class DatabaseUnavailable(Exception):
@@ -159,21 +163,25 @@ class UnitOfWork:
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
-        """A unit that only reads (a write in it fails)."""
+        """A unit that only reads: PostgreSQL refuses a write in it (``READ ONLY``); on SQLite a
+        unit that wrote rows is rolled back and raises ``ReadOnlyViolation``."""
         with translated(), self.engine.connect() as conn:
             if self._postgres:
                 conn.execution_options(postgresql_readonly=True)
                 with conn.begin():
                     yield conn
                 return
+            # Not ``PRAGMA query_only``: a flag pragma expires every statement the connection has
+            # prepared, so each unit after a read prepared its statements again (70 µs for the
+            # token's join). A row written is seen in the connection's change count instead, and
+            # the unit rolled back before anything is committed.
             conn.execution_options(**{READ_ONLY: True})
-            driver = conn.connection.driver_connection  # outside any transaction (no autobegin)
-            driver.execute("PRAGMA query_only = ON")
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                driver.execute("PRAGMA query_only = OFF")
+            driver = conn.connection.driver_connection
+            changes = driver.total_changes
+            with conn.begin():
+                yield conn
+                if driver.total_changes != changes:
+                    raise ReadOnlyViolation("a unit of work that only reads wrote to the database")
 
 
 def is_busy(exc: BaseException) -> bool:
