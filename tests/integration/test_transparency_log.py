@@ -273,3 +273,15 @@ def test_the_head_of_an_empty_log_is_signed(family):
     with family.connect() as conn:
         heads.check_head(head, heads.public_keys(conn))
     assert json.loads(json.dumps(head.as_dict()))["root_hash"] == base64.b64encode(ref.mth([])).decode()
+
+
+@pytest.mark.parametrize("field", ["actor", "action", "purpose", "outcome"])
+def test_an_entry_too_long_for_its_column_is_refused_on_both_back_ends(family, field):
+    args = {"actor": "officer:1", "action": "read", "purpose": "identity_check", "outcome": "ok"}
+    args[field] = "x" * (access_log.c[field].type.length + 1)
+    ids = person_ids(family)[:1]
+    with pytest.raises(ValueError, match=field):
+        with UnitOfWork(family).begin() as conn:
+            record_access(conn, args["actor"], ids, args["action"], args["purpose"], outcome=args["outcome"])
+    with family.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(access_log)).scalar_one() == 0

@@ -40,6 +40,9 @@ def record_access(conn: sa.Connection, actor: str, person_ids: Iterable[int], ac
     """Log that ``actor`` did ``action`` on each of ``person_ids`` for ``purpose`` (one entry each,
     in the order given, in the caller's transaction); ``fields`` names what was read (None: not
     stated). Nothing shared is read or locked: readers never wait on each other."""
+    for name, value in (("actor", actor), ("action", action), ("purpose", purpose), ("outcome", outcome)):
+        if len(value) > _LENGTHS[name]:  # PostgreSQL would refuse it; SQLite would keep it: neither
+            raise ValueError(f"access log {name} longer than {_LENGTHS[name]} characters")
     now = utcnow()
     fields_text = None if fields is None else json.dumps(list(fields), ensure_ascii=False)
     ids = [int(pid) for pid in person_ids]
@@ -52,6 +55,7 @@ def record_access(conn: sa.Connection, actor: str, person_ids: Iterable[int], ac
 
 
 _INSERT = access_log.insert()  # built once: every partner check appends
+_LENGTHS = {name: access_log.c[name].type.length for name in ("actor", "action", "purpose", "outcome")}
 BULK = 1000  # from this many entries at once (a batch's chunk), in one statement
 _SHARED = ("at", "actor", "action", "purpose", "fields", "outcome")
 _COLUMNS = ", ".join(("person_id", *_SHARED))
