@@ -155,10 +155,18 @@ def test_consents_tokens_and_housekeeping(engine, tmp_path, vault):
         assert tokens.mark_rotated(conn, found.row.token_id, utcnow())
         assert not tokens.mark_rotated(conn, found.row.token_id, utcnow())
         assert tokens.find(conn, "r2").is_revoked()
+        # read unrevoked, its family revoked before it is exchanged (another transaction: a reuse
+        # elsewhere, a logout): not exchanged, so no new token escapes the family's revocation
+        tokens.store(conn, kind="refresh", value="r3", jti="j3", client_id=rp["client_id"], scope="openid",
+                     issued_at=utcnow(), expires_at=utcnow() + dt.timedelta(days=1), account_id=account, family_id="f3")
+        found = tokens.find(conn, "r3")
+        assert found.row.revoked_at is None
+        assert tokens.revoke_family(conn, "f3", "logout") == 1
+        assert not tokens.mark_rotated(conn, found.row.token_id, utcnow())
         # housekeeping removes what expired more than a day ago
         conn.execute(oidc_tokens.update().values(expires_at=utcnow() - dt.timedelta(days=2)))
         done = housekeeping.purge_expired(conn)
-        assert done["tokens"] == 3
+        assert done["tokens"] == 4
         assert conn.execute(sa.select(sa.func.count()).select_from(oidc_tokens)).scalar_one() == 0
 
 

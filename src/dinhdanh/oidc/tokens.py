@@ -244,9 +244,13 @@ def revoke_account_tokens(conn: sa.Connection, account_id: int, reason: str, cli
 
 
 def mark_rotated(conn: sa.Connection, token_id: int, now: dt.datetime) -> bool:
-    """Mark a refresh token as exchanged; False if it was already (a concurrent reuse)."""
+    """Mark a refresh token as exchanged; False if it was already (a concurrent reuse) or its
+    family was revoked since it was read."""
     return conn.execute(_ROTATE, {"id": token_id, "at": now}).rowcount == 1
 
 
-_ROTATE = (oidc_tokens.update().where(oidc_tokens.c.token_id == sa.bindparam("id"), oidc_tokens.c.rotated_at.is_(None))
+# ... and not revoked meanwhile: the token was read unlocked, and a family revoked by another
+# transaction since (reuse, logout, consent withdrawn) must not get a new token it would not cover
+_ROTATE = (oidc_tokens.update().where(oidc_tokens.c.token_id == sa.bindparam("id"), oidc_tokens.c.rotated_at.is_(None),
+                                      oidc_tokens.c.revoked_at.is_(None))
            .values(rotated_at=sa.bindparam("at")))
