@@ -252,3 +252,19 @@ def test_organisation_by_a_level2_representative_and_its_dissolution(reg, vault)
     with reg.connect() as conn:
         assert conn.execute(sa.select(eid_accounts.c.state).where(eid_accounts.c.account_id == rep)).scalar_one() \
             == "active"
+
+
+def test_a_state_change_from_a_state_read_before_a_lock_is_refused(reg, vault):
+    """An account read active, then locked by another transaction (its card revoked) before the
+    first moves it: the move is a Conflict, the lock stands (an UPDATE by id alone overwrote it)."""
+    account_id = enroll(reg, vault, AN)["account_id"]
+    with reg.connect() as conn:
+        read_before = accounts.get_account(conn, account_id)
+    with reg.begin() as conn:
+        lifecycle.revoke_card(conn, NATIONAL, AN, "lost")
+    with pytest.raises(Conflict) as e:
+        with reg.begin() as conn:
+            accounts.set_state(conn, read_before, "active", kind="level_2", source="officer", actor="officer:7",
+                               level=2)
+    assert e.value.code == "account_changed"
+    assert state(reg, account_id) == ("locked", ["card_revoked"])

@@ -112,6 +112,19 @@ def test_without_a_face_matcher_an_officer_reviews(reg, vault):
             registration.review(conn, out["registration_id"], approve=False, reason="x", actor="officer:1")
 
 
+def test_a_review_approved_after_the_person_got_an_account_elsewhere_changes_nothing(reg, vault):
+    out = register(reg, vault, None)
+    assert out["status"] == "pending_review"
+    account_id = enroll(reg, vault, AN)["account_id"]  # meanwhile, at a counter
+    with pytest.raises(Conflict) as e:
+        with reg.begin() as conn:
+            registration.review(conn, out["registration_id"], approve=True, reason="Khớp ảnh", actor="officer:1")
+    assert e.value.code == "account_exists"
+    with reg.connect() as conn:
+        row = conn.execute(sa.select(eid_accounts).where(eid_accounts.c.account_id == account_id)).one()
+    assert (row.state, row.level) == ("active", 1)  # not set back to pending
+
+
 def test_refused_review_sends_word_and_leaves_no_account(reg, vault):
     out = register(reg, vault, None)
     with reg.begin() as conn:

@@ -87,10 +87,15 @@ def create_account(conn: sa.Connection, *, kind: str, level: int | None, state: 
 def set_state(conn: sa.Connection, account, to_state: str, *, kind: str, source: str, actor: str,
               reason: str | None = None, detail: dict | None = None, now: dt.datetime | None = None,
               **values: Any) -> None:
-    """Move the account to ``to_state`` (and set ``values``), logging the change."""
+    """Move the account to ``to_state`` (and set ``values``), logging the change; only from the state
+    the caller read (``account.state``): an account another transaction moved since (locked, say,
+    by a card revoked meanwhile) is a ``Conflict``, never overwritten."""
     now = now or utcnow()
-    conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account.account_id)
-                 .values(state=to_state, updated_at=now, **values))
+    moved = conn.execute(eid_accounts.update().where(eid_accounts.c.account_id == account.account_id,
+                                                     eid_accounts.c.state == account.state)
+                         .values(state=to_state, updated_at=now, **values)).rowcount
+    if moved != 1:
+        raise Conflict("The e-ID account changed meanwhile; try again.", code="account_changed", field="account_id")
     log_event(conn, account.account_id, kind, source=source, actor=actor, reason=reason,
               from_state=account.state, to_state=to_state, level=values.get("level", account.level),
               detail=detail, now=now)

@@ -133,7 +133,10 @@ def unlock(conn: sa.Connection, account_id: int, *, actor: str, reason: str, cau
            source: str = "officer", now: dt.datetime | None = None) -> list[str]:
     """An officer (or the owner, for ``owner`` locks) lifts locks; automatic ones only when their cause is gone."""
     now = now or utcnow()
-    account = accounts.get_account(conn, account_id)
+    # the row first: a lock opened by another transaction (a card revoked, a death) either committed
+    # before (its cause is read below as it stands) or waits for this one and finds its cause's
+    # lock lifted (it opens a new one); never lifted on a cause read before it changed
+    account = accounts.get_account(conn, account_id, for_update=True)
     open_ = accounts.open_locks(conn, account_id)
     if not open_:
         raise Conflict("The account is not locked.", code="not_locked", field="account_id")
@@ -342,7 +345,7 @@ def sweep(conn: sa.Connection, *, actor: str = "system", now: dt.datetime | None
     pending = conn.execute(sa.select(account_locks.c.account_id, account_locks.c.cause).where(
         account_locks.c.lifted_at.is_(None), account_locks.c.cause.in_(sorted(AUTOMATIC - {"dissolution"})))).all()
     for account_id, cause in pending:
-        account = accounts.get_account(conn, account_id)
+        account = accounts.get_account(conn, account_id, for_update=True)  # as in unlock
         if cause_gone(conn, account, cause, today):
             if lift(conn, account_id, {cause}, source="system", actor=actor, reason="the cause is gone", now=now):
                 count("lifted", cause)

@@ -197,6 +197,9 @@ def _approve(conn, registration, *, actor: str, source: str, reason: str, now: d
             reason=reason, person_id=registration.person_id, foreigner_id=registration.foreigner_id,
             guardian_account_id=registration.guardian_account_id, msisdn=registration.msisdn,
             email=registration.email, detail={"registration_id": registration.registration_id}, now=now)
+    elif account.state in ("active", "locked"):  # held since the registration was checked (at a counter, say)
+        raise Conflict("The person already holds an e-ID account.",
+                       code="account_exists" if account.state == "active" else "account_locked", field="pid")
     else:
         account_id = account.account_id
         kind = "re_registered" if account.state == "revoked" else "registered_again"
@@ -419,10 +422,7 @@ def review(conn: sa.Connection, registration_id: int, *, approve: bool, reason: 
     if approve:
         person = conn.execute(sa.select(persons).where(persons.c.person_id == row.person_id)).one()
         accounts.check_alive(person)
-        existing = accounts.account_of_person(conn, person.person_id)
-        if existing is not None and existing.state in ("active", "locked"):
-            raise Conflict("The person already holds an e-ID account.", code="account_exists", field="pid")
-        _approve(conn, row, actor=actor, source="officer", reason=reason, now=now)
+        _approve(conn, row, actor=actor, source="officer", reason=reason, now=now)  # (refuses an account held)
     else:
         conn.execute(eid_registrations.update().where(eid_registrations.c.registration_id == registration_id)
                      .values(status="refused", decided_at=now, decided_by=actor, decision_reason=reason))
