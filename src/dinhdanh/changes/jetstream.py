@@ -62,9 +62,10 @@ def _pending(engine: sa.Engine, gaps: Gaps, batch: int, prefix: str) -> tuple[li
     """The next messages to publish (seq, subject, body) and the seq the cursor may move to."""
     with UnitOfWork(engine).read() as conn:
         cursor = cursor_of(conn, CURSOR)
+        horizon = gaps.horizon(conn)
         rows = conn.execute(sa.select(outbox).where(outbox.c.seq > cursor).order_by(outbox.c.seq)
                             .limit(batch)).all()
-        ready = gaps.passable(rows, cursor, conn)
+        ready = gaps.passable(rows, cursor, conn, horizon)
         wanted = [r for r in ready if r.topic in KINDS]
         ids = {r.person_id for r in wanted if r.person_id is not None}
         pids = dict(conn.execute(sa.select(persons.c.person_id, persons.c.pid)

@@ -101,20 +101,36 @@ class Gaps:
         self.seen: dict[int, float] = {}  # first missing seq -> when the gap was first seen
         self.marks: dict[int, int] = {}  # first missing seq -> the snapshot's xmax then (PostgreSQL)
 
-    def _ended(self, conn: sa.Connection, seq: int) -> bool:
-        xmin, xmax = conn.execute(_SNAPSHOT).one()
-        mark = self.marks.setdefault(seq, int(xmax))
-        return int(xmin) >= mark
+    @staticmethod
+    def horizon(conn: sa.Connection) -> int | None:
+        """PostgreSQL: the oldest transaction still running now (the snapshot's xmin), to be taken
+        BEFORE the rows are read and given to ``passable``; None on SQLite."""
+        if conn.dialect.name != "postgresql":
+            return None
+        return int(conn.execute(_SNAPSHOT).one()[0])
 
-    def passable(self, rows: list, cursor: int, conn: sa.Connection | None = None) -> list:
-        """The prefix of ``rows`` (seq order, all > cursor) that may be handled now."""
+    def _ended(self, conn: sa.Connection, seq: int, horizon: int) -> bool:
+        # the mark: every transaction that may hold ``seq`` began before it (it was missing from
+        # rows just read); the gap ends when the oldest running before the rows were read is
+        # younger than the mark. A snapshot taken after the rows could not tell: the holder may
+        # have committed in between, and its row, not in the rows, would have been skipped
+        if seq not in self.marks:
+            self.marks[seq] = int(conn.execute(_SNAPSHOT).one()[1])
+        return horizon >= self.marks[seq]
+
+    def passable(self, rows: list, cursor: int, conn: sa.Connection | None = None,
+                 horizon: int | None = None) -> list:
+        """The prefix of ``rows`` (seq order, all > cursor) that may be handled now; on PostgreSQL
+        with ``horizon``, taken before the rows were read (``Gaps.horizon``)."""
         out, expected = [], cursor + 1
         now = self.clock()
         by_transaction = conn is not None and conn.dialect.name == "postgresql"
+        if by_transaction and horizon is None:
+            raise ValueError("on PostgreSQL, passable needs the horizon taken before the rows were read")
         for row in rows:
             if row.seq != expected:
                 if by_transaction:
-                    if not self._ended(conn, expected):
+                    if not self._ended(conn, expected, horizon):
                         break
                 else:
                     first = self.seen.setdefault(expected, now)
@@ -233,9 +249,10 @@ def route_batch(engine: sa.Engine, gaps: Gaps, *, batch: int = BATCH, now: dt.da
     ensure_cursor(engine, ROUTER)
     with UnitOfWork(engine).begin() as conn:
         cursor = cursor_of(conn, ROUTER, lock=True)
+        horizon = gaps.horizon(conn)
         rows = conn.execute(sa.select(outbox).where(outbox.c.seq > cursor)
                             .order_by(outbox.c.seq).limit(batch)).all()
-        ready = gaps.passable(rows, cursor, conn)
+        ready = gaps.passable(rows, cursor, conn, horizon)
         now = now or utcnow()
         targets = _targets(conn, now.date())
         written = sum(_route_one(conn, row, targets, now) for row in ready if row.topic in KINDS)
