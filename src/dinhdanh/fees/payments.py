@@ -166,11 +166,13 @@ def start_payment(conn: sa.Connection, merchant: Merchant, reference: str, amoun
         field = {"vnp_Amount": "amount_vnd", "vnp_ReturnUrl": "return_url", "vnp_IpAddr": "ip_addr",
                  "vnp_Locale": "locale", "vnp_BankCode": "bank_code", "vnp_OrderInfo": "order_info"}
         raise InvalidInput(str(exc), field=field.get(exc.field, exc.field)) from None
-    if conn.execute(sa.select(payments.c.payment_id).where(payments.c.reference == reference,
-                                                           payments.c.status == "paid")).first():
+    # paid and pending read in one statement, so from one snapshot: read in two (PostgreSQL's read
+    # committed), an attempt paid between them was in neither, and a new attempt was opened
+    current = conn.execute(sa.select(payments).where(payments.c.reference == reference,
+                                                     payments.c.status.in_(("paid", "pending")))).all()
+    if any(row.status == "paid" for row in current):
         raise AlreadyPaid("this reference is already paid", field="reference")
-    pending = conn.execute(sa.select(payments).where(payments.c.reference == reference,
-                                                     payments.c.status == "pending")).first()
+    pending = current[0] if current else None
     if pending is not None:
         if now < pending.expires_at and pending.amount_vnd == amount_vnd:
             return StartedPayment(pending.payment_id, pending.txn_ref, pending.pay_url, pending.amount_vnd,
