@@ -371,3 +371,32 @@ def test_the_app_counts_in_the_database_without_redis(engine, monkeypatch):
     limiter = create_app(engine).state.limiter
     assert isinstance(limiter, limits.RedisLimiter)
     limiter.close()
+
+
+# ------------------------------------------------------------------------------ life events
+
+
+def test_one_death_however_many_registrations_at_once(reg):
+    """Six officers register the same death at once: one death event, one notice; the others are
+    refused (the row's version read before their update, or the death already there). Châu is a
+    child of a household, without a spouse: no other row the units would meet on."""
+    from dinhdanh.registry.errors import Conflict, RuleViolation
+    from dinhdanh.registry.tables import events, persons
+    from dinhdanh.store.outbox import outbox
+    from tests.chips import CHAU
+    from tests.eid_support import record
+
+    def attempt(i):
+        try:
+            return record(reg, "death", pid=CHAU, date_of_death=(NOW.date() - dt.timedelta(days=1)).isoformat())
+        except (Conflict, RuleViolation) as exc:
+            return exc
+
+    done = at_once(6, attempt)
+    assert sum(not isinstance(d, Exception) for d in done) == 1, done
+    with reg.connect() as conn:
+        person_id = conn.execute(sa.select(persons.c.person_id).where(persons.c.pid == CHAU)).scalar_one()
+        assert conn.execute(sa.select(sa.func.count()).select_from(events).where(
+            events.c.person_id == person_id, events.c.kind == "death")).scalar_one() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(outbox).where(
+            outbox.c.person_id == person_id, outbox.c.topic == "person.died")).scalar_one() == 1

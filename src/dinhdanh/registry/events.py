@@ -292,7 +292,9 @@ def register_death(conn, actor: Actor, c: cmd.DeathRegistration) -> EventResult:
         if spouse.status == "alive" and spouse.spouse_id == row.person_id:
             _update(conn, spouse, {"marital_status": "widowed", "spouse_id": None}, event_id)
     # Death ends residence registration (Law on Residence 2020, art. 24); the last address stays.
-    diff = _update(conn, _reload(conn, row.person_id), {
+    # The row as read above, version included (none of the above writes it): a death registered by
+    # another transaction since is a Conflict here, not a second death over the first
+    diff = _update(conn, row, {
         "status": "dead", "date_of_death": c.date_of_death, "household_id": None, "relation_to_head": None,
         "temp_province_code": None, "temp_commune_code": None, "temp_address": None, "temp_until": None,
     }, event_id)
@@ -381,8 +383,8 @@ def register_permanent_residence(conn, actor: Actor, c: cmd.PermanentResidence) 
     if c.date is not None:
         _not_future(c.date, "date")
     event_id = _new_event(conn, "permanent-residence", row.person_id, actor, c, c.date)
-    _leave_household(conn, row, event_id)
-    row = _reload(conn, row.person_id)
+    _leave_household(conn, row, event_id)  # (writes the household and the heir, not ``row``: its version
+    # stays the one read, so a move or a death committed since is a Conflict at the update below)
     if c.new_household:
         household = _new_household(conn, c.commune_code, c.address, row.person_id)
         relation = "head"
