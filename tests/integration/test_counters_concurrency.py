@@ -400,3 +400,48 @@ def test_one_death_however_many_registrations_at_once(reg):
             events.c.person_id == person_id, events.c.kind == "death")).scalar_one() == 1
         assert conn.execute(sa.select(sa.func.count()).select_from(outbox).where(
             outbox.c.person_id == person_id, outbox.c.topic == "person.died")).scalar_one() == 1
+
+
+# ------------------------------------------------------------------------------ cards
+
+
+def test_one_card_application_and_one_revocation_however_many_at_once(reg, vault):
+    """Six officers file Đức's first card application at once: one is open, the others are told
+    one is in progress. Later six revoke his card at once: one revocation, one notice."""
+    from dinhdanh.cards import lifecycle
+    from dinhdanh.cards.tables import card_applications
+    from dinhdanh.registry.errors import Conflict, NotFound
+    from dinhdanh.registry.events import Actor
+    from dinhdanh.store.outbox import outbox
+    from tests.chips import DUC
+
+    def apply(i):
+        try:
+            with UnitOfWork(reg).begin() as conn:
+                return lifecycle.submit_application(conn, Actor(f"officer:{i}"), DUC)
+        except Conflict as exc:
+            return exc
+
+    done = at_once(6, apply)
+    made = [d for d in done if isinstance(d, dict)]
+    assert len(made) == 1 and all(d.code == "application_open" for d in done if isinstance(d, Conflict))
+    with reg.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(card_applications)).scalar_one() == 1
+    officer = Actor("officer:1")
+    with UnitOfWork(reg).begin() as conn:
+        lifecycle._approve(conn, officer, made[0]["application_id"], separate=False)
+        card = lifecycle.produce_card(conn, vault, officer, made[0]["application_id"])
+        lifecycle.hand_over(conn, officer, card["card_id"])
+
+    def revoke(i):
+        try:
+            with UnitOfWork(reg).begin() as conn:
+                return lifecycle.revoke_card(conn, Actor(f"officer:{i}"), DUC, "lost")
+        except NotFound as exc:  # no issued card any more
+            return exc
+
+    done = at_once(6, revoke)
+    assert sum(isinstance(d, dict) for d in done) == 1, done
+    with reg.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(outbox)
+                            .where(outbox.c.topic == "card.revoked")).scalar_one() == 1

@@ -34,7 +34,10 @@ def _persons(conn, pids: Sequence[str]) -> dict[str, sa.Row]:
     found: dict[str, sa.Row] = {}
     for i in range(0, len(pids), CHUNK):
         chunk = pids[i:i + CHUNK]
-        for row in conn.execute(sa.select(persons).where(persons.c.pid.in_(chunk))):
+        # locked (PostgreSQL), in one order, as every step of a person's cards does first
+        # (``lifecycle._locked_person``): the checks below then see what a step at once committed
+        for row in conn.execute(sa.select(persons).where(persons.c.pid.in_(chunk))
+                                .order_by(persons.c.person_id).with_for_update()):
             found[row.pid] = row
     return found
 

@@ -91,6 +91,14 @@ def current_card(conn, person_id: int):
                         .order_by(cards.c.card_id.desc())).first()
 
 
+def _locked_person(conn, person_id: int):
+    """The person's row, locked until the unit ends (PostgreSQL; SQLite's writer serialises units
+    already): every step of a person's cards takes it first, so two steps at once (two applications,
+    two productions of one, two hand-overs, two revocations) run one after the other, and the second
+    reads what the first committed."""
+    return conn.execute(sa.select(persons).where(persons.c.person_id == person_id).with_for_update()).one()
+
+
 def _application(conn, application_id: int, actor: Actor):
     app = conn.execute(sa.select(card_applications)
                        .where(card_applications.c.application_id == application_id)).first()
@@ -105,7 +113,7 @@ def _application(conn, application_id: int, actor: Actor):
 def submit_application(conn, actor: Actor, pid: str, kind: str | None = None,
                        reason: str | None = None) -> dict:
     """Open an application; ``kind`` is worked out when not given (first card, renewal, changed data)."""
-    row = find_person(conn, pid, actor.area)
+    row = _locked_person(conn, find_person(conn, pid, actor.area).person_id)
     if row.status != "alive":
         raise RuleViolation(f"The person is recorded as {row.status}: no card can be issued.",
                             code=f"person_{row.status}", field="pid")
@@ -223,6 +231,8 @@ def produce_card(conn, vault: Vault, actor: Actor, application_id: int, *, now: 
                  photo: bytes | None = None) -> dict:
     """Make the card of an approved application: printed data, MRZ, QR and the signed chip."""
     app, row = _application(conn, application_id, actor)
+    row = _locked_person(conn, row.person_id)
+    app = conn.execute(sa.select(card_applications).where(card_applications.c.application_id == application_id)).one()
     if app.status != "approved":
         raise Conflict(f"The application is {app.status}; only an approved one goes to production.",
                        code="not_approved")
@@ -261,6 +271,8 @@ def hand_over(conn, actor: Actor, card_id: int) -> dict:
     person = conn.execute(sa.select(persons).where(persons.c.person_id == card.person_id)).one()
     if not actor.area.covers(person):
         raise NotFound(f"No card {card_id}.", field="card_id")
+    person = _locked_person(conn, card.person_id)
+    card = conn.execute(sa.select(cards).where(cards.c.card_id == card_id)).one()
     if card.status != "produced":
         raise Conflict(f"The card is {card.status}; only a produced card can be handed over.",
                        code="not_produced")
@@ -304,7 +316,7 @@ def revoke_card(conn, actor: Actor, pid: str, reason: str) -> dict:
     if reason not in REVOCATION_REASONS:
         raise InvalidInput(f"Unknown revocation reason {reason!r}; one of {', '.join(REVOCATION_REASONS)}.",
                            field="reason")
-    row = find_person(conn, pid, actor.area)
+    row = _locked_person(conn, find_person(conn, pid, actor.area).person_id)
     card = current_card(conn, row.person_id)
     if card is None:
         raise NotFound("The person holds no issued card.", field="pid")
