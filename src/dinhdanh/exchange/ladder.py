@@ -209,14 +209,26 @@ def advance(conn: sa.Connection, today: dt.date | None = None) -> dict[str, int]
         pass_moved = 0
         for state, to, _ in reversed(STEPS):  # later steps first: one step per subscription per pass
             due = sa.and_(sl.c.state == state, sl.c.due_on <= today)
-            conn.execute(h.insert().from_select(
-                ["ladder_id", "state", "effective_on", "cause", "recorded_at"],
-                sa.select(sl.c.ladder_id, sa.literal(to), sl.c.due_on, sa.literal("deadline passed"),
-                          sa.literal(utcnow(), h.c.recorded_at.type)).where(due)))
             gap = GAP.get(to)
-            n = conn.execute(sl.update().where(due).values(
+            step = sl.update().where(due).values(
                 state=to, changed_on=sl.c.due_on,
-                due_on=_plus_days(conn, sl.c.due_on, gap) if gap else None, updated_at=utcnow())).rowcount
+                due_on=_plus_days(conn, sl.c.due_on, gap) if gap else None, updated_at=utcnow())
+            recorded = sa.literal(utcnow(), h.c.recorded_at.type)
+            columns = ["ladder_id", "state", "effective_on", "cause", "recorded_at"]
+            if conn.dialect.name == "postgresql":
+                # one statement: the history is written from the rows the UPDATE moved (a
+                # subscription re-verified between a SELECT and the UPDATE would get a step in
+                # its history that never happened); SQLite's writer lock serialises the two below
+                moved_rows = step.returning(sl.c.ladder_id, sl.c.changed_on).cte("moved")
+                written = h.insert().from_select(columns, sa.select(
+                    moved_rows.c.ladder_id, sa.literal(to), moved_rows.c.changed_on, sa.literal("deadline passed"),
+                    recorded)).returning(h.c.ladder_id).cte("written")
+                n = conn.execute(sa.select(sa.func.count()).select_from(written)).scalar_one()  # (no rowcount
+                # for a statement with RETURNING in it)
+            else:
+                conn.execute(h.insert().from_select(columns, sa.select(
+                    sl.c.ladder_id, sa.literal(to), sl.c.due_on, sa.literal("deadline passed"), recorded).where(due)))
+                n = conn.execute(step).rowcount
             moved[to] += n
             pass_moved += n
         if not pass_moved:
@@ -243,8 +255,10 @@ def reverified(conn: sa.Connection, partner: str, msisdn: str, cause: str, today
                                                        sl.c.state.in_(ACTIVE))).first()
     if row is None:
         return False
-    conn.execute(sl.update().where(sl.c.ladder_id == row.ladder_id)
-                 .values(state="cleared", due_on=None, changed_on=today, updated_at=utcnow()))
+    cleared = conn.execute(sl.update().where(sl.c.ladder_id == row.ladder_id, sl.c.state.in_(ACTIVE))
+                           .values(state="cleared", due_on=None, changed_on=today, updated_at=utcnow())).rowcount
+    if cleared != 1:  # ended meanwhile (the last step passed): not revived
+        return False
     conn.execute(subscriber_ladder_history.insert().values(ladder_id=row.ladder_id, state="cleared",
                                                            effective_on=today, cause=cause[:120],
                                                            recorded_at=utcnow()))
