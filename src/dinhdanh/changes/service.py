@@ -21,6 +21,7 @@ from dinhdanh.audit.service import record_access
 from dinhdanh.changes import targets
 from dinhdanh.changes.tables import SCOPES, change_deliveries, follows, subscriptions
 from dinhdanh.exchange.partners import area_of, check_area_code
+from dinhdanh.exchange.tables import partners
 from dinhdanh.registry.area import Area
 from dinhdanh.registry.errors import InvalidInput, NotFound
 from dinhdanh.registry.tables import former_pids, persons
@@ -200,6 +201,9 @@ def create_subscription(conn: sa.Connection, vault: Vault, partner, *, kinds: li
     if webhook_url is not None:
         webhook_url = check_webhook_url(webhook_url)
         secret = new_secret()
+    # the partner's row first (PostgreSQL): two subscriptions made at once are counted one after
+    # the other, never both below the limit
+    conn.execute(sa.select(partners.c.partner_id).where(partners.c.client_id == partner.client_id).with_for_update())
     active = conn.execute(sa.select(sa.func.count()).select_from(subscriptions).where(
         subscriptions.c.client_id == partner.client_id, subscriptions.c.state == "active")).scalar_one()
     if active >= MAX_SUBSCRIPTIONS:
