@@ -445,3 +445,20 @@ def test_one_card_application_and_one_revocation_however_many_at_once(reg, vault
     with reg.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(outbox)
                             .where(outbox.c.topic == "card.revoked")).scalar_one() == 1
+
+
+def test_a_worn_out_document_signer_is_rotated_once_by_units_at_once(reg, vault):
+    from dinhdanh.cards import pki
+    from dinhdanh.cards.tables import pki_keys
+
+    later = NOW + pki.DSC_USAGE + dt.timedelta(days=1)  # the current signer's usage period is over
+
+    def sign(i):
+        with UnitOfWork(reg).begin() as conn:
+            return pki.document_signer(conn, vault, later).key_id
+
+    keys = at_once(6, sign)
+    assert len(set(keys)) == 1
+    with reg.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(pki_keys).where(
+            pki_keys.c.role == "dsc", pki_keys.c.status == "active")).scalar_one() == 1

@@ -44,6 +44,7 @@ from dinhdanh.pki.signers import (ALGORITHMS, Signer, SoftwareSigner, active_key
                                   hash_for, log_use, open_signer, root_ca_builder, sign_certificate, store_key,
                                   x509_name)
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound
+from dinhdanh.store import advisory
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.vault import Vault
 
@@ -213,8 +214,11 @@ def document_signer(conn: sa.Connection, vault: Vault, now: dt.datetime | None =
     now = now or utcnow()
     row = _active(conn, "dsc")
     if row is None or row.usage_ends <= now:
-        issue_document_signer(conn, vault, now=now)
+        advisory.hold(conn, "pki:dsc")  # two units at once rotate once: the second reads what the first made
         row = _active(conn, "dsc")
+        if row is None or row.usage_ends <= now:
+            issue_document_signer(conn, vault, now=now)
+            row = _active(conn, "dsc")
     return _signer(row, vault)
 
 
@@ -284,6 +288,9 @@ def latest_crls(conn: sa.Connection) -> list[bytes]:
 def master_list(conn: sa.Connection, vault: Vault) -> bytes:
     """Our CSCA certificates and the trusted foreign ones, as a signed CSCA master list (CMS)."""
     row = _active(conn, "mls")
+    if row is None or row.usage_ends <= utcnow():
+        advisory.hold(conn, "pki:mls")  # as document_signer's rotation
+        row = _active(conn, "mls")
     if row is None or row.usage_ends <= utcnow():  # revoked or worn out: the CSCA makes another
         csca = _active(conn, "csca")
         if csca is None:

@@ -23,6 +23,7 @@ from joserfc.jwk import KeySet
 from dinhdanh.oidc.claims import OFFICER_SCOPE, PARTNER_SCOPES, SCOPES
 from dinhdanh.oidc.tables import AUTH_METHODS, oidc_clients
 from dinhdanh.registry.errors import InvalidInput, NotFound, RuleViolation
+from dinhdanh.store import advisory
 from dinhdanh.store.base import utcnow
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -180,11 +181,8 @@ def hold_setup_lock(conn: sa.Connection, name: str) -> None:
     first use: the demo portal's, the officers' console's) with any other process doing the same at
     the same moment, until the transaction ends; without it two workers' first requests both
     register (one fails on the unique id) or both reset the secret (one keeps a secret that is no
-    longer the client's). PostgreSQL: a transaction-level advisory lock, waited for under
-    ``lock_timeout``; SQLite's writing units already run one at a time (``BEGIN IMMEDIATE``)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"),
-                     {"name": f"dinhdanh.setup:{name}"})
+    longer the client's). ``store.advisory``."""
+    advisory.hold(conn, f"setup:{name}")
 
 
 def register_client(conn: sa.Connection, *, name: str, redirect_uris: list[str], scopes: str,
