@@ -462,3 +462,28 @@ def test_a_worn_out_document_signer_is_rotated_once_by_units_at_once(reg, vault)
     with reg.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(pki_keys).where(
             pki_keys.c.role == "dsc", pki_keys.c.status == "active")).scalar_one() == 1
+
+
+def test_one_successor_when_an_officers_token_is_rotated_twice_at_once(reg):
+    from dinhdanh.officers import credentials
+    from dinhdanh.officers.tables import officer_tokens
+    from dinhdanh.registry.errors import NotFound
+    from dinhdanh.officers.service import add_officer
+
+    with reg.begin() as conn:
+        officer_id = add_officer(conn, "Cán bộ", "national", None, roles=["registrar"])[0].officer_id
+        token_id = conn.execute(sa.select(officer_tokens.c.token_id)
+                                .where(officer_tokens.c.officer_id == officer_id)).scalar_one()
+
+    def rotate(i):
+        try:
+            with UnitOfWork(reg).begin() as conn:
+                return credentials.rotate(conn, officer_id, token_id=token_id)
+        except NotFound as exc:
+            return exc
+
+    done = at_once(4, rotate)
+    assert sum(not isinstance(d, NotFound) for d in done) == 1, done
+    with reg.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(officer_tokens).where(
+            officer_tokens.c.officer_id == officer_id)).scalar_one() == 2  # the old one and one successor

@@ -84,17 +84,18 @@ def _label(label) -> str | None:
     return label.strip() or None
 
 
-def _officer_row(conn: sa.Connection, officer_id) -> sa.Row:
+def _officer_row(conn: sa.Connection, officer_id, *, lock: bool = False) -> sa.Row:
     if isinstance(officer_id, bool) or not isinstance(officer_id, int):
         raise NotFound("No such officer.", code="officer_not_found", field="officer_id")
-    row = conn.execute(sa.select(officers).where(officers.c.officer_id == officer_id)).first()
+    q = sa.select(officers).where(officers.c.officer_id == officer_id)
+    row = conn.execute(q.with_for_update() if lock else q).first()
     if row is None:
         raise NotFound("No such officer.", code="officer_not_found", field="officer_id")
     return row
 
 
-def _active_officer(conn: sa.Connection, officer_id) -> sa.Row:
-    row = _officer_row(conn, officer_id)
+def _active_officer(conn: sa.Connection, officer_id, *, lock: bool = False) -> sa.Row:
+    row = _officer_row(conn, officer_id, lock=lock)
     if not row.active:
         raise RuleViolation("This officer is not active: no credential is given.", code="officer_inactive",
                             field="officer_id")
@@ -184,7 +185,9 @@ def rotate(conn: sa.Connection, officer_id: int, *, token_id: int | None = None,
     if not isinstance(overlap, dt.timedelta) or not dt.timedelta(0) <= overlap <= MAX_OVERLAP:
         raise InvalidInput(f"The overlap is 0 to {int(MAX_OVERLAP.total_seconds() // 60)} minutes.",
                            code="invalid_overlap", field="overlap")
-    _active_officer(conn, officer_id)
+    # the officer's row first (PostgreSQL): two rotations of one token at once run one after the
+    # other, and the second finds the token no longer live, instead of each making a successor
+    _active_officer(conn, officer_id, lock=True)
     replaced = sa.and_(officer_tokens.c.officer_id == officer_id, _live(now))
     if token_id is not None:
         replaced = sa.and_(replaced, officer_tokens.c.token_id == token_id)
