@@ -160,8 +160,11 @@ def _registration_code(commune_code: str) -> str:
     return "0" + places.COMMUNES[commune_code].province_code
 
 
+# A household's row is locked (PostgreSQL) by whoever joins it or leaves it: a member joining (a
+# birth, a move) and the last member leaving (which dissolves it) run one after the other, so no
+# one joins a household dissolved meanwhile, and its head is chosen among the members as they are.
 def _household(conn, number: str):
-    h = conn.execute(sa.select(households).where(households.c.number == number)).first()
+    h = conn.execute(sa.select(households).where(households.c.number == number).with_for_update()).first()
     if h is None or h.dissolved_at is not None:
         raise InvalidInput(f"No current household has number {number!r}.", field="household_number")
     return h
@@ -184,7 +187,8 @@ def _leave_household(conn, row, event_id: int) -> None:
     """When the head leaves (moves, dies), the spouse or else the eldest member becomes head."""
     if row.household_id is None:
         return
-    h = conn.execute(sa.select(households).where(households.c.household_id == row.household_id)).one()
+    h = conn.execute(sa.select(households).where(households.c.household_id == row.household_id)
+                     .with_for_update()).one()
     if h.head_id != row.person_id:
         return
     members = conn.execute(
@@ -247,7 +251,11 @@ def register_birth(conn, actor: Actor, c: cmd.BirthRegistration) -> EventResult:
         if home is None:
             raise RuleViolation("Give a household number: no parent has a household to join.",
                                 code="household_required", field="household_number")
-        household = conn.execute(sa.select(households).where(households.c.household_id == home.household_id)).one()
+        household = conn.execute(sa.select(households).where(households.c.household_id == home.household_id)
+                                 .with_for_update()).one()
+        if household.dissolved_at is not None:  # its last member left meanwhile
+            raise RuleViolation("Give a household number: the parent's household no longer exists.",
+                                code="household_required", field="household_number")
     lineage = father or mother
     now = utcnow()
     number = allocate_pid(conn, _registration_code(c.commune_code), c.sex, c.date_of_birth.year)
