@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -515,3 +516,39 @@ def test_demo_serves_a_synthetic_register_with_a_national_token(cli, tmp_path):
     born = count(db, sa.select(dossiers.c.dossier_id).where(births).subquery())
     assert born >= 1
     assert count(db) == 2000 + born
+
+
+def test_a_command_beside_a_busy_server_waits_for_the_writer_instead_of_failing(cli, tmp_path):
+    """SQLite: while another process commits write after write (a server under load), one-shot
+    commands that read then write wait for the write lock; begun as a plain read, their write was
+    refused at once ("database is locked") whenever a commit came in between."""
+    from dinhdanh.store.engine import upgrade
+
+    db = f"sqlite:///{tmp_path / 'busy.sqlite'}"
+    engine = make_engine(db)
+    upgrade(engine)
+    stop = tmp_path / "stop"
+    server = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import pathlib
+        from dinhdanh.store.base import utcnow
+        from dinhdanh.store.engine import make_engine
+        from dinhdanh.store.outbox import outbox
+        from dinhdanh.store.unit_of_work import UnitOfWork
+        units, stop = UnitOfWork(make_engine({db!r})), pathlib.Path({str(stop)!r})
+        while not stop.exists():
+            with units.begin() as conn:
+                conn.execute(outbox.insert().values(topic="test.busy", payload={{}}, created_at=utcnow()))
+        """)], env=cli.env)
+    try:
+        time.sleep(1.0)
+        cli.ok("officer", "add", "--name", "Cán bộ", "--role", "national", "--roles", "registrar", "--db", db)
+        for i in range(3):
+            cli.ok("partner", "add", "--name", f"Ngân hàng {i}", "--kind", "bank", "--operations", "verify",
+                   "--fields", "full_name", "--db", db)
+    finally:
+        stop.touch()
+        assert server.wait(30) == 0
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(officers)).scalar_one() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM outbox WHERE topic = 'test.busy'")).scalar_one() > 100
+    engine.dispose()

@@ -30,7 +30,7 @@ def deliver(once: Annotated[bool, typer.Option("--once", help="Route and deliver
     from dinhdanh.changes.loops import deliver_loop, deliver_once
     from dinhdanh.store.vault import VaultError
 
-    engine = engine_for(db, upgrade=True)
+    engine = engine_for(db, upgrade=True, serving=True)
     try:
         if once:
             emit(deliver_once(engine))
@@ -50,7 +50,7 @@ def publish_nats(once: Annotated[bool, typer.Option("--once", help="Publish what
     url = jetstream.nats_url()
     if url is None:
         fail(f"set {jetstream.ENV} (e.g. nats://127.0.0.1:4222)")
-    engine = engine_for(db, upgrade=True)
+    engine = engine_for(db, upgrade=True, serving=True)
     if once:
         try:
             emit(jetstream.publish(engine, url))

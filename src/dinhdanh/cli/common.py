@@ -30,13 +30,18 @@ def fail_registry(exc: RegistryError) -> NoReturn:
     fail(f"{exc.message}{where}", 2 if isinstance(exc, InvalidInput) else 1)
 
 
-def engine_for(db: str | None, upgrade: bool = False):
-    from dinhdanh.store.engine import make_engine, upgrade as apply
+def engine_for(db: str | None, upgrade: bool = False, *, serving: bool = False):
+    """The command's engine. A one-shot command's transactions may write (``WRITE``): on SQLite
+    they begin with the write lock (``BEGIN IMMEDIATE``), waiting for a server's writers, instead
+    of reading first and being refused the upgrade at once ("database is locked") whenever a server
+    committed in between. A long-running process (``serving``: the server, the deliverer, the
+    scheduler, the matcher) gets the plain engine: its units say what they do."""
+    from dinhdanh.store.engine import WRITE, make_engine, upgrade as apply
 
     engine = make_engine(db)
     if upgrade:
         apply(engine)
-    return engine
+    return engine if serving else engine.execution_options(**{WRITE: True})
 
 
 def actor_label() -> str:

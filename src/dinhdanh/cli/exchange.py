@@ -33,7 +33,7 @@ def match(
     from dinhdanh.exchange.matching import match_file, write_summary_file
 
     try:
-        engine = engine_for(db, upgrade=True)
+        engine = engine_for(db, upgrade=True, serving=True)
         summary = match_file(engine, file, out, partner, chunk_rows=chunk_rows,
                              cache_dir=cache_dir, actor=actor_label(), write_summary=False)
         summary["ladder"] = ladder.record_batch(engine, summary["job_id"])  # telcos only
@@ -61,7 +61,7 @@ def batches_run(
 
     from dinhdanh.exchange import batches
 
-    engine = engine_for(db, upgrade=True)
+    engine = engine_for(db, upgrade=True, serving=True)
     if once:
         emit(batches.run_pending(engine))
         return

@@ -35,7 +35,7 @@ def run(once: Annotated[bool, typer.Option("--once", help="Run what is due now, 
     from dinhdanh.scheduler import jobs
     from dinhdanh.scheduler.handlers import arm, handlers
 
-    engine = engine_for(db, upgrade=True)
+    engine = engine_for(db, upgrade=True, serving=True)
     wired = handlers(engine, base_url)
     arm(engine, wired)
     if once:

@@ -120,7 +120,7 @@ def serve(
     if issuer.startswith(("http://0.0.0.0:", "http://[::]:")):
         typer.echo(f"the OpenID issuer is {issuer}: set --issuer (or DINHDANH_OIDC_ISSUER) to the URL relying "
                    "parties use", err=True)
-    _run(engine_for(db, upgrade=True), host, port, issuer, log_format, workers)
+    _run(engine_for(db, upgrade=True, serving=True), host, port, issuer, log_format, workers)
 
 
 def demo(
@@ -144,7 +144,7 @@ def demo(
     from dinhdanh.store.files import private_dir, private_file
 
     os.environ.setdefault("DINHDANH_PAYMENTS_LOCAL_GATEWAY", "1")  # fees: the demo plays VNPAY at /_gateway/vnpay/
-    engine = engine_for(db, upgrade=True)
+    engine = engine_for(db, upgrade=True, serving=True)
     with engine.connect() as conn:
         present = conn.execute(sa.select(sa.func.count()).select_from(persons)).scalar_one()
     if present == 0:

@@ -59,7 +59,7 @@ def _sqlite_connect(timeout_ms: int):
 
 def _sqlite_begin(conn: sa.Connection) -> None:
     options = conn.get_execution_options()
-    if not options.get(WRITE):
+    if not options.get(WRITE) or options.get(READ_ONLY):  # (a read unit on an engine whose default is WRITE)
         conn.exec_driver_sql("BEGIN")
     elif not options.get(NOWAIT):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
