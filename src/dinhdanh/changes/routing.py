@@ -69,7 +69,7 @@ def ensure_cursor(engine_or_conn, name: str) -> None:
                 pass  # another process made it
 
     if isinstance(engine_or_conn, sa.Engine):
-        with engine_or_conn.begin() as conn:
+        with UnitOfWork(engine_or_conn).begin() as conn:  # (SQLite: the write lock first, not a read upgraded)
             _insert(conn)
     else:
         _insert(engine_or_conn)

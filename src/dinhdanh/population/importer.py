@@ -48,6 +48,7 @@ from dinhdanh.population.tables import import_jobs, import_links
 from dinhdanh.registry.errors import Conflict, InvalidInput
 from dinhdanh.registry.tables import events, former_pids, households, persons
 from dinhdanh.store.base import utcnow
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 REQUIRED = ("pid", "full_name", "date_of_birth", "sex", "province_code", "commune_code")
 OPTIONAL = (
@@ -646,7 +647,8 @@ def import_population(engine: sa.Engine, path: str | Path, rejects_path: str | P
     rejects_file = Path(rejects_path) if rejects_path else path.with_name(path.name + ".rejects.csv")
     digest = _sha256(path)
     today = today or dt.date.today()
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:  # (SQLite: the write lock first; a read upgraded beside a
+        # server's writes was refused at once)
         job = conn.execute(sa.select(import_jobs).where(import_jobs.c.source_sha256 == digest)).first()
         if job is None:
             job_id = conn.execute(import_jobs.insert().values(
@@ -677,7 +679,7 @@ def import_population(engine: sa.Engine, path: str | Path, rejects_path: str | P
         report.seconds = round(time.perf_counter() - started, 3)
         return report
     for start, table in source.batches(job.rows_done):
-        with engine.begin() as conn:
+        with UnitOfWork(engine).begin() as conn:
             loaded, rejected, skipped, rejects = _load_batch(conn, job.job_id, start, table, retired, today)
             report.loaded += loaded
             report.rejected += rejected
@@ -690,7 +692,7 @@ def import_population(engine: sa.Engine, path: str | Path, rejects_path: str | P
                 skipped=report.skipped))
         if progress:
             progress(start + table.num_rows, source.rows)
-    with engine.begin() as conn:
+    with UnitOfWork(engine).begin() as conn:
         report.unresolved_links = _resolve_links(conn, job.job_id)
         # the planner picks indexes from statistics, and a bulk load changes the data most
         conn.exec_driver_sql("ANALYZE persons" if conn.dialect.name == "postgresql" else "PRAGMA optimize")
