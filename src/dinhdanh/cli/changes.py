@@ -10,6 +10,7 @@ import typer
 
 from dinhdanh.cli.common import DbOption, emit, engine_for, fail, fail_registry
 from dinhdanh.registry.errors import RegistryError
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 changes_app = typer.Typer(help="Change notifications to partners: webhooks, NATS, dead letters.",
                           no_args_is_help=True)
@@ -66,7 +67,7 @@ def dead_letters(partner: Annotated[str | None, typer.Option(help="Only this par
     """List the messages that could not be delivered."""
     from dinhdanh.changes import service
 
-    with engine_for(db, upgrade=True).connect() as conn:
+    with UnitOfWork(engine_for(db, upgrade=True)).read() as conn:
         emit(service.dead_letters(conn, client_id=partner))
 
 

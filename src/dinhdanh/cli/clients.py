@@ -10,6 +10,7 @@ import typer
 
 from dinhdanh.cli.common import DbOption, actor_label, emit, engine_for, fail, fail_registry
 from dinhdanh.registry.errors import RegistryError
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 client_app = typer.Typer(help="Relying parties of the OpenID provider: register, approve, list, suspend.",
                          no_args_is_help=True)
@@ -111,7 +112,7 @@ def client_list(db: DbOption = None) -> None:
     from dinhdanh.oidc.clients import list_clients
 
     engine = engine_for(db, upgrade=True)
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         emit(list_clients(conn))
 
 
@@ -122,7 +123,7 @@ def client_show(client_id: Annotated[str, typer.Argument()], db: DbOption = None
 
     engine = engine_for(db, upgrade=True)
     try:
-        with engine.connect() as conn:
+        with UnitOfWork(engine).read() as conn:
             emit(client_view(conn, client_id))
     except RegistryError as exc:
         fail_registry(exc)
@@ -163,7 +164,7 @@ def list_keys(db: DbOption = None) -> None:
     from dinhdanh.oidc import keys
 
     engine = engine_for(db, upgrade=True)
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         emit(keys.list_keys(conn))
 
 

@@ -11,6 +11,7 @@ import typer
 
 from dinhdanh.cli.common import DbOption, actor_label, emit, engine_for, fail, fail_registry
 from dinhdanh.registry.errors import RegistryError
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 
 def match(
@@ -106,7 +107,7 @@ def ladder_show(
     from dinhdanh.exchange import ladder
 
     try:
-        with engine_for(db, upgrade=True).connect() as conn:
+        with UnitOfWork(engine_for(db, upgrade=True)).read() as conn:
             emit(ladder.show(conn, partner, msisdn))
     except RegistryError as exc:
         fail_registry(exc)

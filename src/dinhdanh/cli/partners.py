@@ -11,6 +11,7 @@ import typer
 
 from dinhdanh.cli.common import DbOption, actor_label, emit, engine_for, fail, fail_registry
 from dinhdanh.registry.errors import RegistryError
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 FIELDS_HELP = ("Comma-separated fields: full_name, date_of_birth, sex, phone, address (permanent), status, card, "
                "nationality, hometown, current_address")
@@ -160,7 +161,7 @@ def partner_show(client_id: Annotated[str, typer.Argument(help="The partner's cl
 
     engine = engine_for(db, upgrade=True)
     try:
-        with engine.connect() as conn:
+        with UnitOfWork(engine).read() as conn:
             emit(show_partner(conn, client_id))
     except RegistryError as exc:
         fail_registry(exc)
@@ -172,5 +173,5 @@ def partner_list(db: DbOption = None) -> None:
     from dinhdanh.exchange.partners import list_partners
 
     engine = engine_for(db, upgrade=True)
-    with engine.connect() as conn:
+    with UnitOfWork(engine).read() as conn:
         emit(list_partners(conn))

@@ -13,6 +13,7 @@ from pydantic import ValidationError as PydanticError
 from dinhdanh.cli.common import DbOption, actor_label, emit, engine_for, fail, fail_registry, stdin_text
 from dinhdanh.officers.permissions import ROLES as PERMISSION_ROLES
 from dinhdanh.registry.errors import RegistryError
+from dinhdanh.store.unit_of_work import UnitOfWork
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 population_app = typer.Typer(help="Synthetic populations and bulk import.", no_args_is_help=True)
@@ -165,7 +166,7 @@ def registry_quality(
 
     if province is not None and province not in places.PROVINCES:
         fail(f"no province has code {province!r} (two digits, 2025 codes)")
-    with engine_for(db, upgrade=True).connect() as conn:
+    with UnitOfWork(engine_for(db, upgrade=True)).read() as conn:
         report = quality_report(conn, province=province)
     if as_json:
         emit(report)
@@ -301,7 +302,7 @@ def officer_list(
 
     from dinhdanh.officers.credentials import list_officers
 
-    with engine_for(db, upgrade=True).connect() as conn:
+    with UnitOfWork(engine_for(db, upgrade=True)).read() as conn:
         listed = list_officers(conn)
     if as_json:
         emit(listed)
