@@ -160,9 +160,21 @@ def test_the_whole_path_with_slips_pause_and_resume(register):
     with pytest.raises(workflow.InvalidTransition) as wrong:
         act(register, filed["dossier_id"], "approve")
     assert wrong.value.state == "supplement_requested"
+    # a supplement is checked as the filing was: the applicant is the citizen logged in, and the
+    # place the dossier was routed by stays (nothing changes: still waiting for the supplement)
+    someone_else = temporary_form(**FREE)["applicant"] | {"pid": HOA}
+    elsewhere = temporary_form(**FREE)["stay_address"] | {"province_code": "01", "commune_code": "00070"}
+    for supplied, code, field in (({"applicant": someone_else}, "applicant_mismatch", "applicant.pid"),
+                                  ({"stay_address": elsewhere}, "place_changed", "stay_address")):
+        with UnitOfWork(engine).begin() as conn, pytest.raises(InvalidInput) as refused:
+            service.supplement(conn, filed["dossier_id"], pid_of(engine, AN), supplied)
+        assert (refused.value.code, refused.value.field) == (code, field)
+    street = temporary_form()["stay_address"] | {"street": "14 Lê Lợi"}  # the same commune: no move
     with UnitOfWork(engine).begin() as conn:
-        back = service.supplement(conn, filed["dossier_id"], pid_of(engine, AN), {"basis": "family"})
+        back = service.supplement(conn, filed["dossier_id"], pid_of(engine, AN),
+                                  {"basis": "family", "stay_address": street})
     assert back["status"] == "received" and back["data"]["basis"] == "family"
+    assert back["data"]["stay_address"]["street"] == "14 Lê Lợi"
     assert back["due_date"] == calendar.due_after_supplement(due, today, calendar.received_on(utcnow())).isoformat()
     with UnitOfWork(engine).begin() as conn, pytest.raises(NotFound):  # another citizen: as unknown
         service.supplement(conn, filed["dossier_id"], pid_of(engine, HOA), {"basis": "family"})
@@ -212,6 +224,10 @@ def test_overdue_extension_with_an_apology(register):
     with pytest.raises(InvalidInput) as no_date:
         act(register, filed["dossier_id"], "extend")
     assert no_date.value.field == "new_due_date"
+    for far in (vietnam_date() + dt.timedelta(days=366), dt.date.max):  # at most a year; never a 500
+        with pytest.raises(InvalidInput) as too_far:
+            act(register, filed["dossier_id"], "extend", new_due_date=far)
+        assert (too_far.value.code, too_far.value.field) == ("new_due_date_invalid", "new_due_date")
     new = vietnam_date() + dt.timedelta(days=10)
     extended = act(register, filed["dossier_id"], "extend", new_due_date=new, reason="Cần xác minh thêm")
     assert extended["due_date"] == new.isoformat() and not extended["overdue"]

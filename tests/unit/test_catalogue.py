@@ -232,6 +232,24 @@ def test_form_validation_names_each_field():
         group, {"procedures": ["death_registration", "residence_removal", "funeral_allowance"]})}
 
 
+def test_numbers_that_are_not_finite_are_named_and_the_problems_are_capped():
+    """JSON's NaN and Infinity (which Python's parser takes) are refused wherever they are, though
+    ``minimum: 0`` lets NaN through; a body of thousands of unknown keys gets at most MAX_PROBLEMS."""
+    temporary = catalogue.service("1.004194", DAY)
+    good = {"applicant": APPLICANT, "registration": "individual", "stay_address": ADDRESS, "from": "2026-12-01",
+            "until": "2027-12-01", "basis": "rented", "host_pid": "001090000002", "host_consent": True}
+    for value in (float("nan"), float("inf"), float("-inf")):
+        bad = copy.deepcopy(good) | {"extra": {"deep": [1.5, value]}}
+        problems = {(p.field, p.code) for p in catalogue.validate_form(temporary, bad)}
+        assert ("extra.deep.1", "not_finite") in problems
+    flood = good | {f"k{i}": i for i in range(5000)}
+    assert len(catalogue.validate_form(temporary, flood)) == forms.MAX_PROBLEMS
+    # a number field whose schema has a minimum: NaN is not stopped by it
+    residence = next(v for v in catalogue.services(DAY) if "floor_area_per_person" in json.dumps(v.form))
+    nan = {(p.field, p.code) for p in catalogue.validate_form(residence, {"floor_area_per_person": float("nan")})}
+    assert ("floor_area_per_person", "not_finite") in nan
+
+
 def test_conditions_and_the_modules_examples():
     assert conditions.holds({"years_since": "d", "lt": 1}, {"d": "2024-02-29"}, dt.date(2025, 2, 28))
     assert not conditions.holds({"years_since": "d", "lt": 1}, {"d": "2024-02-29"}, dt.date(2025, 3, 1))

@@ -72,6 +72,7 @@ CHANNEL = "online"  # every dossier here is filed online (the fee schedules' cha
 PLACE_FIELDS = ("new_address", "stay_address", "residence_address", "supply_address", "parcel.address",
                 "registration_commune_code", "ceremony_commune_code")
 MAX_PAGE = 200
+MAX_EXTENSION = dt.timedelta(days=365)  # an overdue dossier's new date: within a year (the apology slip's)
 
 
 class DossierNotFound(NotFound):
@@ -319,13 +320,7 @@ def file(conn: sa.Connection, person_id: int, service_code: str, data: object, *
         raise
     catalogue.require_valid_form(version, data)
     assert isinstance(data, dict)
-    applicant = data.get("applicant")
-    given = applicant.get("pid") if isinstance(applicant, dict) else None
-    own = conn.execute(_APPLICANT, {"person_id": person_id}).first()
-    if given is not None and given != (own.pid if own is not None else None):
-        # the applicant is whoever logged in, never someone they name
-        raise InvalidInput("applicant.pid is not the logged-in citizen's number.", code="applicant_mismatch",
-                           field="applicant.pid")
+    own = _applicant(conn, data, person_id)
     province, commune = place_of(conn, data, person_id, residence=own)
     fee = catalogue.fee_for(version, province, CHANNEL, today, data)
     if version.group is not None:
@@ -343,6 +338,18 @@ def file(conn: sa.Connection, person_id: int, service_code: str, data: object, *
     enqueue(conn, TOPIC, person_id, {"dossier": code, "status": SUBMITTED, "action": "file", "at": now.isoformat()})
     return {"dossier_id": dossier_id, "code": code, "status": SUBMITTED, "due_date": due.isoformat(),
             "fee_amount": fee.amount}
+
+
+def _applicant(conn: sa.Connection, data: Mapping[str, Any], person_id: int):
+    """The logged-in citizen's row (number, residence); ``applicant_mismatch`` when the form names
+    someone else: the applicant is whoever logged in, never someone they name (filing, supplement)."""
+    applicant = data.get("applicant")
+    given = applicant.get("pid") if isinstance(applicant, Mapping) else None
+    own = conn.execute(_APPLICANT, {"person_id": person_id}).first()
+    if given is not None and given != (own.pid if own is not None else None):
+        raise InvalidInput("applicant.pid is not the logged-in citizen's number.", code="applicant_mismatch",
+                           field="applicant.pid")
+    return own
 
 
 # The filing's statements, built once (a filing is the busiest write of the season).
@@ -425,6 +432,13 @@ def supplement(conn: sa.Connection, dossier_id: int, person_id: int, data: objec
         raise InvalidInput("data is an object with the fields supplied.", field="data")
     merged = {**row.data, **data}
     catalogue.require_valid_form(catalogue.version(row.version_id), merged)
+    own = _applicant(conn, merged, person_id)  # checked as at the filing
+    moved = [path for path in PLACE_FIELDS if _lookup(data, path) is not None]
+    if moved and place_of(conn, merged, person_id, residence=own) != place_of(conn, row.data, person_id,
+                                                                               residence=own):
+        # the dossier was routed by its place: the agency there holds it, and its decision applies there
+        raise InvalidInput("A supplement cannot move the procedure to another place: withdraw the dossier and "
+                           "file it again there.", code="place_changed", field=moved[0])
     supplied_on = calendar.received_on(now)
     due = calendar.due_after_supplement(row.due_date, row.paused_since, supplied_on)
     _move(conn, row, "supplement", f"citizen:{person_id}", now, data=merged, due_date=due, paused_since=None,
@@ -577,9 +591,9 @@ def act(conn: sa.Connection, vault: Vault, dossier_id: int, action: str, *, acto
             raise RuleViolation(f"The dossier is due on {row.due_date.isoformat()}: not overdue.", code="not_overdue",
                                 field="action")
         if not isinstance(new_due_date, dt.date) or isinstance(new_due_date, dt.datetime) \
-                or new_due_date <= today:
-            raise InvalidInput("new_due_date is a date after today.", code="new_due_date_invalid",
-                               field="new_due_date")
+                or not today < new_due_date <= today + MAX_EXTENSION:
+            raise InvalidInput("new_due_date is a date after today, at most a year away.",
+                               code="new_due_date_invalid", field="new_due_date")
         note = _text(reason, "reason", required=False)
         _move(conn, row, action, actor, now, reason=note, due_date=new_due_date, overdue_at=None)
         _issue(conn, vault, row, "apology", base_url=base_url, actor=actor, now=now, due_date=new_due_date,

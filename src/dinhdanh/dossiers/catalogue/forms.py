@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -139,14 +140,35 @@ class FormProblem:
         return {"field": self.field, "code": self.code, "message": self.message_en if english else self.message}
 
 
+MAX_PROBLEMS = 50  # told at most: a body of sixty thousand unknown keys is not answered with as many
+
+
 def validate_form(version: ServiceVersion, data: Any) -> list[FormProblem]:
-    """Every problem with ``data`` against the version's form, in field order; empty when valid."""
+    """Every problem with ``data`` against the version's form (the first ``MAX_PROBLEMS``), in field
+    order; empty when valid. A number that is not finite (JSON's NaN and Infinity, which Python's
+    parser takes) is a problem whatever the schema says: ``minimum`` does not stop NaN."""
     validator = _validator(version)
     problems: dict[tuple[str, str], FormProblem] = {}
+    for problem in _not_finite(data, ""):
+        problems.setdefault((problem.field, problem.code), problem)
     for error in validator.iter_errors(data):
         for problem in _problems(error):  # one "required" error per missing field, each listing all
             problems.setdefault((problem.field, problem.code), problem)
-    return sorted(problems.values(), key=lambda p: (p.field, p.code))
+        if len(problems) >= MAX_PROBLEMS:
+            break
+    return sorted(problems.values(), key=lambda p: (p.field, p.code))[:MAX_PROBLEMS]
+
+
+def _not_finite(value: Any, where: str) -> Iterator[FormProblem]:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            yield FormProblem(where or "data", "not_finite", "Giá trị số không hợp lệ.", "is not a finite number")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _not_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _not_finite(item, f"{where}.{i}" if where else str(i))
 
 
 @lru_cache(maxsize=256)
