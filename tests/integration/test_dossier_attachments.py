@@ -163,6 +163,9 @@ HTML_PDF_EOF = b"%PDF-1.7\n<html><body>hello</body></html>\nstartxref\n9\n%%EOF\
     pytest.param(image("PNG"), "anh.png", "application/pdf", "attachment_type_mismatch", "file", id="png-as-pdf"),
     pytest.param(image("PNG"), "anh.pdf", None, "attachment_type_mismatch", "filename", id="png-named-pdf"),
     pytest.param(image("PNG"), "anh.html", "image/png", "attachment_type_mismatch", "filename", id="png-named-html"),
+    # a full-width dot: no ASCII dot to check, but a download's plain-ASCII name would show ".html"
+    pytest.param(pdf(), "x\uff0ehtml", "application/pdf", "attachment_type_mismatch", "filename",
+                 id="pdf-named-html-with-a-full-width-dot"),
     pytest.param(truncated_jpeg(), "anh.jpg", "image/jpeg", "attachment_type", "file", id="truncated-jpeg"),
     pytest.param(truncated_jpeg() + b"\xff\xd9" + b"PK\x03\x04", "anh.jpg", None, "attachment_type", "file",
                  id="jpeg-then-zip"),

@@ -188,11 +188,13 @@ def _declared_type(content_type: str | None) -> str:
 
 
 def _filename(filename: object) -> str:
-    """The name as the citizen's device gave it, without folders or control characters (NFC,
-    diacritics kept), at most ``MAX_FILENAME`` characters."""
+    """The name as the citizen's device gave it, without folders or control characters (NFKC:
+    diacritics kept, and a full-width dot or slash is the dot or slash it looks like, so the
+    extension checked is the one a download's plain-ASCII name shows), at most ``MAX_FILENAME``
+    characters."""
     if not isinstance(filename, str):
         raise InvalidInput("filename is a text.", field="filename")
-    name = unicodedata.normalize("NFC", filename).replace("\\", "/").rsplit("/", 1)[-1]
+    name = unicodedata.normalize("NFKC", filename).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().strip(".")
     if not name:
         raise InvalidInput("filename is required (the file's name).", field="filename")
