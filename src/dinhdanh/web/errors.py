@@ -52,7 +52,7 @@ VI = {
     ("not_found", "subscription_id"): "Không tìm thấy đăng ký nhận thông báo thay đổi này của đối tác.",
     "forbidden": "Cán bộ chỉ được thực hiện việc này trong địa bàn được giao.",
     "conflict": "Hồ sơ vừa được người khác cập nhật; hãy tải lại và thử lại.",
-    "unauthenticated": "Cần mã truy cập hợp lệ của cán bộ (Authorization: Bearer ...).",
+    "unauthenticated": "Cần mã truy cập hợp lệ (Authorization: Bearer ...).",  # an officer's or a citizen's
     "rate_limited": "Vượt giới hạn số yêu cầu mỗi phút của đối tác; hãy thử lại sau.",
     "quota_exceeded": "Đã dùng hết hạn mức yêu cầu trong ngày của đối tác; hạn mức được đặt lại lúc 0 giờ "
                       "(giờ Việt Nam).",
