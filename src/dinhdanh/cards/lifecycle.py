@@ -99,14 +99,20 @@ def _locked_person(conn, person_id: int):
     return conn.execute(sa.select(persons).where(persons.c.person_id == person_id).with_for_update()).one()
 
 
-def _application(conn, application_id: int, actor: Actor):
+def _application(conn, application_id: int, actor: Actor, *, lock: bool = False):
+    """The application and its person (out of the actor's area: as unknown); ``lock``: the person's
+    row taken first (``_locked_person``) and the application read again under it."""
     app = conn.execute(sa.select(card_applications)
                        .where(card_applications.c.application_id == application_id)).first()
     if app is None:
         raise NotFound(f"No card application {application_id}.", field="application_id")
-    person = conn.execute(sa.select(persons).where(persons.c.person_id == app.person_id)).one()
+    person = (_locked_person(conn, app.person_id) if lock
+              else conn.execute(sa.select(persons).where(persons.c.person_id == app.person_id)).one())
     if not actor.area.covers(person):
         raise NotFound(f"No card application {application_id}.", field="application_id")
+    if lock:
+        app = conn.execute(sa.select(card_applications)
+                           .where(card_applications.c.application_id == application_id)).one()
     return app, person
 
 
@@ -230,9 +236,7 @@ def _relative_name(conn, person_id: int | None) -> str | None:
 def produce_card(conn, vault: Vault, actor: Actor, application_id: int, *, now: dt.datetime | None = None,
                  photo: bytes | None = None) -> dict:
     """Make the card of an approved application: printed data, MRZ, QR and the signed chip."""
-    app, row = _application(conn, application_id, actor)
-    row = _locked_person(conn, row.person_id)
-    app = conn.execute(sa.select(card_applications).where(card_applications.c.application_id == application_id)).one()
+    app, row = _application(conn, application_id, actor, lock=True)
     if app.status != "approved":
         raise Conflict(f"The application is {app.status}; only an approved one goes to production.",
                        code="not_approved")
@@ -268,11 +272,10 @@ def hand_over(conn, actor: Actor, card_id: int) -> dict:
     card = conn.execute(sa.select(cards).where(cards.c.card_id == card_id)).first()
     if card is None:
         raise NotFound(f"No card {card_id}.", field="card_id")
-    person = conn.execute(sa.select(persons).where(persons.c.person_id == card.person_id)).one()
+    person = _locked_person(conn, card.person_id)
     if not actor.area.covers(person):
         raise NotFound(f"No card {card_id}.", field="card_id")
-    person = _locked_person(conn, card.person_id)
-    card = conn.execute(sa.select(cards).where(cards.c.card_id == card_id)).one()
+    card = conn.execute(sa.select(cards).where(cards.c.card_id == card_id)).one()  # again, under the lock
     if card.status != "produced":
         raise Conflict(f"The card is {card.status}; only a produced card can be handed over.",
                        code="not_produced")

@@ -76,6 +76,21 @@ def _active(conn, role: str):
     return active_key(conn, role)
 
 
+def _worn_out(row, now: dt.datetime) -> bool:
+    return row is None or row.usage_ends <= now
+
+
+def _current(conn, role: str, now: dt.datetime):
+    """The active key of ``role``; when it is missing or worn out, read again under a named lock
+    held until the unit ends, so that units finding it worn out at once rotate it once: the first
+    makes the next key, the others read it (``store.advisory``)."""
+    row = _active(conn, role)
+    if _worn_out(row, now):
+        advisory.hold(conn, f"pki:{role}")
+        row = _active(conn, role)
+    return row
+
+
 def _csca_signer(conn, vault: Vault, now: dt.datetime | None = None) -> SoftwareSigner:
     row = _active(conn, "csca")
     if row is None:
@@ -212,13 +227,10 @@ def _issue_master_list_signer(conn, vault: Vault, *, algorithm: str, now: dt.dat
 def document_signer(conn: sa.Connection, vault: Vault, now: dt.datetime | None = None) -> SoftwareSigner:
     """The Document Signer to sign with now, rotating to a fresh one when its usage period is over."""
     now = now or utcnow()
-    row = _active(conn, "dsc")
-    if row is None or row.usage_ends <= now:
-        advisory.hold(conn, "pki:dsc")  # two units at once rotate once: the second reads what the first made
+    row = _current(conn, "dsc", now)
+    if _worn_out(row, now):
+        issue_document_signer(conn, vault, now=now)
         row = _active(conn, "dsc")
-        if row is None or row.usage_ends <= now:
-            issue_document_signer(conn, vault, now=now)
-            row = _active(conn, "dsc")
     return _signer(row, vault)
 
 
@@ -287,17 +299,15 @@ def latest_crls(conn: sa.Connection) -> list[bytes]:
 
 def master_list(conn: sa.Connection, vault: Vault) -> bytes:
     """Our CSCA certificates and the trusted foreign ones, as a signed CSCA master list (CMS)."""
-    row = _active(conn, "mls")
-    if row is None or row.usage_ends <= utcnow():
-        advisory.hold(conn, "pki:mls")  # as document_signer's rotation
-        row = _active(conn, "mls")
-    if row is None or row.usage_ends <= utcnow():  # revoked or worn out: the CSCA makes another
+    now = utcnow()
+    row = _current(conn, "mls", now)
+    if _worn_out(row, now):  # revoked or worn out: the CSCA makes another
         csca = _active(conn, "csca")
         if csca is None:
             raise NotFound("There is no Country Signing CA yet: run `dinhdanh pki init`.", field="pki")
         if row is not None:
             conn.execute(pki_keys.update().where(pki_keys.c.key_id == row.key_id).values(status="retired"))
-        _issue_master_list_signer(conn, vault, algorithm=csca.algorithm, now=utcnow())
+        _issue_master_list_signer(conn, vault, algorithm=csca.algorithm, now=now)
         row = _active(conn, "mls")
     signer = _signer(row, vault)
     foreign = conn.execute(sa.select(trust_anchors.c.der).where(trust_anchors.c.kind == "csca")).scalars().all()

@@ -23,7 +23,6 @@ from joserfc.jwk import KeySet
 from dinhdanh.oidc.claims import OFFICER_SCOPE, PARTNER_SCOPES, SCOPES
 from dinhdanh.oidc.tables import AUTH_METHODS, oidc_clients
 from dinhdanh.registry.errors import InvalidInput, NotFound, RuleViolation
-from dinhdanh.store import advisory
 from dinhdanh.store.base import utcnow
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -174,15 +173,6 @@ def _check_jwks(jwks) -> dict:
     except (JoseError, ValueError, TypeError, KeyError):
         raise InvalidInput("The client's JWKS cannot be read as a JSON Web Key Set.", field="jwks") from None
     return jwks
-
-
-def hold_setup_lock(conn: sa.Connection, name: str) -> None:
-    """Serialize a one-time set-up (a built-in client registered, approved and its secret sealed on
-    first use: the demo portal's, the officers' console's) with any other process doing the same at
-    the same moment, until the transaction ends; without it two workers' first requests both
-    register (one fails on the unique id) or both reset the secret (one keeps a secret that is no
-    longer the client's). ``store.advisory``."""
-    advisory.hold(conn, f"setup:{name}")
 
 
 def register_client(conn: sa.Connection, *, name: str, redirect_uris: list[str], scopes: str,

@@ -38,6 +38,8 @@ import datetime as dt
 import json
 import os
 import secrets
+import time
+import weakref
 
 import sqlalchemy as sa
 from joserfc import jws
@@ -223,8 +225,6 @@ class PublishedKeys:
     threads that find it stale both read the keys, which is harmless."""
 
     def __init__(self, clock=None):
-        import time
-
         self.clock = clock or time.monotonic
         self._served: tuple[float, bytes] | None = None
 
@@ -249,17 +249,15 @@ class SigningKeys:
     """The keys one provider process signs with, per algorithm, read again when
     ``SERVED_JWKS_LIFETIME`` has passed (by ``clock``, monotonic seconds) or when a request's time
     falls outside the period the held key was read to sign in: from the request time it was read
-    at to the next key's ``signs_from`` (a rotation already written), and at most that lifetime. A rotation written after the read signs only ``PUBLISH_AHEAD``
-    later, longer than the lifetime: a held key is never used past its successor's start, and the
+    at to the next key's ``signs_from`` (a rotation already written), and at most that lifetime. A
+    rotation written after the read signs only ``PUBLISH_AHEAD`` later, longer than the lifetime:
+    a held key is never used past its successor's start, and the
     key signing at a given time is the one ``signing_key`` reads. What it saves: a query and its
     row a token (the key's sealed half is opened once per process anyway). Held per database
     (engine): an app given another engine never signs with the first one's key. Thread-safe as
     ``PublishedKeys``: an entry is replaced in one assignment."""
 
     def __init__(self, clock=None):
-        import time
-        import weakref
-
         self.clock = clock or time.monotonic
         self._by_engine: weakref.WeakKeyDictionary[sa.Engine, dict[str, tuple]] = weakref.WeakKeyDictionary()
 
@@ -397,6 +395,6 @@ def store_secret(conn: sa.Connection, vault: Vault, use: str, value: bytes) -> N
     assert use != "sig"  # signing keys are never deleted (the archive)
     conn.execute(oidc_keys.delete().where(oidc_keys.c.active == use))
     if not _insert_active(conn, vault, use, f"{use}-{secrets.token_hex(8)}", value):
-        # never silently: the caller (a built-in client's set-up, serialized by
-        # clients.hold_setup_lock) would hand out a secret that is not kept
+        # never silently: the caller (a built-in client's set-up, serialized by a
+        # ``store.advisory`` lock) would hand out a secret that is not kept
         raise RuntimeError(f"the secret {use!r} was not stored")

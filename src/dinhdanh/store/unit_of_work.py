@@ -39,7 +39,8 @@ import sqlalchemy as sa
 from dinhdanh import config
 from dinhdanh.store.engine import NOWAIT, READ_ONLY, WRITE, WouldWait
 
-__all__ = ["UnitOfWork", "DatabaseBusy", "DatabaseUnavailable", "ReadOnlyViolation", "WouldWait", "is_busy", "is_unavailable"]
+__all__ = ["UnitOfWork", "DatabaseBusy", "DatabaseUnavailable", "ReadOnlyViolation", "WouldWait", "is_busy", "is_unavailable",
+           "sqlite_read"]
 
 
 class DatabaseBusy(Exception):
@@ -171,17 +172,23 @@ class UnitOfWork:
                 with conn.begin():
                     yield conn
                 return
-            # Not ``PRAGMA query_only``: a flag pragma expires every statement the connection has
-            # prepared, so each unit after a read prepared its statements again (70 µs for the
-            # token's join). A row written is seen in the connection's change count instead, and
-            # the unit rolled back before anything is committed.
-            conn.execution_options(**{READ_ONLY: True})
-            driver = conn.connection.driver_connection
-            changes = driver.total_changes
-            with conn.begin():
+            with sqlite_read(conn):
                 yield conn
-                if driver.total_changes != changes:
-                    raise ReadOnlyViolation("a unit of work that only reads wrote to the database")
+
+
+@contextmanager
+def sqlite_read(conn: sa.Connection) -> Iterator[sa.Connection]:
+    """A SQLite transaction that only reads (a plain ``BEGIN``), on ``conn`` outside any: rolled
+    back with ``ReadOnlyViolation`` if it wrote a row. Not ``PRAGMA query_only``: a flag pragma
+    expires every statement the connection has prepared, so each unit after a read prepared its
+    statements again (70 µs for the token's join); the connection's change count costs nothing."""
+    conn.execution_options(**{READ_ONLY: True})
+    driver = conn.connection.driver_connection
+    changes = driver.total_changes
+    with conn.begin():
+        yield conn
+        if driver.total_changes != changes:
+            raise ReadOnlyViolation("a transaction that only reads wrote to the database")
 
 
 def is_busy(exc: BaseException) -> bool:

@@ -50,7 +50,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
 from dinhdanh.logs import REQUEST_ID
-from dinhdanh.store.unit_of_work import ReadOnlyViolation
+from dinhdanh.store.unit_of_work import sqlite_read
 
 __all__ = ["Observability", "BacklogCollector", "MetricsApp", "install_metrics", "readiness", "REQUESTS", "DURATION",
            "HEADER"]
@@ -171,12 +171,9 @@ def _bounded_read(engine: sa.Engine, timeout: float):
         driver = conn.connection.driver_connection
         deadline = time.monotonic() + timeout
         driver.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, 10_000)
-        changes = driver.total_changes  # as UnitOfWork.read: no PRAGMA query_only (it expires statements)
         try:
-            with conn.begin():
+            with sqlite_read(conn):
                 yield conn
-                if driver.total_changes != changes:
-                    raise ReadOnlyViolation("a scrape-time query wrote to the database")
         finally:
             driver.set_progress_handler(None, 0)
 

@@ -63,6 +63,7 @@ from dinhdanh.oidc.relying_party import IdTokenError, validate_id_token
 from dinhdanh.oidc.tables import oidc_clients
 from dinhdanh.registry.errors import InvalidInput, RegistryError
 from dinhdanh.registry.tables import persons
+from dinhdanh.store import advisory
 from dinhdanh.store.vault import for_database
 from dinhdanh.web import errors
 from dinhdanh.web.api.attachments import LIST_ACTION, READ_ACTION, file_response
@@ -177,7 +178,9 @@ def ensure_console_client(conn: sa.Connection, base_url: str) -> dict:
     base = base_url.rstrip("/")
     redirect_uri, logout_uri = f"{base}{PREFIX}/callback", f"{base}{PREFIX}"
     vault = for_database(conn.engine.url.render_as_string(hide_password=False))
-    clients.hold_setup_lock(conn, CLIENT_ID)  # two processes' first requests: one registers, the other reads
+    # two processes' first requests at once: one registers (or resets the secret), the other, let
+    # in after it, reads what the first made (not a second registration, not a secret no longer kept)
+    advisory.hold(conn, f"setup:{CLIENT_ID}")
     client = clients.load_client(conn, CLIENT_ID)
     if client is None:
         made = clients.register_client(

@@ -33,6 +33,7 @@ from dinhdanh.oidc import clients, keys
 from dinhdanh.oidc.claims import ACR_LEVELS
 from dinhdanh.oidc.relying_party import IdTokenError, validate_id_token
 from dinhdanh.oidc.tables import oidc_clients
+from dinhdanh.store import advisory
 from dinhdanh.store.vault import for_database
 from dinhdanh.web.deps import uow_of
 
@@ -50,7 +51,9 @@ def ensure_demo_client(conn: sa.Connection, base_url: str) -> dict:
     base = base_url.rstrip("/")
     redirect_uri, logout_uri = f"{base}/portal/callback", f"{base}/portal"
     vault = for_database(conn.engine.url.render_as_string(hide_password=False))
-    clients.hold_setup_lock(conn, CLIENT_ID)  # two processes' first requests: one registers, the other reads
+    # two processes' first requests at once: one registers (or resets the secret), the other, let
+    # in after it, reads what the first made (not a second registration, not a secret no longer kept)
+    advisory.hold(conn, f"setup:{CLIENT_ID}")
     client = clients.load_client(conn, CLIENT_ID)
     if client is None:
         made = clients.register_client(
