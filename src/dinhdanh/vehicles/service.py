@@ -209,11 +209,15 @@ _DUPLICATE = {"frame_number": "frame_number_registered", "engine_number": "engin
 
 
 def _refuse_duplicates(conn: sa.Connection, fields: Mapping[str, Any]) -> None:
-    for name, code in _DUPLICATE.items():
-        taken = conn.execute(sa.select(vehicles.c.plate).where(vehicles.c[name] == fields[name],
-                                                               vehicles.c.deregistered_at.is_(None))).first()
-        if taken is not None:
-            raise Conflict(f"A registered vehicle ({taken.plate}) already has this {name.replace('_', ' ')}.",
+    # both numbers in one statement, so from one snapshot: read in two (PostgreSQL's read committed),
+    # a registration committed between them showed as an engine number taken though its frame was too
+    taken = conn.execute(sa.select(vehicles.c.plate, vehicles.c.frame_number, vehicles.c.engine_number).where(
+        sa.or_(*(vehicles.c[name] == fields[name] for name in _DUPLICATE)),
+        vehicles.c.deregistered_at.is_(None))).all()
+    for name, code in _DUPLICATE.items():  # the frame first
+        same = next((row for row in taken if row._mapping[name] == fields[name]), None)
+        if same is not None:
+            raise Conflict(f"A registered vehicle ({same.plate}) already has this {name.replace('_', ' ')}.",
                            code=code, field=name)
 
 
