@@ -104,6 +104,7 @@ from dinhdanh.registry.errors import InvalidInput, NotFound, RuleViolation
 from dinhdanh.registry.records import find_person
 from dinhdanh.registry.tables import persons
 from dinhdanh.store.base import UTCDateTime, utcnow
+from dinhdanh.store.prepared import Prepared
 from dinhdanh.store.vault import Vault, of_bind
 
 __all__ = ["Principal", "LoginRefused", "PasscodeCheck", "enroll", "check_login", "login_result",
@@ -523,7 +524,7 @@ def authenticate(bind: sa.Engine | sa.Connection, username: str, passcode: str, 
 def principal(conn: sa.Connection, account_id: int) -> Principal:
     """The account as it stands; ``LoginRefused`` (``not_active`` / ``account_locked``) when not usable.
     One narrow statement (the account and its username): every token refresh asks it."""
-    row = conn.execute(_PRINCIPAL, {"account_id": account_id}).first()
+    row = _PRINCIPAL.first(conn, {"account_id": account_id})
     if row is None:
         raise LoginRefused("not_active")
     _usable(row)
@@ -531,8 +532,9 @@ def principal(conn: sa.Connection, account_id: int) -> Principal:
                      person_id=row.person_id, username=row.username)
 
 
-# built once: the account's own columns and its holder's username (``accounts.username_of``)
-_PRINCIPAL = (
+# the account's own columns and its holder's username (``accounts.username_of``), on the driver's
+# cursor (``store.prepared``): every token refresh reads it
+_PRINCIPAL = Prepared(
     sa.select(eid_accounts.c.account_id, eid_accounts.c.subject, eid_accounts.c.kind, eid_accounts.c.level,
               eid_accounts.c.person_id, eid_accounts.c.state,
               sa.case((eid_accounts.c.kind == "citizen", persons.c.pid),

@@ -24,6 +24,7 @@ from dinhdanh.oidc.claims import OFFICER_SCOPE, PARTNER_SCOPES, SCOPES
 from dinhdanh.oidc.tables import AUTH_METHODS, oidc_clients
 from dinhdanh.registry.errors import InvalidInput, NotFound, RuleViolation
 from dinhdanh.store.base import utcnow
+from dinhdanh.store.prepared import Prepared
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 DEFAULT_GRANTS = ("authorization_code", "refresh_token")
@@ -134,12 +135,13 @@ def client_in(row: sa.Row, prefix: str = "client_") -> Client | None:
 def load_client(conn: sa.Connection, client_id) -> Client | None:
     if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
         return None
-    row = conn.execute(_BY_ID, {"client_id": client_id}).first()
+    row = _BY_ID.first(conn, {"client_id": client_id})
     return None if row is None else _client(row)
 
 
-# built once: every token request looks its client up (statement construction costs more than the query)
-_BY_ID = sa.select(oidc_clients).where(oidc_clients.c.client_id == sa.bindparam("client_id"))
+# every token request looks its client up: on the driver's cursor (``store.prepared``)
+_BY_ID = Prepared(sa.select(*(oidc_clients.c[name] for name in CLIENT_FIELDS))
+                  .where(oidc_clients.c.client_id == sa.bindparam("client_id")))
 
 
 def sector_of(redirect_uris) -> str:

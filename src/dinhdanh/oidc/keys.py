@@ -275,6 +275,16 @@ class SigningKeys:
         held_keys[alg] = (read_at, now, until if successor is None else min(until, successor), key)
         return key
 
+    def pairwise(self, conn: sa.Connection, vault: Vault) -> bytes:
+        """The pairwise secret (``secret(..., "pairwise")``), held for the process's life: it is never
+        replaced (every ``sub`` a relying party knows would change), so a refresh need not read and
+        open its row."""
+        held_keys = self._by_engine.setdefault(conn.engine, {})
+        value = held_keys.get("pairwise")
+        if value is None:
+            value = held_keys["pairwise"] = secret(conn, vault, "pairwise")
+        return value
+
 
 # when the next key of an algorithm starts to sign after :now (a rotation already written), if any
 _NEXT_START = sa.select(sa.func.min(oidc_keys.c.signs_from)).where(
@@ -392,7 +402,7 @@ def stored_secret(conn: sa.Connection, vault: Vault, use: str) -> bytes | None:
 def store_secret(conn: sa.Connection, vault: Vault, use: str, value: bytes) -> None:
     """Replace the secret in service for ``use`` (the demo portal's and the officers' console's
     client secrets, ``portal`` and ``officer``)."""
-    assert use != "sig"  # signing keys are never deleted (the archive)
+    assert use not in ("sig", "pairwise")  # signing keys are never deleted (the archive); nor is the pairwise secret
     conn.execute(oidc_keys.delete().where(oidc_keys.c.active == use))
     if not _insert_active(conn, vault, use, f"{use}-{secrets.token_hex(8)}", value):
         # never silently: the caller (a built-in client's set-up, serialized by a

@@ -275,7 +275,10 @@ class Provider(AuthorizationServer):
         return [self.issuer, *(f"{self.issuer}/{p}" for p in ("token", "par", "revoke", "introspect"))]
 
     def pairwise_sub(self, client: Client, subject: str) -> str:
-        return pairwise_subject(client.sector, subject, keys.secret(self.conn, self.vault, "pairwise"))
+        held = self.held_keys
+        secret = (keys.secret(self.conn, self.vault, "pairwise") if held is None
+                  else held.pairwise(self.conn, self.vault))
+        return pairwise_subject(client.sector, subject, secret)
 
     def person_claims(self, account_id: int) -> dict:
         if account_id not in self._claims:

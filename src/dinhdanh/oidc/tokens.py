@@ -26,6 +26,7 @@ from dinhdanh.eid.tables import eid_accounts
 from dinhdanh.oidc.clients import client_columns
 from dinhdanh.oidc.tables import oidc_clients, oidc_sessions, oidc_tokens
 from dinhdanh.store.base import utcnow
+from dinhdanh.store.prepared import Prepared
 from dinhdanh.store.vault import Vault
 
 ACCESS_TTL = dt.timedelta(minutes=10)
@@ -63,14 +64,18 @@ def store(conn: sa.Connection, *, kind: str, value: str, jti: str, client_id: st
           acr: str | None = None, amr: list | None = None, auth_time: dt.datetime | None = None,
           jkt: str | None = None) -> int:
     """Store a token's row; ``jkt``: the thumbprint of the DPoP key it is bound to (oidc.dpop)."""
-    return conn.execute(_INSERT, dict(
+    rows, _ = _INSERT.run(conn, dict(
         kind=kind, token_hash=digest(value), jti=jti, client_id=client_id, account_id=account_id,
         session_id=session_id, family_id=family_id, scope=scope, claims=claims, acr=acr, amr=amr,
         auth_time=auth_time, issued_at=issued_at, expires_at=expires_at, jkt=jkt,
-    )).scalar_one()
+    ))
+    return rows[0].token_id
 
 
-_INSERT = oidc_tokens.insert().returning(oidc_tokens.c.token_id)  # built once: tokens are minted in bulk
+# every token answered writes its row: on the driver's cursor (``store.prepared``)
+_STORED = ("kind", "token_hash", "jti", "client_id", "account_id", "session_id", "family_id", "scope", "claims", "acr",
+           "amr", "auth_time", "issued_at", "expires_at", "jkt")
+_INSERT = Prepared(oidc_tokens.insert().returning(oidc_tokens.c.token_id), keys=list(_STORED))
 
 
 @dataclass
@@ -120,16 +125,16 @@ def find(conn: sa.Connection, value, kind: str | None = None, now: dt.datetime |
     """The stored token for ``value`` (any state), or None."""
     if not isinstance(value, str) or not value or len(value) > 4096:
         return None
-    row = conn.execute(_BY_HASH, {"hash": digest(value)}).first()
+    row = _BY_HASH.first(conn, {"hash": digest(value)})
     if row is None or (kind and row.kind != kind):
         return None
     return Token(row, now or utcnow())
 
 
 # with its session's public ``sid`` (None without a session): a refresh puts it in the new tokens
-_BY_HASH = (sa.select(oidc_tokens, oidc_sessions.c.sid)
-            .outerjoin(oidc_sessions, oidc_sessions.c.session_id == oidc_tokens.c.session_id)
-            .where(oidc_tokens.c.token_hash == sa.bindparam("hash")))
+_BY_HASH = Prepared(sa.select(oidc_tokens, oidc_sessions.c.sid)
+                    .outerjoin(oidc_sessions, oidc_sessions.c.session_id == oidc_tokens.c.session_id)
+                    .where(oidc_tokens.c.token_hash == sa.bindparam("hash")))
 
 
 # Access tokens whose signature, type and claims were checked in this process: token hash ->
@@ -181,9 +186,9 @@ def validate_access_token(conn: sa.Connection, value, issuer: str, now: dt.datet
         return None
     jti, kid = claims
     if kid is None:
-        row = conn.execute(_BY_HASH, {"hash": hashed}).first()
+        row = _BY_HASH.first(conn, {"hash": hashed})
     else:
-        row = conn.execute(_BY_HASH_AND_KEY, {"hash": hashed, "kid": kid, "now": now}).first()
+        row = _BY_HASH_AND_KEY.first(conn, {"hash": hashed, "kid": kid, "now": now})
         if row is not None and not row.key_published:
             return None
     if row is None or row.kind != "access":
@@ -198,7 +203,7 @@ def validate_access_token(conn: sa.Connection, value, issuer: str, now: dt.datet
 # signed it is still published (keys.is_published), and, for the resource that reads them next
 # (``Provider.resource_token``), its account as it stands and its session's sid (``HOLDER``)
 HOLDER = ("account_state", "account_subject", "account_kind", "account_level", "account_person_id", "session_sid")
-_BY_HASH_AND_KEY = sa.select(
+_BY_HASH_AND_KEY = Prepared(sa.select(
     oidc_tokens, keys.published_clause().exists().label("key_published"),
     eid_accounts.c.state.label("account_state"), eid_accounts.c.subject.label("account_subject"),
     eid_accounts.c.kind.label("account_kind"), eid_accounts.c.level.label("account_level"),
@@ -208,7 +213,7 @@ _BY_HASH_AND_KEY = sa.select(
     oidc_tokens.outerjoin(eid_accounts, eid_accounts.c.account_id == oidc_tokens.c.account_id)
     .outerjoin(oidc_sessions, oidc_sessions.c.session_id == oidc_tokens.c.session_id)
     .outerjoin(oidc_clients, oidc_clients.c.client_id == oidc_tokens.c.client_id)
-).where(oidc_tokens.c.token_hash == sa.bindparam("hash"))
+).where(oidc_tokens.c.token_hash == sa.bindparam("hash")))
 
 
 def _revoke(conn: sa.Connection, condition, reason: str, now: dt.datetime | None = None) -> int:
@@ -246,11 +251,11 @@ def revoke_account_tokens(conn: sa.Connection, account_id: int, reason: str, cli
 def mark_rotated(conn: sa.Connection, token_id: int, now: dt.datetime) -> bool:
     """Mark a refresh token as exchanged; False if it was already (a concurrent reuse) or its
     family was revoked since it was read."""
-    return conn.execute(_ROTATE, {"id": token_id, "at": now}).rowcount == 1
+    return _ROTATE.rowcount(conn, {"id": token_id, "at": now}) == 1
 
 
 # ... and not revoked meanwhile: the token was read unlocked, and a family revoked by another
 # transaction since (reuse, logout, consent withdrawn) must not get a new token it would not cover
-_ROTATE = (oidc_tokens.update().where(oidc_tokens.c.token_id == sa.bindparam("id"), oidc_tokens.c.rotated_at.is_(None),
-                                      oidc_tokens.c.revoked_at.is_(None))
-           .values(rotated_at=sa.bindparam("at")))
+_ROTATE = Prepared(oidc_tokens.update().where(oidc_tokens.c.token_id == sa.bindparam("id"),
+                                              oidc_tokens.c.rotated_at.is_(None), oidc_tokens.c.revoked_at.is_(None))
+                   .values(rotated_at=sa.bindparam("at")))

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 import dinhdanh.eid
 import dinhdanh.passports
 from dinhdanh import __version__
-from dinhdanh.web import body_limits, errors, observability, officer_console, oidc, portal, portal_dossiers
+from dinhdanh.web import body_limits, errors, observability, officer_console, oidc, portal, portal_dossiers, protocol
 from dinhdanh.exchange.limits import limiter_for
 from dinhdanh.oidc.keys import PublishedKeys, SigningKeys
 from dinhdanh.store.replica import router_from_config
@@ -102,7 +102,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     app.include_router(public_services.routes())  # the catalogue of online public services (read, checked)
     citizen_dossiers.install(app)  # dossiers: citizens file and follow, officers of the area decide
     # then the provider's metadata and key set (its token, userinfo, revocation, introspection and PAR
-    # endpoints are plain routes put first, below: every e-ID login and every partner's token)
+    # endpoints are dispatched before the router: web.protocol, below)
     app.include_router(oidc.endpoints)
     for module in (kyc, citizens, events, quality, places, cards, eid, audit):
         app.include_router(module.router)
@@ -116,7 +116,8 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     fee_payments.install(app)  # VNPAY's IPN and return; the local gateway with DINHDANH_PAYMENTS_LOCAL_GATEWAY=1
     app.include_router(result_documents.router)  # public checks of signed result documents, the documents CA
     app.include_router(dossier_attachments.router)  # dossiers' attachments: uploaded, checked, sealed at rest
-    app.router.routes[0:0] = oidc.protocol_routes()  # a few exact paths, cheap to try before the rest
+    # the provider's back-channel endpoints, before the router and its exception layers (web.protocol)
+    app.add_middleware(protocol.Dispatch)
     app.add_middleware(body_limits.BodyLimit, max_bytes=body_limits.max_body_bytes())  # every body limited
     body_limits.document(app)  # ... and every operation with a body says so (413)
     eid.install(app)

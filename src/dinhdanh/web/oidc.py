@@ -7,11 +7,13 @@ Protocol endpoints (described by ``/.well-known/openid-configuration``, not by O
 ``/consent`` (server-rendered, Vietnamese first, English with ``?lang=en``, ``ui_locales`` or
 ``Accept-Language``).
 
-Each request reads its body here (form-encoded, at most 64 KiB), then the work runs in the thread
-pool inside one transaction with a ``StarletteProvider`` (Authlib's ``AuthorizationServer`` made to
-read Starlette requests and answer Starlette responses). OAuth errors are answered, not raised, so
-the transaction commits what a refusal must keep: wrong-passcode counters, a used code, a
-revoked token family.
+Each request reads its body here (form-encoded, at most 64 KiB: ``read_http``, ``http_request``),
+then the work runs in the thread pool inside one transaction with a ``StarletteProvider``
+(Authlib's ``AuthorizationServer`` made to read Starlette requests and answer Starlette
+responses). OAuth errors are answered, not raised, so the transaction commits what a refusal must
+keep: wrong-passcode counters, a used code, a revoked token family. The back-channel endpoints
+(token, PAR, revocation, introspection, userinfo) are plain ASGI, dispatched before FastAPI's
+router: ``web.protocol``.
 """
 
 from __future__ import annotations
@@ -22,23 +24,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Match, Route
 
 from dinhdanh import config
 from dinhdanh.eid import auth as eid
 from dinhdanh.oidc import authorize as flow
-from dinhdanh.oidc import keys, rfc9126, sessions
+from dinhdanh.oidc import keys, sessions
 from dinhdanh.oidc.claims import CLAIM_LABELS
 from dinhdanh.oidc.discovery import metadata
 from dinhdanh.oidc.server import HttpRequest, Provider
 from dinhdanh.oidc.server import Request as OAuthRequest
 from dinhdanh.store.base import utcnow
 from dinhdanh.web.api.cards import vault_of
-from dinhdanh.web.deps import in_unit, uow_of
+from dinhdanh.web.deps import uow_of
 
 # the protocol's metadata and keys (machines read them, many times a second) apart from its pages
-# (people's browsers): the app tries them early (web.app); the back-channel endpoints are plain
-# routes (``protocol_routes``), tried first
+# (people's browsers): the app tries them early (web.app); the back-channel endpoints are
+# dispatched before the router (``web.protocol``)
 endpoints = APIRouter()
 router = APIRouter()
 MAX_BODY = 64 * 1024
@@ -94,20 +95,30 @@ def listening_address(scope) -> str:
 
 
 async def read_http(request: Request) -> HttpRequest:
-    """The request's method, URI (on the issuer), headers, query and form, read once."""
-    issuer = issuer_of(request)
-    uri = issuer + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    form: list[tuple[str, str]] = []
+    """The request's method, URI (on the issuer), headers, query and form, read once (``http_request``)."""
+    body = b""
     if request.method == "POST":
         declared = request.headers.get("content-length")
         if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
             raise BadBody("The request body is too large.")
-        body = b""
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY:
                 raise BadBody("The request body is too large.")
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return http_request(request.scope, body, issuer_of(request))
+
+
+def http_request(scope, body: bytes, issuer: str) -> HttpRequest:
+    """An ``HttpRequest`` of an ASGI request whose body (at most ``MAX_BODY``) was read: its URI on
+    the issuer, its headers, query and form (application/x-www-form-urlencoded UTF-8, at most 100
+    parameters, none holding a NUL); raises ``BadBody``."""
+    method, path = scope["method"], scope["path"]
+    query_string = scope.get("query_string", b"").decode("latin-1")
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+    uri = issuer + path + (f"?{query_string}" if query_string else "")
+    form: list[tuple[str, str]] = []
+    if method == "POST":
+        kind = next((v for k, v in headers if k == "content-type"), "").split(";")[0].strip().lower()
         if body and kind not in ("application/x-www-form-urlencoded", ""):
             raise BadBody("Send the parameters as application/x-www-form-urlencoded.")
         try:
@@ -115,13 +126,14 @@ async def read_http(request: Request) -> HttpRequest:
         except (UnicodeDecodeError, ValueError):
             raise BadBody("The request body is not form-encoded UTF-8 text.") from None
     try:
-        query = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=100)
+        query = parse_qsl(query_string, keep_blank_values=True, max_num_fields=100)
     except ValueError:
         raise BadBody("Too many query parameters.") from None
     if any("\x00" in k or "\x00" in v for k, v in (*query, *form)):
         raise BadBody("A parameter holds a NUL character.")  # never legitimate; PostgreSQL text refuses it
-    return HttpRequest(method=request.method, uri=uri, headers=list(request.headers.items()), query=query, form=form,
-                       ip=request.client.host if request.client else None)
+    client = scope.get("client")
+    return HttpRequest(method=method, uri=uri, headers=headers, query=query, form=form,
+                       ip=client[0] if client else None)
 
 
 class StarletteProvider(Provider):
@@ -141,30 +153,6 @@ class StarletteProvider(Provider):
         for name, value in headers:
             response.headers[name] = value
         return response
-
-
-def _json_error(status: int, error: str, description: str) -> JSONResponse:
-    return JSONResponse({"error": error, "error_description": description}, status_code=status,
-                        headers={"Cache-Control": "no-store"})
-
-
-async def _protocol(request: Request, work) -> Response:
-    """Run ``work(provider)`` for a protocol endpoint in one transaction (``deps.in_unit(inline=True)``:
-    on SQLite on the event loop when it can begin without waiting, else in the thread pool). Its
-    work is bounded (a client assertion's keys come with the client's row; no request leaves
-    the process), a millisecond or two of CPU."""
-    try:
-        request.state.oidc_http = await read_http(request)
-    except BadBody as e:
-        return _json_error(400, "invalid_request", str(e))
-    from authlib.oauth2.rfc6749.errors import InsecureTransportError
-
-    vault, issuer, held = vault_of(request), issuer_of(request), held_keys_of(request)
-    try:
-        return await in_unit(request, lambda conn: work(StarletteProvider(conn, vault, issuer, held_keys=held)),
-                             inline=True)
-    except InsecureTransportError:  # plain http to a host other than loopback (RFC 6749 s3.1, s3.2)
-        return _json_error(400, "invalid_request", "The provider's endpoints are served over https only.")
 
 
 # ------------------------------------------------------------------------- metadata and keys
@@ -211,50 +199,6 @@ def keys_archive(request: Request) -> JSONResponse:
     body["audit_log_keys"] = f"{issuer_of(request)}/api/v1/audit/keys"
     max_age = int(keys.JWKS_CACHE_LIFETIME.total_seconds())
     return JSONResponse(body, headers={"Cache-Control": f"public, max-age={max_age}"})
-
-
-# ------------------------------------------------------------------------- back-channel endpoints
-
-
-async def token(request: Request) -> Response:
-    return await _protocol(request, lambda p: p.create_token_response(request))
-
-
-async def par(request: Request) -> Response:
-    return await _protocol(request, lambda p: p.handle_response(*rfc9126.push(p, p.create_oauth2_request(request))))
-
-
-async def revoke(request: Request) -> Response:
-    return await _protocol(request, lambda p: p.create_endpoint_response("revocation", request))
-
-
-async def introspect(request: Request) -> Response:
-    return await _protocol(request, lambda p: p.create_endpoint_response("introspection", request))
-
-
-async def userinfo(request: Request) -> Response:
-    return await _protocol(request, lambda p: p.userinfo(request.state.oidc_http))
-
-
-class _Endpoint(Route):
-    """A back-channel endpoint as a plain Starlette route. These endpoints read the request
-    themselves (``read_http``) and use nothing of FastAPI's request machinery (dependencies, body
-    and response models), which cost about a quarter of a client-credentials token's CPU. The
-    matched route is put in the scope as FastAPI does, for the metrics' route label."""
-
-    def matches(self, scope):
-        match, child = super().matches(scope)
-        if match != Match.NONE:
-            child["route"] = self
-        return match, child
-
-
-def protocol_routes() -> list[Route]:
-    """The token, PAR, revocation, introspection and userinfo endpoints (not in the OpenAPI
-    document: they are the OAuth 2.0 and OpenID Connect protocols', described by discovery)."""
-    return [_Endpoint("/token", token, methods=["POST"]), _Endpoint("/par", par, methods=["POST"]),
-            _Endpoint("/revoke", revoke, methods=["POST"]), _Endpoint("/introspect", introspect, methods=["POST"]),
-            _Endpoint("/userinfo", userinfo, methods=["GET", "POST"])]
 
 
 # ------------------------------------------------------------------------------- pages

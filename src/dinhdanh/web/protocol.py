@@ -1,0 +1,148 @@
+"""The provider's back-channel endpoints as plain ASGI: ``/token``, ``/par``, ``/revoke``,
+``/introspect`` and ``/userinfo``.
+
+Machines call them, many times a second (a partner's client-credentials token, a relying party's
+refresh), and they use none of FastAPI's request machinery: they read their own form (at most 64
+KiB, ``oidc.server.HttpRequest``), run Authlib's server (``oidc.server.Provider``) in one unit of
+work and answer its ``(status, body, headers)``. So they are dispatched (``Dispatch``, a middleware)
+inside the body limit (``web.body_limits``) and ``web.observability`` (request id, metrics and
+logs as for any route) but before FastAPI's router, exception layers and request objects, which
+cost a third of a token's CPU.
+
+Errors are the project's as elsewhere: a busy or unreachable database is ``503`` with
+``Retry-After`` (``web.errors``), an unexpected exception ``500`` with nothing of the request in the
+answer or the log; a wrong method ``405`` with ``Allow``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+
+from dinhdanh.oidc import rfc9126
+from dinhdanh.oidc.server import HttpRequest, Provider
+from dinhdanh.store.unit_of_work import DatabaseBusy, DatabaseUnavailable, is_busy, is_unavailable
+from dinhdanh.web import errors
+from dinhdanh.web.api.cards import vault_of
+from dinhdanh.web.deps import in_unit
+from dinhdanh.web.oidc import MAX_BODY, BadBody, held_keys_of, http_request, issuer_of
+
+log = logging.getLogger("dinhdanh.web")
+
+Work = Callable[[Provider, HttpRequest], tuple]
+
+
+class Endpoint:
+    """One back-channel endpoint: its path (the metrics' route label, as a route's ``path``), the
+    methods it answers and its work on the provider."""
+
+    def __init__(self, path: str, methods: tuple[str, ...], work: Work):
+        self.path, self.methods, self.work = path, methods, work
+        self.allow = ", ".join(methods)
+
+
+ENDPOINTS = {e.path: e for e in (
+    Endpoint("/token", ("POST",), lambda p, http: p.create_token_response(http)),
+    Endpoint("/par", ("POST",), lambda p, http: p.handle_response(*rfc9126.push(p, p.create_oauth2_request(http)))),
+    Endpoint("/revoke", ("POST",), lambda p, http: p.create_endpoint_response("revocation", http)),
+    Endpoint("/introspect", ("POST",), lambda p, http: p.create_endpoint_response("introspection", http)),
+    Endpoint("/userinfo", ("GET", "POST"), lambda p, http: p.userinfo(http)),
+)}
+
+
+class Dispatch:
+    """The back-channel endpoints by exact path, then the rest of the app (``app``)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        endpoint = ENDPOINTS.get(scope["path"]) if scope["type"] == "http" else None
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = endpoint
+        request = Request(scope, receive)
+        try:
+            answer = await _serve(endpoint, request, receive)
+        except (DatabaseBusy, DatabaseUnavailable) as exc:
+            await errors._database_refusal(request, exc)(scope, receive, send)
+            return
+        except Exception as exc:
+            if is_busy(exc) or is_unavailable(exc):
+                await errors._database_refusal(request, exc)(scope, receive, send)
+                return
+            log.error("unexpected %s in a request", type(exc).__name__)
+            await errors.error_body(500, "internal_error", "An unexpected error; it has been logged.")(
+                scope, receive, send)
+            return
+        await _send(send, *answer)
+
+
+async def _serve(endpoint: Endpoint, request: Request, receive) -> tuple[int, bytes, list]:
+    scope = request.scope
+    method = scope["method"]
+    if method not in endpoint.methods and not (method == "HEAD" and "GET" in endpoint.methods):
+        return _json(405, {"error": {"code": "method_not_allowed", "message": "Method Not Allowed"}},
+                     [("Allow", endpoint.allow)])
+    issuer = issuer_of(request)
+    try:
+        http = http_request(scope, await _body(scope, receive) if method == "POST" else b"", issuer)
+    except BadBody as e:
+        return _oauth_error(400, "invalid_request", str(e))
+    from authlib.oauth2.rfc6749.errors import InsecureTransportError
+
+    vault, held, work = vault_of(request), held_keys_of(request), endpoint.work
+    try:
+        status, body, headers = await in_unit(
+            request, lambda conn: work(Provider(conn, vault, issuer, held_keys=held), http), inline=True)
+    except InsecureTransportError:  # plain http to a host other than loopback (RFC 6749 s3.1, s3.2)
+        return _oauth_error(400, "invalid_request", "The provider's endpoints are served over https only.")
+    if isinstance(body, dict):
+        return _json(status, body, headers)
+    out = body.encode() if isinstance(body, str) else (body or b"")
+    return status, out, [*_without_length(headers), ("Content-Length", str(len(out)))]
+
+
+async def _body(scope, receive: Callable[[], Awaitable[dict]]) -> bytes:
+    """The request's body, refused past ``MAX_BODY`` (declared or counted) before more is read."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY):
+            raise BadBody("The request body is too large.")
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadBody("The client went away before sending its body.")
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY:
+            raise BadBody("The request body is too large.")
+        if not message.get("more_body"):
+            return body
+
+
+def _json(status: int, body: dict, headers) -> tuple[int, bytes, list]:
+    out = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    return status, out, [*_without_length([("Content-Type", "application/json"), *headers]),
+                         ("Content-Length", str(len(out)))]
+
+
+def _without_length(headers) -> list:
+    """The provider's headers (each set once: a later one replaces an earlier one of the same name, as
+    on a Starlette response), without a length of their own."""
+    merged = {k.lower(): (k, v) for k, v in headers}
+    merged.pop("content-length", None)
+    return list(merged.values())
+
+
+def _oauth_error(status: int, error: str, description: str) -> tuple[int, bytes, list]:
+    return _json(status, {"error": error, "error_description": description}, [("Cache-Control", "no-store")])
+
+
+async def _send(send, status: int, body: bytes, headers) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
+    await send({"type": "http.response.body", "body": body})
