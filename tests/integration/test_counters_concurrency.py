@@ -402,6 +402,35 @@ def test_one_death_however_many_registrations_at_once(reg):
             outbox.c.person_id == person_id, outbox.c.topic == "person.died")).scalar_one() == 1
 
 
+def test_moves_in_opposite_directions_at_once_both_go_through(reg):
+    """Dung moves from the Hà Nội household to Đức's in Hồ Chí Minh City while Giang moves the
+    other way, at the same moment, six times back and forth: each leaves a household and joins the
+    other's, and both are moved every time. Each unit locked the household it left, then the one it
+    joined: on PostgreSQL each held one and waited for the other (a deadlock: one refused, 503)."""
+    from dinhdanh.registry.tables import households, persons
+    from tests.eid_support import record
+    from tests.support import FAMILY
+
+    dung, giang = FAMILY[3][0], FAMILY[6][0]
+    hanoi, hcmc = ("00070", "0100000001"), ("26743", "7900000001")
+    record(reg, "permanent-residence", pid=giang, commune_code=hcmc[0], household_number=hcmc[1],
+           address="1 Lê Lợi")  # Đức's household: Đức (head) and Giang; neither mover is a head
+
+    def move(pid, to):
+        return record(reg, "permanent-residence", pid=pid, commune_code=to[0], household_number=to[1],
+                      address="2 Hàng Bài" if to is hanoi else "1 Lê Lợi")
+
+    for round_ in range(6):
+        there, back = (hcmc, hanoi) if round_ % 2 == 0 else (hanoi, hcmc)
+        done = at_once(2, lambda i: move(dung, there) if i == 0 else move(giang, back))
+        assert all(d.kind == "permanent-residence" for d in done), done
+    with reg.connect() as conn:
+        homes = dict(conn.execute(sa.select(persons.c.pid, households.c.number)
+                                  .join(households, households.c.household_id == persons.c.household_id)
+                                  .where(persons.c.pid.in_([dung, giang]))).all())
+    assert homes == {dung: hanoi[1], giang: hcmc[1]}  # six moves each: back where they started
+
+
 # ------------------------------------------------------------------------------ cards
 
 

@@ -170,6 +170,18 @@ def _household(conn, number: str):
     return h
 
 
+def _lock_in_order(conn, household_id: int | None, number: str | None) -> None:
+    """Lock the household a person leaves and the one they join, in one order (their ids), before
+    either is touched: two moves in opposite directions (A to B, B to A) each held the household
+    they left and waited for the other's (a deadlock on PostgreSQL, one of them refused with 503)."""
+    ids = {household_id} if household_id is not None else set()
+    if number is not None:
+        ids |= set(conn.execute(sa.select(households.c.household_id).where(households.c.number == number)).scalars())
+    if len(ids) > 1:  # one household alone is locked where it is read (``_household``, ``_leave_household``)
+        conn.execute(sa.select(households.c.household_id).where(households.c.household_id.in_(sorted(ids)))
+                     .order_by(households.c.household_id).with_for_update()).all()
+
+
 def _new_household(conn, commune_code: str, address: str | None, head_id: int):
     province = places.COMMUNES[commune_code].province_code
     for _ in range(50):
@@ -391,6 +403,7 @@ def register_permanent_residence(conn, actor: Actor, c: cmd.PermanentResidence) 
     if c.date is not None:
         _not_future(c.date, "date")
     event_id = _new_event(conn, "permanent-residence", row.person_id, actor, c, c.date)
+    _lock_in_order(conn, row.household_id, c.household_number)
     _leave_household(conn, row, event_id)  # (writes the household and the heir, not ``row``: its version
     # stays the one read, so a move or a death committed since is a Conflict at the update below)
     if c.new_household:
