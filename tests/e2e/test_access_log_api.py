@@ -157,6 +157,10 @@ def test_refusals(op):
     without = bearer(op.tokens(scope="openid profile", who=HOA)["access_token"])
     r = op.http.get(LOG, headers=without)
     assert r.status_code == 403 and "insufficient_scope" in r.headers["www-authenticate"]
+    assert r.json()["error"]["code"] == "forbidden"
+    assert r.json()["error"]["message"].startswith("Mã truy cập không có phạm vi")  # Vietnamese first
+    r = op.http.get(LOG, headers={**without, "Accept-Language": "en"})
+    assert r.json()["error"]["message"] == "The access token lacks the scope dinhdanh.me."
     with op.engine.begin() as conn:  # an officer token is not a citizen's
         _, officer_token = add_officer(conn, "Cán bộ", "national", None, roles=["registrar"])
     assert op.http.get(LOG, headers=bearer(officer_token)).status_code == 401

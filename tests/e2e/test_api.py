@@ -907,8 +907,12 @@ def test_malformed_json_body_is_422_not_500(api):
 def test_unknown_event_kind_is_404_and_wrong_method_405(api):
     before = api.snapshot()
     assert_error(api.post("adoption", {"pid": AN}), 404, "not_found")
-    assert_error(api.post("Birth", {"pid": AN}), 404, "not_found")
-    assert_error(api.client.get("/api/v1/events/death", headers=api.headers()), 405, "method_not_allowed")
+    error = assert_error(api.post("Birth", {"pid": AN}), 404, "not_found")
+    assert error["message"] == "Không tìm thấy địa chỉ này."  # Vietnamese first, as every refusal
+    error = assert_error(api.client.get("/api/v1/events/death", headers=api.headers()), 405, "method_not_allowed")
+    assert error["message"] == "Địa chỉ này không nhận phương thức HTTP đó."
+    english = api.client.get("/api/v1/events/death", headers={**api.headers(), "Accept-Language": "en"})
+    assert assert_error(english, 405)["message"] == "Method Not Allowed"
     assert_error(api.client.delete(f"/api/v1/citizens/{AN}", headers=api.headers()), 405)
     assert api.snapshot() == before
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
+from http import HTTPStatus
+
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -65,9 +67,25 @@ VI = {
     "partner_unauthenticated": "Cần mã truy cập hợp lệ của đối tác (cấp qua /token, phạm vi dinhdanh.verify; "
                                "Authorization: Bearer ...).",
 }
+# Vietnamese wording of refusals that keep the generic code of their status (``Refusal(vi=...)``)
+INSUFFICIENT_SCOPE_VI = "Mã truy cập không có phạm vi (scope) mà yêu cầu này cần (xem tiêu đề WWW-Authenticate)."
+CITIZEN_ONLY_VI = ("Đây là thao tác của chính công dân: cần mã truy cập của công dân (phạm vi dinhdanh.dossiers), "
+                   "không dùng mã của cán bộ.")
+# A route's own HTTP refusal with nothing more to say than its status (an unknown address, a method
+# the address does not take): Starlette's English phrase, in Vietnamese
+GENERIC_VI = {404: "Không tìm thấy địa chỉ này.", 405: "Địa chỉ này không nhận phương thức HTTP đó."}
 # HTTP refusals whose message is translated (the others carry their own English detail).
 _TRANSLATED = {"unauthenticated", "partner_unauthenticated", "rate_limited", "quota_exceeded",
                "rate_limiter_unavailable"}
+
+
+class Refusal(HTTPException):
+    """An HTTP refusal with a stable error code, put in the body; its message in Vietnamese when the
+    code is one of ``_TRANSLATED`` or ``vi`` words it (the English ``detail`` with Accept-Language: en)."""
+
+    def __init__(self, status_code: int, code: str, detail: str, headers: dict | None = None, vi: str | None = None):
+        super().__init__(status_code=status_code, detail=detail, headers=headers)
+        self.code, self.vi = code, vi
 
 
 def add_messages(messages: dict) -> None:
@@ -157,7 +175,15 @@ def install(app: FastAPI) -> None:
                               "body")
         codes = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         code = getattr(exc, "code", None) or codes.get(exc.status_code, "http_error")
-        message = _message(request, code, None, str(exc.detail)) if code in _TRANSLATED else str(exc.detail)
+        vi = getattr(exc, "vi", None)
+        if code in _TRANSLATED:
+            message = _message(request, code, None, str(exc.detail))
+        elif vi is not None:
+            message = exc.detail if _english(request) else vi
+        elif exc.detail == HTTPStatus(exc.status_code).phrase and exc.status_code in GENERIC_VI:
+            message = exc.detail if _english(request) else GENERIC_VI[exc.status_code]
+        else:
+            message = str(exc.detail)
         response = error_body(exc.status_code, code, message)
         for k, v in (exc.headers or {}).items():
             response.headers[k] = v

@@ -25,6 +25,7 @@ from dinhdanh.officers.service import Officer
 from dinhdanh.oidc.claims import DOSSIERS_SCOPE, OFFICER_SCOPE
 from dinhdanh.oidc.server import bearer_token
 from dinhdanh.web import errors
+from dinhdanh.web.errors import Refusal
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.deps import Allowed, Conn, current_officer, in_unit
@@ -69,8 +70,8 @@ def _citizen(request: Request, conn, credentials: HTTPAuthorizationCredentials |
     if SCOPE not in scopes:
         if OFFICER_SCOPE in scopes:
             return None
-        raise HTTPException(status_code=403, detail=f"The access token lacks the scope {SCOPE}.",
-                            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
+        raise Refusal(403, "forbidden", f"The access token lacks the scope {SCOPE}.", vi=errors.INSUFFICIENT_SCOPE_VI,
+                      headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
     account_id = token.row.account_id
     person_id = token.person_id  # read with the token; a foreigner's or organisation's account has none
     if person_id is None:
@@ -83,8 +84,8 @@ def citizen_of(request: Request, conn, credentials: HTTPAuthorizationCredentials
     officer's credential, a token without ``dinhdanh.dossiers``, an account that is not a citizen's)."""
     found = _citizen(request, conn, credentials)
     if found is None:
-        raise HTTPException(status_code=403, detail=f"This is the citizen's own action: a token with {SCOPE} is "
-                                                    "required, not an officer's.")
+        raise Refusal(403, "forbidden", f"This is the citizen's own action: a token with {SCOPE} is "
+                                               "required, not an officer's.", vi=errors.CITIZEN_ONLY_VI)
     return found
 
 
@@ -101,8 +102,8 @@ async def citizen_credentials(credentials: HTTPAuthorizationCredentials | None =
         raise _unauthenticated(f"An access token with the scope {SCOPE} is required (Authorization: Bearer ...).",
                                "invalid_request")
     if credentials.credentials.startswith(TOKEN_PREFIX):
-        raise HTTPException(status_code=403, detail=f"This is the citizen's own action: a token with {SCOPE} is "
-                                                    "required, not an officer's.")
+        raise Refusal(403, "forbidden", f"This is the citizen's own action: a token with {SCOPE} is "
+                                               "required, not an officer's.", vi=errors.CITIZEN_ONLY_VI)
     return credentials
 
 

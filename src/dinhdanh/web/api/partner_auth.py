@@ -30,6 +30,7 @@ from starlette.requests import HTTPConnection
 from dinhdanh.exchange import limits, partners
 from dinhdanh.oidc import dpop, tokens
 from dinhdanh.web import errors
+from dinhdanh.web.errors import Refusal
 from dinhdanh.web.deps import Conn
 
 log = logging.getLogger("dinhdanh.exchange")
@@ -61,24 +62,16 @@ bearer = BearerOrDPoP(auto_error=False, scheme_name="HTTPBearer",
                                   "for a DPoP-bound token (RFC 9449)")
 
 
-class PartnerRefusal(HTTPException):
-    """An HTTP refusal with a stable error code (``web.errors`` puts it in the body)."""
-
-    def __init__(self, status_code: int, code: str, detail: str, headers: dict | None = None):
-        super().__init__(status_code=status_code, detail=detail, headers=headers)
-        self.code = code
-
-
 def _unauthenticated(message: str, error: str = "invalid_token") -> HTTPException:
-    return PartnerRefusal(401, "partner_unauthenticated", message,
-                          headers={"WWW-Authenticate": f'Bearer error="{error}", scope="{SCOPE}", {dpop.challenge()}'})
+    return Refusal(401, "partner_unauthenticated", message,
+                   headers={"WWW-Authenticate": f'Bearer error="{error}", scope="{SCOPE}", {dpop.challenge()}'})
 
 
 def _dpop_refusal(request: Request, refused: dpop.ResourceRefusal) -> HTTPException:
     """401 with the DPoP challenge; the code says what to fix, the message which check failed."""
     code = "invalid_dpop_proof" if refused.error == "invalid_dpop_proof" else "dpop_required"
     message = errors.message_for(request, code, None, refused.description)
-    return PartnerRefusal(401, code, message, headers={"WWW-Authenticate": dpop.challenge(refused.error,
+    return Refusal(401, code, message, headers={"WWW-Authenticate": dpop.challenge(refused.error,
                                                                                            refused.description)})
 
 
@@ -110,8 +103,8 @@ def authenticate_partner(request: Request, conn: sa.Connection, credentials: HTT
         except dpop.ResourceRefusal as refused:
             raise _dpop_refusal(request, refused) from None
     if SCOPE not in (token.row.scope or "").split():
-        raise HTTPException(status_code=403, detail=f"The access token lacks the scope {SCOPE}.",
-                            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
+        raise Refusal(403, "forbidden", f"The access token lacks the scope {SCOPE}.", vi=errors.INSUFFICIENT_SCOPE_VI,
+                      headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
     partner = partners.active_partner(conn, token.row.client_id, operation)  # Forbidden -> 403
     if partner.dpop_required and token.row.jkt is None:  # a bearer token from before the policy changed
         raise _dpop_refusal(request, dpop.ResourceRefusal(
@@ -122,17 +115,17 @@ def authenticate_partner(request: Request, conn: sa.Connection, credentials: HTT
     try:
         wait = limiter.take(key, partner.rate_per_minute)
         if wait > 0:
-            raise PartnerRefusal(429, "rate_limited", f"Over the rate limit of {partner.rate_per_minute} "
+            raise Refusal(429, "rate_limited", f"Over the rate limit of {partner.rate_per_minute} "
                                  "requests per minute.", {"Retry-After": limits.retry_after(wait)})
         if partner.quota_per_day is not None:
             wait = limiter.count(key, partner.quota_per_day, limits.vietnam_day_end(limiter.now()))
             if wait > 0:
-                raise PartnerRefusal(429, "quota_exceeded", f"Over the daily quota of {partner.quota_per_day} "
+                raise Refusal(429, "quota_exceeded", f"Over the daily quota of {partner.quota_per_day} "
                                      "requests; it resets at midnight, Vietnam time (UTC+7).",
                                      {"Retry-After": limits.retry_after(wait)})
     except limits.LimiterUnavailable:
         log.error("rate limiter unavailable: refusing partner requests")
-        raise PartnerRefusal(503, "rate_limiter_unavailable", "The rate limiter is unavailable, so no partner "
+        raise Refusal(503, "rate_limiter_unavailable", "The rate limiter is unavailable, so no partner "
                              "request can be served now; try again shortly.", {"Retry-After": "5"}) from None
     return partner
 
