@@ -212,8 +212,8 @@ def test_an_officer_works_the_dossiers_of_their_area(desk, engine):
         r = http.post(f"{other}/actions?lang=en", data={"csrf_token": token, "action": "approve"})
         assert r.status_code == 409 and "Current state: Refused (refused)" in r.text
 
-        # signed out: the console sends to its sign-in page
-        r = http.get("/officer/logout")
+        # signed out (the menu's form, with the CSRF token): the console sends to its sign-in page
+        r = http.post("/officer/logout", data={"csrf_token": token})
         assert r.status_code == 303 and "/logout?" in r.headers["location"]
         assert "dd_officer" not in http.cookies
         r = http.get("/officer/dossiers")
@@ -297,3 +297,103 @@ def test_an_officer_downloads_the_papers_of_their_area_only(desk, engine):
             r = http.get(path)
             assert r.status_code == 404 and b"%PDF" not in r.content and "hoa.pdf" not in r.text, path
         assert desk.audited(HOA) == []
+
+
+# ------------------------------------------------------------------------------ an outsider's attempts
+
+
+def test_the_console_pages_are_neither_cached_nor_framed(desk, engine):
+    """Every page of the console (sign-in, worklist, dossier, its 404, the CSRF refusal) says
+    ``no-store`` and refuses to be framed (``X-Frame-Options: DENY``, ``frame-ancestors 'none'``): a
+    page of another site cannot lay the console's approve button under a decoy (clickjacking)."""
+    with LiveServer(engine) as live, httpx.Client(base_url=live.url, follow_redirects=False, timeout=60) as http:
+        answers = [http.get("/officer")]
+        signed_in(http, desk)
+        answers += [http.get("/officer/dossiers"), http.get(f"/officer/dossiers/{desk.binh}"),
+                    http.get(f"/officer/dossiers/{desk.hoa}"),
+                    http.post(f"/officer/dossiers/{desk.binh}/actions", data={"action": "receive"})]
+        assert [r.status_code for r in answers] == [200, 200, 200, 404, 403]
+        for r in answers:
+            assert r.headers["cache-control"] == "no-store", r.request.url
+            assert r.headers["x-frame-options"] == "DENY", r.request.url
+            assert "frame-ancestors 'none'" in r.headers["content-security-policy"], r.request.url
+        assert desk.row(desk.binh).status == "submitted"
+
+
+def test_oversized_ids_and_control_characters_are_a_4xx_never_a_500(desk, engine):
+    """Ids of thousands of digits (Python refuses to convert more than 4,300: it was a 500) are the
+    console's 404; a NUL in a reason or an item (PostgreSQL refuses to store it: it was a 500) is a
+    422 naming the field, and nothing changes."""
+    huge = "1" * 5000
+    with LiveServer(engine) as live, httpx.Client(base_url=live.url, follow_redirects=False, timeout=60) as http:
+        signed_in(http, desk)
+        token = csrf_of(http.get(f"/officer/dossiers/{desk.binh}").text)
+        for path in (f"/officer/dossiers/{huge}", f"/officer/dossiers/{desk.binh}/attachments/{huge}"):
+            r = http.get(path)
+            assert r.status_code == 404 and 'id="not-found"' in r.text, path[:40]
+        r = http.post(f"/officer/dossiers/{huge}/actions", data={"csrf_token": token, "action": "receive"})
+        assert r.status_code == 404 and 'id="not-found"' in r.text
+        assert http.get("/officer/dossiers", params={"before": huge}).status_code == 200
+        one = f"/officer/dossiers/{desk.binh}/actions"
+        r = http.post(one, data={"csrf_token": token, "action": "refuse", "reason": "Không\x00hợp lệ"})
+        assert r.status_code == 422 and re.search(r'<p class="problem" data-field="reason" data-code="invalid_input">'
+                                                  r'Lý do: Lý do không được chứa ký tự điều khiển\.', r.text), r.text
+        r = http.post(one, data={"csrf_token": token, "action": "request_supplement", "items": "Giấy tờ\x00"})
+        assert r.status_code == 422 and 'data-field="items"' in r.text
+        assert desk.row(desk.binh).status == "submitted" and desk.row(desk.binh).version == 1
+
+
+def test_an_old_cookie_is_refused_after_the_logout(desk, engine):
+    """The console's cookie is no bearer token outliving the logout: the sign-out ends the
+    provider's session the ID token named (even if the browser never follows to the provider), and
+    a copy of the old cookie is then refused for pages and actions alike; nothing is read or done."""
+    with LiveServer(engine) as live, httpx.Client(base_url=live.url, follow_redirects=False, timeout=60) as http:
+        signed_in(http, desk)
+        token = csrf_of(http.get(f"/officer/dossiers/{desk.binh}").text)
+        old = http.cookies["dd_officer"]
+        r = http.post("/officer/logout", data={"csrf_token": token})
+        assert r.status_code == 303 and "/logout?" in r.headers["location"] and "dd_officer" not in http.cookies
+        bye = r.headers["location"]  # not followed yet: the console alone ended the session
+        read = len(desk.audited(BINH))
+        with httpx.Client(base_url=live.url, follow_redirects=False, timeout=60, cookies={"dd_officer": old}) as copy:
+            for path in ("/officer/dossiers", f"/officer/dossiers/{desk.binh}"):
+                r = copy.get(path)
+                assert r.status_code == 303 and "error=expired" in r.headers["location"], path
+            r = copy.post(f"/officer/dossiers/{desk.binh}/actions", data={"csrf_token": token, "action": "receive"})
+            assert r.status_code == 303 and "error=expired" in r.headers["location"]
+        assert desk.row(desk.binh).status == "submitted" and len(desk.audited(BINH)) == read
+        r = http.get(bye)  # the provider's logout then still sends back to the console
+        assert r.status_code == 303 and r.headers["location"] == f"{live.url}/officer"
+
+
+def test_the_sign_in_page_shows_no_words_from_the_link(desk, engine):
+    """``/officer?error=...`` names the console's own error codes only: a link cannot make the
+    platform's page say a stranger's words (e.g. a phone number to call)."""
+    with LiveServer(engine) as live, httpx.Client(base_url=live.url, follow_redirects=False, timeout=60) as http:
+        r = http.get("/officer", params={"error": "Tài khoản bị khóa, hãy gọi 0900 123 456"})
+        shown = re.search(r'id="error">([^<]*)<', r.text)
+        assert r.status_code == 200 and shown, r.text
+        assert "0900" not in shown.group(1) and "gọi" not in shown.group(1)
+        assert shown.group(1).startswith("Đăng nhập không thành công")
+        r = http.get("/officer", params={"error": "expired"})
+        assert "Phiên làm việc đã hết hạn" in r.text
+
+
+def test_a_link_from_another_site_signs_nobody_out(desk, engine):
+    """``GET /officer/logout`` (another site's link or image: the SameSite=Lax cookie goes with a
+    top-level GET) signs nobody out, neither of the console nor of the provider; the sign-out is the
+    menu's form, a POST refused without this session's CSRF token."""
+    with LiveServer(engine) as live, httpx.Client(base_url=live.url, follow_redirects=False, timeout=60) as http:
+        page = signed_in(http, desk).page
+        assert re.search(r'<form method="post" action="/officer/logout" id="logout-form"[^>]*>'
+                         r'<input type="hidden" name="csrf_token" value="[^"]+">', page.text)
+        token = csrf_of(page.text)
+        r = http.get("/officer/logout", headers={"referer": "https://evil.example/"})
+        assert r.status_code == 303 and r.headers["location"] == "/officer?lang=vi" and "set-cookie" not in r.headers
+        assert http.get("/officer/dossiers").status_code == 200
+        for data in ({}, {"csrf_token": token[:-2] + "xx"}):
+            r = http.post("/officer/logout", data=data, headers={"origin": "https://evil.example"})
+            assert r.status_code == 403 and "set-cookie" not in r.headers
+        assert http.get("/officer/dossiers").status_code == 200
+        r = http.post("/officer/logout", data={"csrf_token": token})
+        assert r.status_code == 303 and "/logout?" in r.headers["location"] and "dd_officer" not in http.cookies

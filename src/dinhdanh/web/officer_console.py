@@ -8,10 +8,13 @@ portal's is). ``/officer/login`` starts the authorization code flow with PKCE fo
 demands level 2 (passcode, then the TOTP second factor) and refuses an account that is not an
 active officer's (``oidc.officers``). The callback checks the ID token (level 2) and maps the
 access token to the officer (``oidc.officers.officer_of_access_token``); the console then keeps,
-in its own sealed (AES-GCM), HTTP-only, SameSite cookie, the officer, the e-ID account and the
-sign-in's time. Every request checks them again (``officers.credentials.officer_for_account``):
-an officer made inactive, whose credentials were revoked or whose working day
-(``oidc.officers.SIGN_IN_TTL``) is over, signs in again.
+in its own sealed (AES-GCM), HTTP-only, SameSite cookie, the officer, the e-ID account, the
+sign-in's time and the provider's session (the ID token's ``sid``). Every request checks them again
+(``officers.credentials.officer_for_account``, ``oidc.sessions``): an officer made inactive, whose
+credentials were revoked, whose working day (``oidc.officers.SIGN_IN_TTL``) is over or whose
+session at the provider has ended, signs in again. The menu's sign-out (a ``POST /officer/logout``
+with the CSRF token; a mere link signs nobody out) ends that session at once: a copy of an old
+cookie is worth nothing after it. The pages are never cached nor framed.
 
 **The pages** call in-process the very service functions behind ``web.api.dossiers``, in one unit
 of work per request, so the area/agency checks and the access log are the API's:
@@ -56,7 +59,7 @@ from dinhdanh.dossiers.tables import dossiers
 from dinhdanh.officers.credentials import officer_for_account
 from dinhdanh.officers.permissions import PermissionDenied
 from dinhdanh.officers.service import Officer, officer_by_id
-from dinhdanh.oidc import clients, keys, tokens
+from dinhdanh.oidc import clients, keys, sessions, tokens
 from dinhdanh.oidc.claims import OFFICER_SCOPE
 from dinhdanh.oidc.officers import REQUIRED_LEVEL, SIGN_IN_TTL, officer_of_access_token
 from dinhdanh.oidc.relying_party import IdTokenError, validate_id_token
@@ -69,6 +72,9 @@ from dinhdanh.web import errors
 from dinhdanh.web.api.attachments import LIST_ACTION, READ_ACTION, file_response
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.deps import uow_of
+# the console's pages as the provider's: never cached, never framed (clickjacking of the action
+# buttons), no referrer outside the platform
+from dinhdanh.web.oidc import PAGE_HEADERS
 from dinhdanh.web.portal import _env, _http, _lang
 from dinhdanh.web.portal_dossiers import money, vn_date, vn_time  # noqa: F401  (the templates' filters)
 
@@ -80,6 +86,8 @@ PREFIX = "/officer"
 CSRF_FIELD = "csrf_token"
 PAGE = 100  # dossiers per worklist page
 CODE_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,59}$")
+# control characters (a NUL cannot be stored by PostgreSQL: it was a 500); tab and line breaks are text
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 log = logging.getLogger("dinhdanh.web")
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -287,6 +295,13 @@ class _Desk:
             return None
         if officer_for_account(conn, account_id, signed_in_at) != officer_id:
             return None
+        # the cookie is no bearer token outliving its sign-in: once the provider's session it came
+        # from has ended (the console's logout, the provider's, an account locked), a copy of the
+        # old cookie is refused too
+        sid = who.get("sid")
+        row = sessions.by_sid(conn, sid) if isinstance(sid, str) and sid else None
+        if row is None or row.ended_at is not None or row.account_id != account_id:
+            return None
         return officer_by_id(conn, officer_id)
 
     def csrf_ok(self, form: FormData) -> bool:
@@ -299,7 +314,7 @@ class _Desk:
             t=self.t, lang=self.lang, switch=f"{self.request.url.path}?{self._other_query()}",
             csrf=self.data.get("csrf"), csrf_field=CSRF_FIELD, name=(self.data.get("officer") or {}).get("name"),
             **context)
-        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
     def _other_query(self) -> str:
         params = [(k, v) for k, v in self.request.query_params.multi_items() if k not in ("lang", "done")]
@@ -329,7 +344,10 @@ def _problem(desk: _Desk, exc: RegistryError) -> tuple[int, dict]:
 
 
 def _id(value: str) -> int | None:
-    return int(value) if value.isascii() and value.isdigit() and 1 <= int(value) <= 2**62 else None
+    """A dossier's or attachment's id from the URL, or None (the console's 404). At most 19 digits
+    before ``int``: Python refuses to convert more than 4,300 (a ``ValueError``, which was a 500)."""
+    ok = value.isascii() and value.isdigit() and len(value) <= 19
+    return int(value) if ok and 1 <= int(value) <= 2**62 else None
 
 
 # ------------------------------------------------------------------------------ sign-in
@@ -340,10 +358,12 @@ def home(request: Request) -> Response:
     desk = _Desk(request)
     if desk.signed_in:
         return RedirectResponse(f"{PREFIX}/dossiers?lang={desk.lang}", status_code=303)
-    error = request.query_params.get("error")
+    # the console's own codes only (the callback's are [a-z_]): a link to /officer?error=<any text>
+    # must not put a stranger's words ("call this number...") in the platform's page
+    error = re.sub(r"[^a-z_]", "", request.query_params.get("error") or "")[:60]
     message = None
     if error:
-        message = desk.t["errors"].get(error) or f"{desk.t['errors']['other']} ({error[:60]})"
+        message = desk.t["errors"].get(error) or f"{desk.t['errors']['other']} ({error})"
     return desk.page("officer_home.html", error=message)
 
 
@@ -394,16 +414,42 @@ def callback(request: Request) -> Response:
     if officer is None or found is None or found.row.auth_time is None:
         return desk.home("not_officer")
     who = {"officer_id": officer.officer_id, "account_id": found.row.account_id, "name": officer.name,
-           "auth_time": found.row.auth_time.isoformat(), "acr": claims.get("acr")}
+           "auth_time": found.row.auth_time.isoformat(), "acr": claims.get("acr"), "sid": claims.get("sid")}
     response = RedirectResponse(f"{PREFIX}/dossiers?lang={desk.lang}", status_code=303)
     return _with_cookie(response, settings, {"officer": who, "id_token": token["id_token"],
                                              "csrf": secrets.token_urlsafe(32)})
 
 
 @router.get("/logout")
-def logout(request: Request) -> Response:
+def logout_link(request: Request) -> Response:
+    """A link signs nobody out (another site's ``<a>`` or ``<img>``: the cookie is sent on a top-level
+    GET, and the logout ends the provider's session too, without the confirmation the provider asks
+    for a bare logout link): the sign-out is the menu's form (``POST``, with the CSRF token). The
+    link leads to the console's home, which sends a signed-in officer on to the worklist."""
+    return _Desk(request).home()
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    form = await request.form()
+    return await run_in_threadpool(_logout, request, form)
+
+
+def _logout(request: Request, form: FormData) -> Response:
+    """Sign out: the provider's session ended at once, the cookie dropped, then the provider's
+    RP-initiated logout (with the ID token as its hint) and back to the console's home."""
     desk = _Desk(request)
+    if not desk.signed_in:
+        return desk.home()
+    if not desk.csrf_ok(form):
+        return HTMLResponse(f"403 Forbidden: {desk.t['csrf']}", status_code=403, headers=PAGE_HEADERS)
     settings = desk.settings
+    sid = desk.data["officer"].get("sid")
+    if isinstance(sid, str) and sid:  # ended here, not only if the browser follows to the provider
+        with uow_of(request).begin() as conn:
+            row = sessions.by_sid(conn, sid)
+            if row is not None and row.ended_at is None:
+                sessions.end(conn, row.session_id)
     query = httpx.QueryParams({"client_id": settings["client_id"],
                                "post_logout_redirect_uri": settings["post_logout_redirect_uri"],
                                **({"id_token_hint": desk.data["id_token"]} if desk.data.get("id_token") else {})})
@@ -592,6 +638,10 @@ def _inputs(desk: _Desk, form: FormData) -> dict:
         return _Refused(422, {"code": "invalid_input", "field": field, "label": desk.t["fields"][field],
                               "message": en if desk.english else vi, "state": None})
 
+    for field in ("reason", "items"):
+        if isinstance(form.get(field), str) and CONTROL.search(form[field]):
+            raise refuse(field, f"The {field} cannot contain control characters.",
+                         f"{desk.t['fields'][field]} không được chứa ký tự điều khiển.")
     action = form.get("action")
     reason = form.get("reason")
     reason = reason.strip() if isinstance(reason, str) and reason.strip() else None
@@ -623,7 +673,7 @@ def _act(request: Request, dossier_id: str, form: FormData) -> Response:
     if not desk.signed_in:
         return desk.home()
     if not desk.csrf_ok(form):
-        return HTMLResponse(f"403 Forbidden: {desk.t['csrf']}", status_code=403)
+        return HTMLResponse(f"403 Forbidden: {desk.t['csrf']}", status_code=403, headers=PAGE_HEADERS)
     number = _id(dossier_id)
     if number is None:
         return desk.page("officer_dossiers.html", status=404, items=None, missing=True, problems=[], filters={},
