@@ -150,6 +150,24 @@ def test_a_citizen_withdraws_before_a_decision(op):
     error_of(op.http.get(f"{DOSSIERS}/999999", headers=binh), 404, "dossier_not_found")
 
 
+def test_control_characters_in_reasons_and_forms_are_refused_naming_the_field(op):
+    """A NUL (which PostgreSQL cannot store: a 500) or another control character in a reason or a
+    form's text is a 422 naming the field, and nothing changes; a line break in a reason is text."""
+    binh = bearer(op.tokens(scope=SCOPE, who=BINH)["access_token"])
+    for bad in ("12 Lê\x00 Lợi", "12 Lê\x1b[31m Lợi"):
+        data = {**form(), "stay_address": {**form()["stay_address"], "street": bad}}
+        body = error_of(op.http.post(DOSSIERS, json={"service": "1.004194", "data": data}, headers=binh), 422,
+                        "invalid_form")
+        assert [p["field"] for p in body["problems"]] == ["stay_address.street"], body
+    filed = op.http.post(DOSSIERS, json={"service": "1.004194", "data": form()}, headers=binh).json()
+    url = f"{DOSSIERS}/{filed['dossier_id']}"
+    for bad in ("Đổi\x00 chỗ ở", "Đổi\x07 chỗ ở"):
+        error_of(op.http.post(f"{url}/withdraw", json={"reason": bad}, headers=binh), 422, "invalid_input", "reason")
+    assert op.http.get(url, headers=binh).json()["status"] == "submitted"
+    r = op.http.post(f"{url}/withdraw", json={"reason": "Đổi chỗ ở\nsang Hà Nội"}, headers=binh)
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn", r.text
+
+
 def test_the_fee_is_paid_through_the_gateway_before_receipt(op, monkeypatch):
     from dinhdanh.fees import vnpay
     from dinhdanh.fees.gateway import configured_merchant

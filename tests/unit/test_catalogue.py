@@ -250,6 +250,26 @@ def test_numbers_that_are_not_finite_are_named_and_the_problems_are_capped():
     assert ("floor_area_per_person", "not_finite") in nan
 
 
+def test_texts_with_control_or_invisible_characters_are_named():
+    """A form's text may not hold a control character (a NUL PostgreSQL cannot store, a terminal
+    escape) nor an invisible format character that makes it read otherwise than it is stored (a
+    right-to-left override turning "fdp.exe" into "exe.pdf", a zero-width space splitting a name);
+    tab and line breaks are text, and so is every Vietnamese letter."""
+    temporary = catalogue.service("1.004194", DAY)
+    good = {"applicant": APPLICANT, "registration": "individual", "stay_address": ADDRESS, "from": "2026-12-01",
+            "until": "2027-12-01", "basis": "rented", "host_pid": "001090000002", "host_consent": True}
+    assert catalogue.validate_form(temporary, good) == []
+    for bad in ("12\x00 Lê Lợi", "12 Lê \x1b[2J Lợi", "12 Lê\u202e Lợi", "12 Lê\u200b Lợi", "\ufeff12 Lê Lợi",
+                "12 Lê\u2066 Lợi", "12 Lê\x85 Lợi"):
+        data = copy.deepcopy(good)
+        data["stay_address"]["street"] = bad
+        problems = {(p.field, p.code) for p in catalogue.validate_form(temporary, data)}
+        assert ("stay_address.street", "unsafe_character") in problems, (bad, problems)
+    data = copy.deepcopy(good)
+    data["stay_address"]["street"] = "Số 12, ngõ 3\tđường Nguyễn Thị Minh Khai\r\nPhường Bến Thành"
+    assert catalogue.validate_form(temporary, data) == []
+
+
 def test_conditions_and_the_modules_examples():
     assert conditions.holds({"years_since": "d", "lt": 1}, {"d": "2024-02-29"}, dt.date(2025, 2, 28))
     assert not conditions.holds({"years_since": "d", "lt": 1}, {"d": "2024-02-29"}, dt.date(2025, 3, 1))

@@ -47,6 +47,7 @@ from dinhdanh.documents import results
 from dinhdanh.documents.model import Agency as DocumentAgency
 from dinhdanh.dossiers import catalogue, effects, workflow
 from dinhdanh.dossiers.catalogue import ServiceVersion
+from dinhdanh.dossiers.catalogue.forms import UNSAFE_TEXT
 from dinhdanh.dossiers.catalogue.model import Agency as CatalogueAgency
 from dinhdanh.dossiers.catalogue.model import GroupProcedure
 from dinhdanh.dossiers.tables import dossier_documents, dossier_events, dossier_sequences, dossiers
@@ -299,6 +300,8 @@ def _text(value: object, field: str, *, required: bool, code: str = "reason_requ
         return None
     if not isinstance(value, str) or len(value) > 500:
         raise InvalidInput(f"{field} is a text of at most 500 characters.", field=field)
+    if UNSAFE_TEXT.search(value):  # a NUL (PostgreSQL cannot store it), escapes, invisible characters
+        raise InvalidInput(f"{field} holds a control or invisible character.", field=field)
     return value.strip()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -143,13 +144,22 @@ class FormProblem:
 MAX_PROBLEMS = 50  # told at most: a body of sixty thousand unknown keys is not answered with as many
 
 
+# Characters no form's text holds: C0 and C1 controls but tab and line breaks (PostgreSQL cannot
+# store a NUL; an escape sequence paints an officer's terminal), and the invisible format
+# characters that make a text read otherwise than it is stored (bidirectional overrides and
+# isolates, zero-width spaces and joiners, the word joiner, the byte order mark).
+UNSAFE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+                         "\u2066-\u2069\ufeff]")
+
+
 def validate_form(version: ServiceVersion, data: Any) -> list[FormProblem]:
     """Every problem with ``data`` against the version's form (the first ``MAX_PROBLEMS``), in field
-    order; empty when valid. A number that is not finite (JSON's NaN and Infinity, which Python's
-    parser takes) is a problem whatever the schema says: ``minimum`` does not stop NaN."""
+    order; empty when valid. Whatever the schema says: a number that is not finite (JSON's NaN and
+    Infinity, which Python's parser takes; ``minimum`` does not stop NaN) and a text holding a
+    character of ``UNSAFE_TEXT`` are problems."""
     validator = _validator(version)
     problems: dict[tuple[str, str], FormProblem] = {}
-    for problem in _not_finite(data, ""):
+    for problem in _unsafe_values(data, ""):
         problems.setdefault((problem.field, problem.code), problem)
     for error in validator.iter_errors(data):
         for problem in _problems(error):  # one "required" error per missing field, each listing all
@@ -159,16 +169,20 @@ def validate_form(version: ServiceVersion, data: Any) -> list[FormProblem]:
     return sorted(problems.values(), key=lambda p: (p.field, p.code))[:MAX_PROBLEMS]
 
 
-def _not_finite(value: Any, where: str) -> Iterator[FormProblem]:
-    if isinstance(value, float):
+def _unsafe_values(value: Any, where: str) -> Iterator[FormProblem]:
+    if isinstance(value, str):
+        if UNSAFE_TEXT.search(value):
+            yield FormProblem(where or "data", "unsafe_character", "Không được chứa ký tự điều khiển hoặc ký tự ẩn.",
+                              "holds a control or invisible character")
+    elif isinstance(value, float):
         if not math.isfinite(value):
             yield FormProblem(where or "data", "not_finite", "Giá trị số không hợp lệ.", "is not a finite number")
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            yield from _not_finite(item, f"{where}.{key}" if where else str(key))
+            yield from _unsafe_values(item, f"{where}.{key}" if where else str(key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _not_finite(item, f"{where}.{i}" if where else str(i))
+            yield from _unsafe_values(item, f"{where}.{i}" if where else str(i))
 
 
 @lru_cache(maxsize=256)
