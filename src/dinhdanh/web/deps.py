@@ -19,6 +19,7 @@ from dinhdanh.officers.credentials import VI as CREDENTIALS_VI
 from dinhdanh.officers.service import Officer, officer_by_id
 from dinhdanh.oidc.officers import officer_of_access_token
 from dinhdanh.store.base import utcnow
+from dinhdanh.store.group_commit import GroupCommit
 from dinhdanh.store.unit_of_work import UnitOfWork, WouldWait
 from dinhdanh.web import errors
 
@@ -61,12 +62,14 @@ async def in_unit(request: Request, work: Callable[[sa.Connection], T], *, read:
     ``read=True``: a read-only unit (``UnitOfWork.read``).
 
     ``inline=True``, for a unit of a few milliseconds of CPU on the hottest routes (a filing, its
-    prefill, a token): on SQLite, no hop at all. The unit runs on the event loop if it can begin
-    without waiting (``UnitOfWork.begin(wait=False)``; a read in WAL mode never waits for a
-    writer), else in the pool as any other. A hop costs about a fifth of a filing's CPU (two threads
-    taking turns at the interpreter's lock for each statement); the database is one writer anyway,
-    so the loop running the unit itself loses no parallelism. Never on PostgreSQL, whose every
-    statement is a network round trip."""
+    prefill, a token): on SQLite, no hop at all. A read runs on the event loop (a read in WAL mode
+    never waits for a writer); a writing unit joins the loop's next group commit
+    (``store.group_commit``: the units ready at the same turn of the loop in one transaction, each in
+    its savepoint, committed before any is answered) if the writer is free, else runs in the pool as
+    any other. A hop costs about a fifth of a filing's CPU (two threads taking turns at the
+    interpreter's lock for each statement), a transaction of its own a quarter of a token's; the
+    database is one writer anyway, so the loop running the units itself loses no parallelism. Never
+    on PostgreSQL, whose every statement is a network round trip."""
     uow = uow_of(request)
 
     def unit(wait: bool = True) -> T:
@@ -75,10 +78,21 @@ async def in_unit(request: Request, work: Callable[[sa.Connection], T], *, read:
 
     if inline and getattr(uow, "starts_at_once", False):
         try:
-            return unit(wait=False)
+            if read:
+                return unit(wait=False)
+            return await group_commit_of(request).run(work)
         except WouldWait:
             pass  # the writer is another's: wait for it in the pool, not here
     return await run_in_threadpool(unit)
+
+
+def group_commit_of(request: Request) -> GroupCommit:
+    """The app's group commit (``store.group_commit``) on its unit of work, made on first use."""
+    state = request.app.state
+    group = getattr(state, "group_commit", None)
+    if group is None or group.uow is not uow_of(request):
+        group = state.group_commit = GroupCommit(uow_of(request))
+    return group
 
 
 Conn = Annotated[sa.Connection, Depends(transaction, scope="function")]

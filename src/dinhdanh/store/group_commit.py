@@ -1,0 +1,105 @@
+"""Group commit: the short writing units of an event loop, several in one SQLite transaction.
+
+SQLite has one writer; the hottest routes (a token, a filing) run their unit on the event loop
+when the writer is free (``web.deps.in_unit(inline=True)``), one after another anyway. Each unit
+paid for its own connection checkout, ``BEGIN IMMEDIATE`` and commit: a quarter of a token's CPU.
+Here the units that are ready at the same turn of the loop (the requests whose bytes arrived
+together) are queued, and run by one flush a turn later, in one transaction:
+
+- each unit in a savepoint of its own: a unit that raises is rolled back to it alone, and its
+  exception goes to its caller; the others go on;
+- the transaction commits before any caller is told anything: a unit's result (a 2xx) still means
+  its changes are committed, and when the commit fails every unit of the group fails with it;
+- the units run in the order they were queued, each seeing the ones before it as a unit run
+  after them would (a refresh token presented twice: the second finds it rotated);
+- if the writer is not free now (another thread's unit, another process), the flush begins
+  nothing and every caller gets ``WouldWait`` (and runs its unit in the thread pool, alone);
+- if SQLite ends the transaction itself (a full disk, an I/O error: it rolls it back whole), the
+  units already run are lost with it, so each caller of the group gets the error.
+
+A group holds at most ``MAX_UNITS``; more start the next group. Only for SQLite on one event loop:
+on PostgreSQL units run concurrently in the pool and wait for nothing here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from dinhdanh.store.unit_of_work import DatabaseUnavailable, UnitOfWork
+
+MAX_UNITS = 32
+
+
+class GroupCommit:
+    """Units of work on ``uow`` (SQLite) from coroutines of one event loop, committed in groups."""
+
+    def __init__(self, uow: UnitOfWork, max_units: int = MAX_UNITS):
+        self.uow = uow
+        self.max_units = max_units
+        self._queues: dict[asyncio.AbstractEventLoop, list] = {}
+
+    async def run(self, work: Callable[[sa.Connection], Any]) -> Any:
+        """``work(conn)`` in the loop's next group; its result once the group is committed, or its
+        exception (``WouldWait``: the writer was not free, nothing ran)."""
+        loop = asyncio.get_running_loop()
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = []
+            # one more turn: the requests read in this turn queue their units before the flush
+            loop.call_soon(loop.call_soon, self._flush, loop)
+        future = loop.create_future()
+        queue.append((work, future))
+        if len(queue) >= self.max_units:
+            del self._queues[loop]  # full: the flush already scheduled takes it; the next unit opens another
+            loop.call_soon(self._run_group, queue)
+        return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        queue = self._queues.pop(loop, None)
+        if queue:
+            self._run_group(queue)
+
+    def _run_group(self, queue: list) -> None:
+        queue = [(work, future) for work, future in queue if not future.cancelled()]  # a client gone
+        if not queue:
+            return
+        outcomes: list[tuple[asyncio.Future, bool, Any]] = []
+        try:
+            with self.uow.begin(wait=False) as conn:
+                driver = conn.connection.driver_connection
+                for work, future in queue:
+                    outcomes.append((future, *_one(conn, driver, work)))
+                    if not driver.in_transaction:  # SQLite rolled the whole transaction back itself
+                        raise DatabaseUnavailable("SQLite ended the group's transaction")
+        except BaseException as exc:  # nothing committed: each caller gets why (WouldWait included)
+            for _, future in queue:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for future, ok, value in outcomes:
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+
+def _one(conn: sa.Connection, driver, work) -> tuple[bool, Any]:
+    """One unit in its savepoint: (True, result), or (False, exception) with its changes undone."""
+    driver.execute("SAVEPOINT unit")
+    try:
+        value = work(conn)
+    except Exception as exc:
+        if driver.in_transaction:
+            driver.execute("ROLLBACK TO unit")
+            driver.execute("RELEASE unit")
+        return False, exc
+    driver.execute("RELEASE unit")
+    return True, value

@@ -1,0 +1,138 @@
+"""Group commit (``store.group_commit``): the units ready at one turn of the event loop share one
+SQLite transaction, each in its savepoint; a caller is answered only after the commit; a unit that
+raises is undone alone; the writer held elsewhere means nothing runs (``WouldWait``)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from dinhdanh.store.base import utcnow
+from dinhdanh.store.group_commit import GroupCommit
+from dinhdanh.store.outbox import outbox
+from dinhdanh.store.unit_of_work import UnitOfWork, WouldWait
+
+
+def _topics(engine) -> list[str]:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(outbox.c.topic).order_by(outbox.c.seq)).scalars().all()
+
+
+def _write(topic: str):
+    def work(conn):
+        conn.execute(outbox.insert().values(topic=topic, payload={}, created_at=utcnow()))
+        return topic
+    return work
+
+
+@pytest.fixture
+def commits(sqlite_engine):
+    counted: list[int] = []
+
+    def count(conn):
+        counted.append(1)
+
+    sa.event.listen(sqlite_engine, "commit", count)
+    yield counted
+    sa.event.remove(sqlite_engine, "commit", count)
+
+
+def test_units_ready_together_share_one_transaction_each_answered_after_the_commit(sqlite_engine, commits):
+    group = GroupCommit(UnitOfWork(sqlite_engine))
+    seen_committed = []
+
+    async def one(i):
+        result = await group.run(_write(f"t.{i:02d}"))
+        # answered only once committed: another connection sees the row
+        seen_committed.append(f"t.{i:02d}" in _topics(sqlite_engine))
+        return result
+
+    async def main():
+        return await asyncio.gather(*(one(i) for i in range(40)))
+
+    results = asyncio.run(main())
+    assert results == [f"t.{i:02d}" for i in range(40)]
+    assert _topics(sqlite_engine) == [f"t.{i:02d}" for i in range(40)]  # in the order queued
+    assert all(seen_committed)
+    assert len(commits) < 10, len(commits)  # 40 units, a handful of transactions
+
+
+def test_a_unit_that_raises_is_undone_alone_and_its_caller_gets_the_error(sqlite_engine):
+    group = GroupCommit(UnitOfWork(sqlite_engine))
+
+    def fails(conn):
+        _write("t.failed")(conn)
+        raise ValueError("refused")
+
+    async def main():
+        return await asyncio.gather(group.run(_write("t.a")), group.run(fails), group.run(_write("t.b")),
+                                    return_exceptions=True)
+
+    a, failed, b = asyncio.run(main())
+    assert (a, b) == ("t.a", "t.b") and isinstance(failed, ValueError)
+    assert _topics(sqlite_engine) == ["t.a", "t.b"]
+
+
+def test_a_unit_sees_the_units_queued_before_it(sqlite_engine):
+    group = GroupCommit(UnitOfWork(sqlite_engine))
+
+    def count(conn):
+        return conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+
+    async def main():
+        return await asyncio.gather(group.run(_write("t.a")), group.run(count), group.run(_write("t.b")),
+                                    group.run(count))
+
+    assert asyncio.run(main()) == ["t.a", 1, "t.b", 2]
+
+
+def test_with_the_writer_held_elsewhere_nothing_runs(sqlite_engine):
+    uow = UnitOfWork(sqlite_engine)
+    group = GroupCommit(uow)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with uow.begin():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait(10)
+    try:
+        async def main():
+            return await asyncio.gather(*(group.run(_write(f"t.{i}")) for i in range(5)), return_exceptions=True)
+
+        outcomes = asyncio.run(main())
+    finally:
+        release.set()
+        thread.join()
+    assert all(isinstance(o, WouldWait) for o in outcomes), outcomes
+    assert _topics(sqlite_engine) == []
+
+
+def test_a_cancelled_caller_s_unit_does_not_run(sqlite_engine):
+    group = GroupCommit(UnitOfWork(sqlite_engine))
+
+    async def main():
+        gone = asyncio.ensure_future(group.run(_write("t.gone")))
+        kept = asyncio.ensure_future(group.run(_write("t.kept")))
+        await asyncio.sleep(0)  # both queued; the flush is a turn away
+        gone.cancel()
+        return await kept
+
+    assert asyncio.run(main()) == "t.kept"
+    assert _topics(sqlite_engine) == ["t.kept"]
+
+
+def test_a_group_is_capped(sqlite_engine, commits):
+    group = GroupCommit(UnitOfWork(sqlite_engine), max_units=4)
+
+    async def main():
+        return await asyncio.gather(*(group.run(_write(f"t.{i:02d}")) for i in range(12)))
+
+    assert asyncio.run(main()) == [f"t.{i:02d}" for i in range(12)]
+    assert len(commits) >= 3
