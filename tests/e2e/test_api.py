@@ -891,11 +891,19 @@ def test_unknown_correctable_field_is_422_naming_it(api):
 
 def test_malformed_json_body_is_422_not_500(api):
     before = api.snapshot()
+    broken = api.client.post("/api/v1/events/death", content=b'{"pid": "0790", ',
+                             headers={**api.headers(), "Content-Type": "application/json"})
+    error = assert_error(broken, 422, "invalid_input", "body")
+    assert error["message"] == "Nội dung yêu cầu không phải là văn bản JSON hợp lệ."
+    english = api.client.post("/api/v1/events/death", content=b'{"pid": "0790", ',
+                              headers={**api.headers(), "Content-Type": "application/json", "Accept-Language": "en"})
+    assert assert_error(english, 422, "invalid_input", "body")["message"].startswith("The request body is not valid JSON")
 
     def check(kind, content):
         r = api.client.post(f"/api/v1/events/{kind}", content=content,
                             headers={**api.headers(), "Content-Type": "application/json"})
-        assert_error(r, 422, "invalid_input")
+        error = assert_error(r, 422, "invalid_input")
+        assert not (error["field"] or "").isdigit(), error  # a broken text names the body, not a position
 
     each([(kind, content) for kind in ("death", "birth")
           for content in (b'{"pid": "079095000007", "date_of_death": ', b"{'pid': 1}", b"not json",

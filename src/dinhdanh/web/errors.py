@@ -64,6 +64,7 @@ VI = {
     "database_busy": "Hệ thống đang bận; yêu cầu chưa được thực hiện. Hãy thử lại sau ít giây.",
     "database_unavailable": "Cơ sở dữ liệu tạm thời không truy cập được; yêu cầu chưa được thực hiện. "
                             "Hãy thử lại sau ít giây.",
+    "json_invalid": "Nội dung yêu cầu không phải là văn bản JSON hợp lệ.",
     "partner_unauthenticated": "Cần mã truy cập hợp lệ của đối tác (cấp qua /token, phạm vi dinhdanh.verify; "
                                "Authorization: Bearer ...).",
 }
@@ -147,8 +148,14 @@ def install(app: FastAPI) -> None:
         return error_body(status, exc.code, message, exc.field)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError):
-        problems = [{"field": _loc(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+    async def validation_error(request: Request, exc: RequestValidationError):
+        errors_ = exc.errors()
+        broken = next((e for e in errors_ if e.get("type") == "json_invalid"), None)
+        if broken is not None:  # its "loc" is the character position, not a field
+            at = broken["loc"][-1] if broken.get("loc") else None
+            english = f"The request body is not valid JSON (at character {at})."
+            return error_body(422, "invalid_input", _message(request, "json_invalid", None, english), "body")
+        problems = [{"field": _loc(e["loc"]), "message": e["msg"]} for e in errors_]
         first = problems[0] if problems else {"field": None, "message": "invalid request"}
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
         return error_body(422, "invalid_input", message, first["field"], problems=problems)
