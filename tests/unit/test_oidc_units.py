@@ -175,3 +175,40 @@ def test_pkce_is_s256_only_and_always_required():
                  {"code_challenge": "short", "code_challenge_method": "S256"}):
         with pytest.raises(InvalidRequestError):
             check(_Grant(**data), "https://rp/cb")
+
+
+def test_access_tokens_are_es256_jws_any_library_verifies():
+    """The access token's serialization (``tokens._es256_compact``): a JWS compact whose header is
+    ``{"alg": "ES256", "kid", "typ": "at+jwt"}`` and whose signature is R || S, 64 bytes (RFC 7518
+    s.3.4): checked by joserfc with the public key alone and by ``cryptography`` from the raw bytes,
+    over enough tokens that R or S with leading zero bytes occur; a key on another curve is refused."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    from joserfc.jwk import KeySet
+
+    from dinhdanh.oidc import tokens
+
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    public = KeySet([ECKey.import_key(key.as_dict(private=False))])
+    now = dt.datetime(2026, 12, 7, 2, 30, tzinfo=dt.UTC)
+    for i in range(600):
+        value, jti, expires = tokens.mint_access_token(
+            None, None, issuer="https://id.example", client_id="c-1", subject=f"s-{i}", scope="dinhdanh.verify",
+            now=now, extra={"acr": "Mức độ 2", "cnf": {"jkt": "k" * 43}}, key=key)
+        decoded = jwt.decode(value, public, algorithms=["ES256"])
+        assert decoded.header == {"alg": "ES256", "kid": key.kid, "typ": "at+jwt"}
+        assert decoded.claims == {"iss": "https://id.example", "sub": f"s-{i}", "aud": "https://id.example",
+                                  "client_id": "c-1", "scope": "dinhdanh.verify", "iat": int(now.timestamp()),
+                                  "exp": int(expires.timestamp()), "jti": jti, "acr": "Mức độ 2",
+                                  "cnf": {"jkt": "k" * 43}}
+        signing_input, _, signature = value.rpartition(".")
+        raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+        assert len(raw) == 64
+        der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+        key.private_key.public_key().verify(der, signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+    with pytest.raises(ValueError):
+        tokens.mint_access_token(None, None, issuer="https://id.example", client_id="c", subject="s", scope="",
+                                 now=now, key=ECKey.generate_key("P-384", auto_kid=True))

@@ -30,6 +30,8 @@ def _row_class(names: list[str]):
 
 class _Compiled:
     __slots__ = ("sql", "names", "processors", "positional", "row", "result_processors", "defaults")
+    # processors: (position, processor) of the bound values that have one; result_processors: the
+    # same for the row's columns (most values go to the driver and come back as they are)
 
     def __init__(self, statement, dialect, keys: list[str] | None):
         compiled = statement.compile(dialect=dialect, column_keys=keys)
@@ -41,11 +43,12 @@ class _Compiled:
         # the values written into the statement (``column == "sig"``), bound like the caller's
         self.defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
         binds = compiled._bind_processors  # what SQLAlchemy's execution would apply, per bind name
-        self.processors = [(name, binds.get(name)) for name in self.names]
+        self.processors = [(i, binds[name]) for i, name in enumerate(self.names) if binds.get(name) is not None]
         columns = compiled._result_columns
         if columns:
             self.row = _row_class([c[0] for c in columns])
-            self.result_processors = [c[3]._cached_result_processor(dialect, None) for c in columns]
+            found = [(i, c[3]._cached_result_processor(dialect, None)) for i, c in enumerate(columns)]
+            self.result_processors = [(i, p) for i, p in found if p is not None]
         else:
             self.row, self.result_processors = None, []
 
@@ -72,7 +75,8 @@ class Prepared:
         compiled = self._compiled(dialect)
         defaults = compiled.defaults
         values = [params[name] if name in params else defaults.get(name) for name in compiled.names]
-        values = [v if process is None else process(v) for v, (_, process) in zip(values, compiled.processors)]
+        for i, process in compiled.processors:
+            values[i] = process(values[i])
         bound = values if compiled.positional else dict(zip(compiled.names, values))
         dbapi = conn.connection.dbapi_connection
         cursor = dbapi.cursor()
@@ -88,7 +92,13 @@ class Prepared:
         if not raw:
             return [], count
         make, processors = compiled.row._make, compiled.result_processors
-        return [make([v if p is None else p(v) for v, p in zip(values, processors)]) for values in raw], count
+        rows = []
+        for got in raw:
+            values = list(got)
+            for i, process in processors:
+                values[i] = process(values[i])
+            rows.append(make(values))
+        return rows, count
 
     def first(self, conn: sa.Connection, params: dict[str, Any]):
         """The first row, or None."""
