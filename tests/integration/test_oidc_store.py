@@ -80,6 +80,13 @@ def test_approval_against_an_agreement(engine):
         assert client.check_redirect_uri("https://rp.example/cb")
         assert not client.check_redirect_uri("https://rp.example/cb/")
         assert client.get_allowed_scope("openid email profile openid") == "openid profile"
+        # what is made of a client's row is kept (SQLite) only while the row is the same: a new
+        # secret and a suspension act at the next read
+        if engine.dialect.name == "sqlite":
+            assert clients.load_client(conn, made["client_id"]) is client
+        fresh = clients.reset_secret(conn, made["client_id"])
+        client = clients.load_client(conn, made["client_id"])
+        assert client.check_client_secret(fresh) and not client.check_client_secret(made["client_secret"])
         suspended = clients.suspend_client(conn, made["client_id"], actor="t")
         assert suspended["status"] == "suspended"
         assert not clients.load_client(conn, made["client_id"]).check_grant_type("authorization_code")

@@ -71,6 +71,32 @@ class Prepared:
     def run(self, conn: sa.Connection, params: dict[str, Any]) -> tuple[list, int]:
         """Execute with ``params``; returns (rows, rowcount). Rows are named tuples, their values
         converted as SQLAlchemy would (dates, JSON, booleans)."""
+        raw, count = self._execute(conn, params)
+        return [self.convert(conn, got) for got in raw], count
+
+    def first(self, conn: sa.Connection, params: dict[str, Any]):
+        """The first row, or None."""
+        raw, _ = self._execute(conn, params)
+        return self.convert(conn, raw[0]) if raw else None
+
+    def first_raw(self, conn: sa.Connection, params: dict[str, Any]) -> tuple | None:
+        """The first row as the driver gave it (nothing converted), or None: for a caller that
+        keeps what it made of an identical row (``convert`` makes the row)."""
+        raw, _ = self._execute(conn, params)
+        return raw[0] if raw else None
+
+    def convert(self, conn: sa.Connection, got: tuple):
+        """A row from the driver's values, converted as SQLAlchemy would."""
+        compiled = self._compiled(conn.dialect)
+        values = list(got)
+        for i, process in compiled.result_processors:
+            values[i] = process(values[i])
+        return compiled.row._make(values)
+
+    def rowcount(self, conn: sa.Connection, params: dict[str, Any]) -> int:
+        return self._execute(conn, params)[1]
+
+    def _execute(self, conn: sa.Connection, params: dict[str, Any]) -> tuple[list | tuple, int]:
         dialect = conn.dialect
         compiled = self._compiled(dialect)
         defaults = compiled.defaults
@@ -89,21 +115,4 @@ class Prepared:
                                              dialect=dialect) from exc
         finally:
             cursor.close()
-        if not raw:
-            return [], count
-        make, processors = compiled.row._make, compiled.result_processors
-        rows = []
-        for got in raw:
-            values = list(got)
-            for i, process in processors:
-                values[i] = process(values[i])
-            rows.append(make(values))
-        return rows, count
-
-    def first(self, conn: sa.Connection, params: dict[str, Any]):
-        """The first row, or None."""
-        rows, _ = self.run(conn, params)
-        return rows[0] if rows else None
-
-    def rowcount(self, conn: sa.Connection, params: dict[str, Any]) -> int:
-        return self.run(conn, params)[1]
+        return raw, count
