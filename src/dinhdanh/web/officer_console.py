@@ -370,6 +370,8 @@ def home(request: Request) -> Response:
 @router.get("/login")
 def login(request: Request) -> Response:
     desk = _Desk(request)
+    if desk.signed_in:  # another site's link must not replace a working sign-in with a pending one
+        return RedirectResponse(f"{PREFIX}/dossiers?lang={desk.lang}", status_code=303)
     settings = desk.settings
     state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
     with _http(request, settings) as client:
@@ -385,6 +387,8 @@ def callback(request: Request) -> Response:
     desk = _Desk(request)
     settings, issuer = desk.settings, desk.settings["issuer"]
     pending = desk.data.get("pending") or {}
+    if not pending and desk.signed_in:  # no sign-in in progress (another site's link): nothing to undo
+        return RedirectResponse(f"{PREFIX}/dossiers?lang={desk.lang}", status_code=303)
     desk.lang = pending.get("lang") if pending.get("lang") in TEXT else desk.lang
     params = request.query_params
     state = str(params.get("state", "")).encode()
