@@ -889,6 +889,18 @@ def test_unknown_correctable_field_is_422_naming_it(api):
     assert api.snapshot() == before
 
 
+def test_a_form_that_cannot_be_read_is_422_naming_the_body(api):
+    """A multipart body of more fields than Starlette reads (1,000) is refused as a form, not as
+    JSON text, Vietnamese first."""
+    files = [(f"f{i}", (None, "x")) for i in range(1100)]
+    error = assert_error(api.client.post("/api/v1/batches", files=files, headers=api.headers()), 422,
+                         "invalid_input", "body")
+    assert error["message"].startswith("Không đọc được biểu mẫu"), error
+    english = api.client.post("/api/v1/batches", files=files, headers={**api.headers(), "Accept-Language": "en"})
+    message = assert_error(english, 422, "invalid_input", "body")["message"]
+    assert message.startswith("The form cannot be read") and "JSON" not in message
+
+
 def test_malformed_json_body_is_422_not_500(api):
     before = api.snapshot()
     broken = api.client.post("/api/v1/events/death", content=b'{"pid": "0790", ',

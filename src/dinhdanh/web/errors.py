@@ -65,6 +65,7 @@ VI = {
     "database_unavailable": "Cơ sở dữ liệu tạm thời không truy cập được; yêu cầu chưa được thực hiện. "
                             "Hãy thử lại sau ít giây.",
     "json_invalid": "Nội dung yêu cầu không phải là văn bản JSON hợp lệ.",
+    "form_invalid": "Không đọc được biểu mẫu gửi lên (quá nhiều trường hoặc tệp, hoặc sai định dạng).",
     "partner_unauthenticated": "Cần mã truy cập hợp lệ của đối tác (cấp qua /token, phạm vi dinhdanh.verify; "
                                "Authorization: Bearer ...).",
 }
@@ -176,10 +177,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 400:
-            # FastAPI's "There was an error parsing the body" (e.g. bytes that are not UTF-8): a
-            # malformed body is bad input like malformed JSON, 422 as documented, not an odd 400.
-            return error_body(422, "invalid_input", "The request body cannot be read as JSON text (UTF-8).",
-                              "body")
+            # FastAPI's "There was an error parsing the body" (e.g. bytes that are not UTF-8) or
+            # Starlette's refusal of a form (too many fields or files): a malformed body is bad
+            # input like malformed JSON, 422 as documented, not an odd 400
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+                english = f"The form cannot be read: {exc.detail}"
+                return error_body(422, "invalid_input", _message(request, "form_invalid", None, english), "body")
+            english = "The request body cannot be read as JSON text (UTF-8)."
+            return error_body(422, "invalid_input", _message(request, "json_invalid", None, english), "body")
         codes = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         code = getattr(exc, "code", None) or codes.get(exc.status_code, "http_error")
         vi = getattr(exc, "vi", None)
