@@ -154,6 +154,10 @@ def test_control_characters_in_reasons_and_forms_are_refused_naming_the_field(op
     """A NUL (which PostgreSQL cannot store: a 500) or another control character in a reason or a
     form's text is a 422 naming the field, and nothing changes; a line break in a reason is text."""
     binh = bearer(op.tokens(scope=SCOPE, who=BINH)["access_token"])
+    with op.engine.begin() as conn:
+        _, ben_thanh = add_officer(conn, "Cán bộ Công an phường Bến Thành", "commune", "26743",
+                                   roles=["dossier_officer"])
+    officer = bearer(ben_thanh)
     for bad in ("12 Lê\x00 Lợi", "12 Lê\x1b[31m Lợi"):
         data = {**form(), "stay_address": {**form()["stay_address"], "street": bad}}
         body = error_of(op.http.post(DOSSIERS, json={"service": "1.004194", "data": data}, headers=binh), 422,
@@ -164,6 +168,11 @@ def test_control_characters_in_reasons_and_forms_are_refused_naming_the_field(op
     for bad in ("Đổi\x00 chỗ ở", "Đổi\x07 chỗ ở"):
         error_of(op.http.post(f"{url}/withdraw", json={"reason": bad}, headers=binh), 422, "invalid_input", "reason")
     assert op.http.get(url, headers=binh).json()["status"] == "submitted"
+    assert op.http.post(f"{url}/actions", json={"action": "receive"}, headers=officer).status_code == 200
+    for bad in ("Giấy tờ\x00", "Giấy\u202e tờ"):  # an officer's supplement request: its items
+        error_of(op.http.post(f"{url}/actions", json={"action": "request_supplement", "items": ["Hợp đồng", bad]},
+                              headers=officer), 422, "invalid_input", "items")
+    assert op.http.get(url, headers=binh).json()["status"] == "received"
     r = op.http.post(f"{url}/withdraw", json={"reason": "Đổi chỗ ở\nsang Hà Nội"}, headers=binh)
     assert r.status_code == 200 and r.json()["status"] == "withdrawn", r.text
 

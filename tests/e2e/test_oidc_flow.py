@@ -27,6 +27,7 @@ from dinhdanh.eid.tables import eid_accounts, eid_logins
 from dinhdanh.oidc import keys
 from dinhdanh.oidc.relying_party import IdTokenError, validate_id_token
 from dinhdanh.oidc.tables import oidc_clients, oidc_codes, oidc_keys, oidc_requests, oidc_tokens
+from dinhdanh.web import errors
 from dinhdanh.web.app import create_app
 from tests.oidc_support import (AN, BINH, DUC, HOA, PASSCODE, Browser, People, add_client, authorize_url, hidden,
                                 load_people, pkce, query_of)
@@ -240,6 +241,11 @@ def test_refusals_at_the_token_endpoint(op):
     query, verifier = op.login()
     op.sql(oidc_codes.update().values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     assert op.token(query["code"], verifier).json()["error"] == "invalid_grant"
+    # a method the endpoint does not take: the project's 405, Vietnamese first, with Allow
+    r = op.http.get("/token")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["error"]["code"] == "method_not_allowed" and r.json()["error"]["message"] == errors.GENERIC_VI[405]
+    assert op.http.put("/userinfo", headers={"Accept-Language": "en"}).json()["error"]["message"] == "Method Not Allowed"
 
 
 def test_code_used_twice_revokes_what_it_gave(op):

@@ -561,6 +561,8 @@ def act(conn: sa.Connection, vault: Vault, dossier_id: int, action: str, *, acto
         if isinstance(items, str) or not items or not all(isinstance(i, str) and i.strip() for i in items):
             raise InvalidInput("items lists what must be supplied (at least one text).", code="items_required",
                                field="items")
+        if any(UNSAFE_TEXT.search(i) for i in items):  # as ``_text``: a NUL, escapes, invisible characters
+            raise InvalidInput("items holds a control or invisible character.", field="items")
         asked = _text(reason, "reason", required=False)
         if row.due_date < today:  # the clock cannot stop after it ran out: extend (apologise) first
             raise RuleViolation(f"The dossier was due on {row.due_date.isoformat()}: extend it first.",

@@ -83,8 +83,13 @@ def _begin(conn: sa.Connection, driver, statement: str) -> None:
     try:
         driver.execute(statement)
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(statement, (), exc, conn.dialect.loaded_dbapi.Error,
-                                         dialect=conn.dialect) from exc
+        raise driver_error(conn.dialect, statement, (), exc) from exc
+
+
+def driver_error(dialect, statement: str, params, exc: Exception) -> sa.exc.DBAPIError:
+    """A driver's error from a statement sent on the driver itself, as SQLAlchemy would raise it
+    (``OperationalError``, ``IntegrityError``...): what ``unit_of_work.translated`` recognises."""
+    return sa.exc.DBAPIError.instance(statement, params, exc, dialect.loaded_dbapi.Error, dialect=dialect)
 
 
 def _postgres_connect(timeout_ms: int):

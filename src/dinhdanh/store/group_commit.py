@@ -24,6 +24,8 @@ on PostgreSQL units run concurrently in the pool and wait for nothing here.
 from __future__ import annotations
 
 import asyncio
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +34,17 @@ import sqlalchemy as sa
 from dinhdanh.store.unit_of_work import DatabaseUnavailable, UnitOfWork
 
 MAX_UNITS = 32
+
+
+def of(uow: UnitOfWork) -> GroupCommit:
+    """The group commit of ``uow`` (one per unit of work, made on first use)."""
+    group = _GROUPS.get(uow)
+    if group is None:
+        with _GROUPS_LOCK:
+            group = _GROUPS.get(uow)
+            if group is None:
+                group = _GROUPS[uow] = GroupCommit(uow)
+    return group
 
 
 class GroupCommit:
@@ -103,3 +116,7 @@ def _one(conn: sa.Connection, driver, work) -> tuple[bool, Any]:
         return False, exc
     driver.execute("RELEASE unit")
     return True, value
+
+
+_GROUPS: weakref.WeakKeyDictionary[UnitOfWork, GroupCommit] = weakref.WeakKeyDictionary()
+_GROUPS_LOCK = threading.Lock()

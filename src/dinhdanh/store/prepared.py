@@ -9,7 +9,7 @@ statement, which is most of a token's unit of work when the statement itself cos
 SQLite: it is for the statements of the hottest units (the token endpoint), not a second way to
 run ordinary ones.
 
-Driver errors come out as SQLAlchemy's (``sa.exc.DBAPIError.instance``), so that the unit of work's
+Driver errors come out as SQLAlchemy's (``store.engine.driver_error``), so that the unit of work's
 translation of busy and unavailable databases (``unit_of_work.translated``) sees them as it sees
 any other statement's.
 """
@@ -20,6 +20,8 @@ from collections import namedtuple
 from typing import Any
 
 import sqlalchemy as sa
+
+from dinhdanh.store.engine import driver_error
 
 
 def _row_class(names: list[str]):
@@ -111,8 +113,7 @@ class Prepared:
             raw = cursor.fetchall() if compiled.row is not None else ()
             count = cursor.rowcount
         except dialect.loaded_dbapi.Error as exc:
-            raise sa.exc.DBAPIError.instance(compiled.sql, bound, exc, dialect.loaded_dbapi.Error,
-                                             dialect=dialect) from exc
+            raise driver_error(dialect, compiled.sql, bound, exc) from exc
         finally:
             cursor.close()
         return raw, count

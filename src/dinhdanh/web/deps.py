@@ -19,7 +19,7 @@ from dinhdanh.officers.credentials import VI as CREDENTIALS_VI
 from dinhdanh.officers.service import Officer, officer_by_id
 from dinhdanh.oidc.officers import officer_of_access_token
 from dinhdanh.store.base import utcnow
-from dinhdanh.store.group_commit import GroupCommit
+from dinhdanh.store import group_commit
 from dinhdanh.store.unit_of_work import UnitOfWork, WouldWait
 from dinhdanh.web import errors
 
@@ -80,19 +80,10 @@ async def in_unit(request: Request, work: Callable[[sa.Connection], T], *, read:
         try:
             if read:
                 return unit(wait=False)
-            return await group_commit_of(request).run(work)
+            return await group_commit.of(uow).run(work)
         except WouldWait:
             pass  # the writer is another's: wait for it in the pool, not here
     return await run_in_threadpool(unit)
-
-
-def group_commit_of(request: Request) -> GroupCommit:
-    """The app's group commit (``store.group_commit``) on its unit of work, made on first use."""
-    state = request.app.state
-    group = getattr(state, "group_commit", None)
-    if group is None or group.uow is not uow_of(request):
-        group = state.group_commit = GroupCommit(uow_of(request))
-    return group
 
 
 Conn = Annotated[sa.Connection, Depends(transaction, scope="function")]

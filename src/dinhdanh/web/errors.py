@@ -132,6 +132,30 @@ def _database_refusal(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an exception no handler took: 503 for a database that was busy or unreachable
+    (a wait that ran out, in a unit of work or outside one), else 500 with nothing of the request or
+    the data in it (nor in the log line)."""
+    if is_busy(exc) or is_unavailable(exc):
+        return _database_refusal(request, exc)
+    log.error("unexpected %s in a request", type(exc).__name__)
+    return error_body(500, "internal_error", "An unexpected error; it has been logged.")
+
+
+def method_not_allowed(request: Request, allow: str) -> JSONResponse:
+    """405 with ``Allow``, Vietnamese first, as the router's own."""
+    phrase = HTTPStatus.METHOD_NOT_ALLOWED.phrase
+    response = error_body(405, "method_not_allowed", phrase if _english(request) else GENERIC_VI[405])
+    response.headers["Allow"] = allow
+    return response
+
+
+def insufficient_scope(scope: str) -> Refusal:
+    """403 for an access token without ``scope`` (RFC 6750 s.3.1: ``insufficient_scope``)."""
+    return Refusal(403, "forbidden", f"The access token lacks the scope {scope}.", vi=INSUFFICIENT_SCOPE_VI,
+                   headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
+
+
 def _loc(loc: tuple) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[-1] if loc else "")
@@ -168,11 +192,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
-        if is_busy(exc) or is_unavailable(exc):  # a wait that ran out outside a unit of work
-            return _database_refusal(request, exc)
-        # nothing of the request or the data in the answer (nor in the log line uvicorn writes)
-        log.error("unexpected %s in a request", type(exc).__name__)
-        return error_body(500, "internal_error", "An unexpected error; it has been logged.")
+        return unexpected_error(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

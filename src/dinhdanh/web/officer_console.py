@@ -55,6 +55,7 @@ from starlette.datastructures import FormData
 
 from dinhdanh.calendar.clock import utcnow
 from dinhdanh.dossiers import attachments, catalogue, service, workflow
+from dinhdanh.dossiers.catalogue.forms import UNSAFE_TEXT
 from dinhdanh.dossiers.tables import dossiers
 from dinhdanh.officers.credentials import officer_for_account
 from dinhdanh.officers.permissions import PermissionDenied
@@ -86,8 +87,6 @@ PREFIX = "/officer"
 CSRF_FIELD = "csrf_token"
 PAGE = 100  # dossiers per worklist page
 CODE_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,59}$")
-# control characters (a NUL cannot be stored by PostgreSQL: it was a 500); tab and line breaks are text
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 log = logging.getLogger("dinhdanh.web")
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -643,7 +642,8 @@ def _inputs(desk: _Desk, form: FormData) -> dict:
                               "message": en if desk.english else vi, "state": None})
 
     for field in ("reason", "items"):
-        if isinstance(form.get(field), str) and CONTROL.search(form[field]):
+        # the service refuses them too (``forms.UNSAFE_TEXT``); here the message is the console's
+        if isinstance(form.get(field), str) and UNSAFE_TEXT.search(form[field]):
             raise refuse(field, f"The {field} cannot contain control characters.",
                          f"{desk.t['fields'][field]} không được chứa ký tự điều khiển.")
     action = form.get("action")

@@ -96,16 +96,26 @@ def listening_address(scope) -> str:
 
 async def read_http(request: Request) -> HttpRequest:
     """The request's method, URI (on the issuer), headers, query and form, read once (``http_request``)."""
-    body = b""
-    if request.method == "POST":
-        declared = request.headers.get("content-length")
-        if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
-            raise BadBody("The request body is too large.")
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise BadBody("The request body is too large.")
+    body = await read_body(request.scope, request.receive) if request.method == "POST" else b""
     return http_request(request.scope, body, issuer_of(request))
+
+
+async def read_body(scope, receive) -> bytes:
+    """An ASGI request's body, refused (``BadBody``) past ``MAX_BODY``, declared or counted, before
+    more is read."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY):
+            raise BadBody("The request body is too large.")
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadBody("The client went away before sending its body.")
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY:
+            raise BadBody("The request body is too large.")
+        if not message.get("more_body"):
+            return body
 
 
 def http_request(scope, body: bytes, issuer: str) -> HttpRequest:

@@ -17,20 +17,17 @@ answer or the log; a wrong method ``405`` with ``Allow``.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from starlette.requests import Request
 
 from dinhdanh.oidc import rfc9126
 from dinhdanh.oidc.server import HttpRequest, Provider
-from dinhdanh.store.unit_of_work import DatabaseBusy, DatabaseUnavailable, is_busy, is_unavailable
 from dinhdanh.web import errors
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.deps import in_unit
-from dinhdanh.web.oidc import MAX_BODY, BadBody, held_keys_of, http_request, issuer_of
-
-log = logging.getLogger("dinhdanh.web")
+from dinhdanh.web.oidc import BadBody, held_keys_of, http_request, issuer_of, read_body
 
 Work = Callable[[Provider, HttpRequest], tuple]
 
@@ -66,35 +63,26 @@ class Dispatch:
             return
         scope["route"] = endpoint
         request = Request(scope, receive)
-        try:
-            answer = await _serve(endpoint, request, receive)
-        except (DatabaseBusy, DatabaseUnavailable) as exc:
-            await errors._database_refusal(request, exc)(scope, receive, send)
+        method = scope["method"]
+        if method not in endpoint.methods and not (method == "HEAD" and "GET" in endpoint.methods):
+            await errors.method_not_allowed(request, endpoint.allow)(scope, receive, send)
             return
-        except Exception as exc:
-            if is_busy(exc) or is_unavailable(exc):
-                await errors._database_refusal(request, exc)(scope, receive, send)
-                return
-            log.error("unexpected %s in a request", type(exc).__name__)
-            await errors.error_body(500, "internal_error", "An unexpected error; it has been logged.")(
-                scope, receive, send)
+        try:
+            answer = await _serve(endpoint, request)
+        except Exception as exc:  # what the app's handler of any exception answers (web.errors)
+            await errors.unexpected_error(request, exc)(scope, receive, send)
             return
         await _send(send, *answer)
 
 
-async def _serve(endpoint: Endpoint, request: Request, receive) -> tuple[int, bytes, list]:
+async def _serve(endpoint: Endpoint, request: Request) -> tuple[int, bytes, list]:
     scope = request.scope
-    method = scope["method"]
-    if method not in endpoint.methods and not (method == "HEAD" and "GET" in endpoint.methods):
-        return _json(405, {"error": {"code": "method_not_allowed", "message": "Method Not Allowed"}},
-                     [("Allow", endpoint.allow)])
     issuer = issuer_of(request)
     try:
-        http = http_request(scope, await _body(scope, receive) if method == "POST" else b"", issuer)
+        body = await read_body(scope, request.receive) if scope["method"] == "POST" else b""
+        http = http_request(scope, body, issuer)
     except BadBody as e:
         return _oauth_error(400, "invalid_request", str(e))
-    from authlib.oauth2.rfc6749.errors import InsecureTransportError
-
     vault, held, work = vault_of(request), held_keys_of(request), endpoint.work
     try:
         status, body, headers = await in_unit(
@@ -105,23 +93,6 @@ async def _serve(endpoint: Endpoint, request: Request, receive) -> tuple[int, by
         return _json(status, body, headers)
     out = body.encode() if isinstance(body, str) else (body or b"")
     return status, out, [*_without_length(headers), ("Content-Length", str(len(out)))]
-
-
-async def _body(scope, receive: Callable[[], Awaitable[dict]]) -> bytes:
-    """The request's body, refused past ``MAX_BODY`` (declared or counted) before more is read."""
-    for name, value in scope["headers"]:
-        if name == b"content-length" and (not value.isdigit() or int(value) > MAX_BODY):
-            raise BadBody("The request body is too large.")
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise BadBody("The client went away before sending its body.")
-        body += message.get("body", b"")
-        if len(body) > MAX_BODY:
-            raise BadBody("The request body is too large.")
-        if not message.get("more_body"):
-            return body
 
 
 def _json(status: int, body: dict, headers) -> tuple[int, bytes, list]:

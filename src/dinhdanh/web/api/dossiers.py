@@ -25,10 +25,10 @@ from dinhdanh.officers.service import Officer
 from dinhdanh.oidc.claims import DOSSIERS_SCOPE, OFFICER_SCOPE
 from dinhdanh.oidc.server import bearer_token
 from dinhdanh.web import errors
-from dinhdanh.web.errors import Refusal
 from dinhdanh.web.api.cards import vault_of
 from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.deps import Allowed, Conn, current_officer, in_unit
+from dinhdanh.web.errors import Refusal
 
 SCOPE = DOSSIERS_SCOPE
 RETURN_PATH = "/api/v1/payments/vnpay/return"  # web.api.payments' return page
@@ -70,8 +70,7 @@ def _citizen(request: Request, conn, credentials: HTTPAuthorizationCredentials |
     if SCOPE not in scopes:
         if OFFICER_SCOPE in scopes:
             return None
-        raise Refusal(403, "forbidden", f"The access token lacks the scope {SCOPE}.", vi=errors.INSUFFICIENT_SCOPE_VI,
-                      headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
+        raise errors.insufficient_scope(SCOPE)
     account_id = token.row.account_id
     person_id = token.person_id  # read with the token; a foreigner's or organisation's account has none
     if person_id is None:
@@ -79,13 +78,18 @@ def _citizen(request: Request, conn, credentials: HTTPAuthorizationCredentials |
     return Caller(person_id=person_id, account_id=account_id)
 
 
+def _citizens_own() -> Refusal:
+    """403 for an officer's credential on a citizen's own route."""
+    return Refusal(403, "forbidden", f"This is the citizen's own action: a token with {SCOPE} is required, not "
+                                     "an officer's.", vi=errors.CITIZEN_ONLY_VI)
+
+
 def citizen_of(request: Request, conn, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     """The citizen behind the credential, read on ``conn``; 401 (no or no valid token), 403 (an
     officer's credential, a token without ``dinhdanh.dossiers``, an account that is not a citizen's)."""
     found = _citizen(request, conn, credentials)
     if found is None:
-        raise Refusal(403, "forbidden", f"This is the citizen's own action: a token with {SCOPE} is "
-                                               "required, not an officer's.", vi=errors.CITIZEN_ONLY_VI)
+        raise _citizens_own()
     return found
 
 
@@ -102,8 +106,7 @@ async def citizen_credentials(credentials: HTTPAuthorizationCredentials | None =
         raise _unauthenticated(f"An access token with the scope {SCOPE} is required (Authorization: Bearer ...).",
                                "invalid_request")
     if credentials.credentials.startswith(TOKEN_PREFIX):
-        raise Refusal(403, "forbidden", f"This is the citizen's own action: a token with {SCOPE} is "
-                                               "required, not an officer's.", vi=errors.CITIZEN_ONLY_VI)
+        raise _citizens_own()
     return credentials
 
 

@@ -14,9 +14,8 @@ from dinhdanh.audit import service as audit
 from dinhdanh.eid import auth as eid
 from dinhdanh.oidc import consent, sessions, tokens
 from dinhdanh.oidc.server import bearer_token
-from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web import errors
-from dinhdanh.web.errors import Refusal
+from dinhdanh.web.api.schemas import ErrorBody
 from dinhdanh.web.deps import Conn
 
 SCOPE = "dinhdanh.me"
@@ -42,8 +41,7 @@ def current_account(request: Request, conn: Conn,
     if token is None:
         raise _unauthenticated("The access token is not valid (expired, revoked, or not issued here).")
     if SCOPE not in token.scope.split():
-        raise Refusal(403, "forbidden", f"The access token lacks the scope {SCOPE}.", vi=errors.INSUFFICIENT_SCOPE_VI,
-                      headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
+        raise errors.insufficient_scope(SCOPE)
     return token.row.account_id
 
 

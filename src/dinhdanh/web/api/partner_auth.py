@@ -72,7 +72,7 @@ def _dpop_refusal(request: Request, refused: dpop.ResourceRefusal) -> HTTPExcept
     code = "invalid_dpop_proof" if refused.error == "invalid_dpop_proof" else "dpop_required"
     message = errors.message_for(request, code, None, refused.description)
     return Refusal(401, code, message, headers={"WWW-Authenticate": dpop.challenge(refused.error,
-                                                                                           refused.description)})
+                                                                                    refused.description)})
 
 
 def limiter_of(request: Request) -> limits.RateLimiter:
@@ -103,8 +103,7 @@ def authenticate_partner(request: Request, conn: sa.Connection, credentials: HTT
         except dpop.ResourceRefusal as refused:
             raise _dpop_refusal(request, refused) from None
     if SCOPE not in (token.row.scope or "").split():
-        raise Refusal(403, "forbidden", f"The access token lacks the scope {SCOPE}.", vi=errors.INSUFFICIENT_SCOPE_VI,
-                      headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'})
+        raise errors.insufficient_scope(SCOPE)
     partner = partners.active_partner(conn, token.row.client_id, operation)  # Forbidden -> 403
     if partner.dpop_required and token.row.jkt is None:  # a bearer token from before the policy changed
         raise _dpop_refusal(request, dpop.ResourceRefusal(
@@ -116,17 +115,17 @@ def authenticate_partner(request: Request, conn: sa.Connection, credentials: HTT
         wait = limiter.take(key, partner.rate_per_minute)
         if wait > 0:
             raise Refusal(429, "rate_limited", f"Over the rate limit of {partner.rate_per_minute} "
-                                 "requests per minute.", {"Retry-After": limits.retry_after(wait)})
+                          "requests per minute.", {"Retry-After": limits.retry_after(wait)})
         if partner.quota_per_day is not None:
             wait = limiter.count(key, partner.quota_per_day, limits.vietnam_day_end(limiter.now()))
             if wait > 0:
                 raise Refusal(429, "quota_exceeded", f"Over the daily quota of {partner.quota_per_day} "
-                                     "requests; it resets at midnight, Vietnam time (UTC+7).",
-                                     {"Retry-After": limits.retry_after(wait)})
+                              "requests; it resets at midnight, Vietnam time (UTC+7).",
+                              {"Retry-After": limits.retry_after(wait)})
     except limits.LimiterUnavailable:
         log.error("rate limiter unavailable: refusing partner requests")
         raise Refusal(503, "rate_limiter_unavailable", "The rate limiter is unavailable, so no partner "
-                             "request can be served now; try again shortly.", {"Retry-After": "5"}) from None
+                      "request can be served now; try again shortly.", {"Retry-After": "5"}) from None
     return partner
 
 
