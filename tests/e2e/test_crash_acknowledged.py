@@ -96,3 +96,57 @@ def test_an_acknowledged_event_survives_a_sigkill_right_after_its_201(db_url, tm
     print(f"\n{ROUNDS} rounds on {db_url.split(':')[0]} in {time.monotonic() - started:.1f} s; acknowledged "
           f"{[a[0] for a in acknowledged]}; problems: {len(problems)}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_acknowledged_tokens_survive_a_sigkill_under_concurrent_requests(db_url, tmp_path):  # noqa: F811
+    """Eight clients ask for client-credentials tokens at once (on SQLite their units share group
+    commits, ``store.group_commit``); ``serve`` is SIGKILLed in the middle, twice. Every token that
+    was answered 200 has its row in the database after the restart."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dinhdanh.oidc import clients
+    from dinhdanh.oidc.tables import oidc_tokens
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        partner = clients.register_client(conn, name="Ngân hàng Thử nghiệm", redirect_uris=[],
+                                          scopes="dinhdanh.verify", grant_types=["client_credentials"], actor="t")
+        clients.approve_client(conn, partner["client_id"], agreement="B-1", purpose="kiểm thử", security_level=3,
+                               actor="t")
+    server = Server(db_url, tmp_path)
+    answered: list[str] = []
+    try:
+        for _ in range(2):
+            server.start()
+            stop = time.monotonic() + 1.5
+
+            def ask(_):
+                got = []
+                with httpx.Client(base_url=server.url, timeout=10) as http:
+                    while time.monotonic() < stop:
+                        try:
+                            r = http.post("/token", data={"grant_type": "client_credentials", "scope": "dinhdanh.verify"},
+                                          auth=(partner["client_id"], partner["client_secret"]))
+                        except httpx.HTTPError:
+                            return got  # the server is gone: what it had not answered is not ours to count
+                        if r.status_code == 200:
+                            got.append(r.json()["access_token"])
+                return got
+
+            with ThreadPoolExecutor(8) as pool:
+                futures = [pool.submit(ask, i) for i in range(8)]
+                time.sleep(1.0)
+                server.kill()  # requests in flight, groups queued or committing
+                for future in futures:
+                    answered += future.result()
+    finally:
+        server.kill()
+    with engine.connect() as conn:
+        stored = set(conn.execute(sa.select(oidc_tokens.c.token_hash).where(oidc_tokens.c.kind == "access")).scalars())
+    engine.dispose()
+    assert len(answered) > 20, len(answered)
+    lost = [t for t in answered if hashlib.sha256(t.encode()).hexdigest() not in stored]
+    assert not lost, f"{len(lost)} of {len(answered)} tokens answered 200 have no row"
