@@ -5,7 +5,8 @@
 Ours: ``import_population(..., bulk=True)`` of a Parquet file of N synthetic people (seed 7,
 generated beforehand, not timed) into a fresh, migrated register: validation, name keys,
 households, relatives, rejects, the search indexes dropped and rebuilt, ``ANALYZE``, one
-transaction, the pragmas of ``population.bulk``.
+transaction, written by the writer process (``population.bulk_writer``: ADBC's SQLite driver, its
+pragmas), the writer's start included.
 
 Floor: exactly the rows ours wrote (persons and households, read back beforehand, not timed), into
 a fresh register of the same schema whose secondary indexes are dropped first (the table shapes
@@ -35,7 +36,7 @@ def fresh(path: Path):
 
 def floor(ours_path: Path, floor_path: Path) -> tuple[float, float]:
     """(seconds for the whole floor, of which building the indexes)."""
-    from dinhdanh.population.bulk import LOAD_PRAGMAS
+    from dinhdanh.population.bulk_writer import LOAD_PRAGMAS
 
     src = sqlite3.connect(ours_path)
     person_cols = [r[1] for r in src.execute("PRAGMA table_info(persons)")]

@@ -7,18 +7,20 @@ whose keys arrive in random order. A first load into an empty register therefore
 1. marks the job ``bulk`` (``import_jobs.status``) in its own committed transaction: the register
    is "bulk load incomplete" until the load commits, and ``dinhdanh serve`` refuses to start on it
    (``refuse_incomplete``);
-2. takes the register alone: out of WAL into a rollback journal (``journal_mode=DELETE``, which
+2. starts the writer (``population.bulk_writer``, a process of its own: why is told there), which
+   takes the register alone (out of WAL into a rollback journal, ``journal_mode=DELETE``, which
    SQLite grants only to a connection that has the file alone: a running server makes the bulk
-   mode step aside), ``synchronous=OFF``, a 256 MiB page cache, foreign keys checked at the end,
-   for the load only;
-3. in ONE write transaction (``BEGIN IMMEDIATE``): checks again that ``persons`` and
-   ``households`` are empty, drops the secondary indexes of ``persons``, writes every batch (the
-   same validation, rejects and rows as the normal path; PIDs and household numbers held in memory
-   instead of read back; the next batch read, validated and converted in a thread meanwhile), links
-   relatives named before they were loaded, checks every foreign key (``PRAGMA foreign_key_check``),
-   rebuilds the indexes exactly as the migrations made them, runs ``ANALYZE`` and marks the job
-   ``done``; then COMMIT;
-4. puts back WAL, ``synchronous=NORMAL``, the usual cache and foreign keys.
+   mode step aside; ``synchronous=OFF``, a 256 MiB page cache, foreign keys checked at the end),
+   begins ONE write transaction, checks that ``persons`` and ``households`` are empty and drops the
+   secondary indexes of ``persons``;
+3. here, batch by batch: reads, checks for repeated PIDs, validates and converts (the same
+   validation, rejects and rows as the normal path; one batch ahead in a thread), numbers the
+   people and households (PIDs and household numbers held in memory instead of read back) and
+   sends the rows to the writer as Arrow data, which appends them; then the relatives named before
+   they were loaded;
+4. the writer checks every foreign key (``PRAGMA foreign_key_check``), rebuilds the indexes exactly
+   as the migrations made them, runs ``ANALYZE``, marks the job ``done`` and COMMITs, then puts the
+   file back into WAL.
 
 The primary keys, ``UNIQUE (pid)``, ``UNIQUE (households.number)``, the CHECK and NOT NULL
 constraints stay in force all along; a foreign key that would not hold fails the load before
@@ -28,21 +30,24 @@ rejects the repeats row by row.
 
 Crash story. Pages appended to an empty table are never copied to the rollback journal (only pages
 that existed before the transaction are), so the journal costs next to nothing here, and it is what
-makes the load atomic: a process killed at any point before COMMIT leaves a hot journal that SQLite
-plays back at the next open, before anything reads the file: the register is exactly as it was
-before the load (no person, no household, indexes in place), with the job still marked ``bulk``.
-``serve`` refuses it; running the same import again (the same file, recognised by its SHA-256)
-checks the file (``PRAGMA quick_check``) and loads it again from the first row. A power loss or an
-OS crash during the load, with ``synchronous=OFF``, may leave the file itself damaged: the mark is
-then what stops anyone serving it, and the rerun's ``quick_check`` refuses it with a clear error
-(restore the copy taken before the load; the register was empty then). The data is never silently
-half-loaded.
+makes the load atomic. If the importing process dies, the writer sees its pipe close before it was
+told to finish and rolls back. If the writer dies (killed with the import's process group, or
+alone), it leaves a hot journal that SQLite plays back at the next open, before anything reads the
+file. Either way the register is exactly as it was before the load (no person, no household,
+indexes in place), with the job still marked ``bulk`` if the importing process died too (it puts
+the mark back to ``running`` when it sees the writer fail). ``serve`` refuses a marked register;
+running the same import again (the same file, recognised by its SHA-256) checks the file (``PRAGMA
+quick_check``) and loads it again from the first row. A power loss or an OS crash during the load,
+with ``synchronous=OFF``, may leave the file itself damaged: the mark is then what stops anyone
+serving it, and the rerun's ``quick_check`` refuses it with a clear error (restore the copy taken
+before the load; the register was empty then). The data is never silently half-loaded. A writer
+that dies after it was told to finish may have committed: the job's row, committed with the data,
+says which.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,19 +57,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from dinhdanh.population.bulk_writer import AHEAD
 from dinhdanh.population.tables import import_jobs
 from dinhdanh.registry.errors import Conflict, RuleViolation
 from dinhdanh.registry.tables import households, persons
-from dinhdanh.store.base import utcnow
-from dinhdanh.store.engine import WRITE
 
 AUTO_ROWS = 50_000  # a file longer than this into an empty SQLite register loads in bulk by default
-# 256 MiB page cache; foreign keys checked once, by foreign_key_check, before COMMIT (checked row by row,
-# a relative named before their own row is a pending violation that makes every insert look for
-# orphans in each of the twenty-odd tables referring to persons); two threads to sort for CREATE INDEX
-LOAD_PRAGMAS = ("PRAGMA synchronous=OFF", "PRAGMA cache_size=-262144", "PRAGMA foreign_keys=OFF", "PRAGMA threads=2")
-# as store.engine sets them
-SERVE_PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA cache_size=-65536", "PRAGMA foreign_keys=ON", "PRAGMA threads=0")
 INCOMPLETE = "bulk"  # import_jobs.status while a bulk load has not committed
 
 
@@ -99,15 +97,6 @@ def mark(engine: sa.Engine, job_id: int, status: str) -> None:
     """Set the job's status in a transaction of its own (committed before the load begins)."""
     with engine.begin() as conn:
         conn.execute(import_jobs.update().where(import_jobs.c.job_id == job_id).values(status=status))
-
-
-def _check_file(raw) -> None:
-    problems = [r[0] for r in raw.execute("PRAGMA quick_check").fetchall()]
-    if problems != ["ok"]:
-        raise RuleViolation(
-            "A bulk load was interrupted by a crash of the machine and the register file is damaged "
-            f"({problems[0][:200]}): restore the copy taken before the load (the register was empty then).",
-            field="import")
 
 
 def _duplicates(pids: pa.Array, start: int, seen: set[str], source) -> None:
@@ -181,37 +170,25 @@ def _kin(col: dict[str, pa.Array], ids: np.ndarray, known: dict[str, int], job_i
 
 # the columns of a person row that depend on what was loaded before (ids, relatives, household)
 _LINKED = ("person_id", "father_id", "mother_id", "spouse_id", "household_id")
+_HOUSEHOLD_COLUMNS = ("household_id", "number", "head_id", "province_code", "commune_code", "address", "created_at")
 
 
-def _static_columns(col: dict[str, pa.Array], now_value) -> tuple[list[str], list[str], list[list]]:
-    """The other columns of the batch's person rows, as the normal path writes them: names, the
-    value each takes in the INSERT (``?``, or a literal when the whole batch holds one value) and
-    the Python values of the ``?`` ones, in ``_LINKED`` order after them."""
+def _person_table(col: dict[str, pa.Array], now_value) -> pa.Table:
+    """The batch's person rows as the normal path writes them, the ``_LINKED`` columns still to fill."""
     from dinhdanh.population import importer as imp
 
     n = len(col["pid"])
     # a household number always finds its household here: the id is null where the number is
     household = pc.if_else(pc.is_null(col["household_number"]), pa.scalar(None, pa.int64()), pa.scalar(0, pa.int64()))
     none = pa.nulls(n, pa.int64())
-    table = imp._person_rows(col, np.zeros(n, dtype=np.int64), household,
-                             {"father": none, "mother": none, "spouse": none}, now_value)
-    names, values, lists = [], [], []
-    for name in table.column_names:
-        if name in _LINKED:
-            continue
-        column = table.column(name)
-        literal = imp._literal(imp._one_value(column))
-        names.append(name)
-        values.append(literal or "?")
-        if literal is None:
-            lists.append(column.to_pylist())
-    return names, values, lists
+    return imp._person_rows(col, np.zeros(n, dtype=np.int64), household,
+                            {"father": none, "mother": none, "spouse": none}, now_value)
 
 
 def _prepared(source, retired: set[str], today: dt.date, seen: set[str], now_value) -> Iterator[tuple]:
-    """(first row, rows, valid columns, rejects, static columns) of each batch, read, checked for
-    repeated PIDs, validated and converted one batch ahead in a thread: Arrow's kernels and SQLite's
-    steps release the GIL, so this work overlaps SQLite writing the batch before."""
+    """(first row, rows, valid columns, rejects, person rows) of each batch, read, checked for
+    repeated PIDs, validated and converted one batch ahead in a thread (Arrow's kernels release the
+    GIL), while the batch before is numbered and sent to the writer."""
     from dinhdanh.population import importer as imp
 
     batches = source.batches(0)
@@ -223,7 +200,7 @@ def _prepared(source, retired: set[str], today: dt.date, seen: set[str], now_val
         start, table = item
         _duplicates(imp._string(table, "pid"), start, seen, source)
         col, rejects = imp._checked(table, start, retired, today)
-        return start, table.num_rows, col, rejects, _static_columns(col, now_value)
+        return start, table.num_rows, col, rejects, _person_table(col, now_value)
 
     with ThreadPoolExecutor(1, thread_name_prefix="bulk-read") as pool:
         ahead = pool.submit(prepare)
@@ -232,98 +209,164 @@ def _prepared(source, retired: set[str], today: dt.date, seen: set[str], now_val
             yield item
 
 
+class _Writer:
+    """The writer process (``population.bulk_writer``) and our side of its channel."""
+
+    def __init__(self, path: str, job_id: int, after_crash: bool):
+        import os
+        import socket
+        import subprocess
+        import sys
+
+        from dinhdanh.population.bulk_writer import Channel
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # the same interpreter and path; this package's root last, for a process that found it there
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (os.environ.get("PYTHONPATH"), package_root) if p))
+        try:
+            # same session and process group: a signal to the import (Ctrl-C, a kill of the group) reaches it too
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "dinhdanh.population.bulk_writer", path, str(job_id),
+                 "1" if after_crash else "0", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.channel = Channel(ours)
+        self.unanswered = 0  # row-carrying requests not yet answered "took"
+
+    def answer(self) -> dict:
+        """The writer's next answer; raises what it refused, or a RuntimeError when it died."""
+        try:
+            got, _ = self.channel.receive()
+        except (EOFError, OSError):
+            got = None
+        if got is None:
+            code = self.process.wait()
+            raise RuntimeError(f"the bulk load's writer ended without an answer (exit status {code})")
+        if "error" in got:
+            if got["error"] == "not_alone":
+                raise NotAlone(got["message"])
+            raise RuleViolation(got["message"], field=got.get("field") or "file")
+        return got
+
+    def _post(self, header: dict, rows: pa.Table | None = None) -> None:
+        try:
+            self.channel.send(header, rows)
+        except OSError:  # the writer stopped: its last answer says why
+            while True:
+                self.answer()  # raises what it refused, or that it died
+
+    def send(self, header: dict, rows: pa.Table) -> None:
+        """Send rows; wait while more than ``AHEAD`` are on their way."""
+        self._post(header, rows)
+        self.unanswered += 1
+        while self.unanswered > AHEAD:
+            self.answer()
+            self.unanswered -= 1
+
+    def finish(self, job: dict) -> None:
+        """Tell the writer the file is done; returns once it has committed."""
+        self._post({"op": "finish", "job": job})
+        while self.unanswered:
+            self.answer()
+            self.unanswered -= 1
+        self.answer()
+
+    def close(self) -> None:
+        self.channel.close()  # the writer, if still waiting for rows, rolls back and exits
+        try:
+            self.process.wait(60)
+        except Exception:  # noqa: BLE001 - a writer that does not end is ended
+            self.process.kill()
+            self.process.wait()
+
+
+def _database_path(engine: sa.Engine) -> str:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        raise NotAlone("the register is not a file of its own")
+    return str(Path(database).resolve())
+
+
+def _status(engine: sa.Engine, job_id: int) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(import_jobs.c.status).where(import_jobs.c.job_id == job_id)).scalar()
+
+
 def load(engine: sa.Engine, job_id: int, source, retired: set[str], today: dt.date, rejects_file: Path,
          report, progress: Callable[[int, int], None] | None, after_crash: bool = False) -> None:
     """Load the whole file in one transaction (see the module's notes); raises ``NotAlone`` before
     writing anything when the register is not empty or not ours alone."""
     from dinhdanh.population import importer as imp
 
+    path = _database_path(engine)
+    with engine.connect() as conn:
+        now_value = imp._Writer(conn).now_value
     mark(engine, job_id, INCOMPLETE)
     engine.dispose()  # our own idle connections would keep the file in WAL mode
-    conn = engine.connect()
-    raw = conn.connection.driver_connection
-    committed = False
+    writer = _Writer(path, job_id, after_crash)
+    finishing = committed = False
     try:
-        try:  # SQLite leaves WAL only for a connection that has the file alone
-            mode = raw.execute("PRAGMA journal_mode=DELETE").fetchone()[0].lower()
-        except sqlite3.OperationalError:
-            mode = "wal"
-        if mode != "delete":
-            raise NotAlone("another connection has the register open")
-        if after_crash:
-            _check_file(raw)
-        for pragma in LOAD_PRAGMAS:
-            raw.execute(pragma)
-        conn.execution_options(**{WRITE: True})
-        with conn.begin():
-            if not register_is_empty(conn):
-                raise NotAlone("the register already holds people")
-            # every secondary index of persons (search, relatives, household); not the UNIQUE ones
-            index_sql = raw.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = "
-                                    "'persons' AND sql IS NOT NULL ORDER BY name").fetchall()
-            for name, _ in index_sql:
-                raw.execute(f"DROP INDEX {name}")
-            w = imp._Writer(conn)
-            known: dict[str, int] = {}  # PID -> person_id of everyone loaded so far
-            seen: set[str] = set()  # every PID of the file so far, valid or not
-            homes: dict[str, int] = {}  # household number -> household_id
-            headless: set[str] = set()  # numbers of households founded before their head was loaded
-            links: list[dict] = []
-            next_person = next_home = 1
-            for start, rows, col, rejects, static in _prepared(source, retired, today, seen, w.now_value):
-                n = len(col["pid"])
-                report.rejected += len(rejects)
-                if rejects:
-                    with rejects_file.open("a", encoding="utf-8", newline="") as f:
-                        imp.csv.writer(f).writerows(rejects)
-                if n:
-                    ids = np.arange(next_person, next_person + n, dtype=np.int64)
-                    next_person += n
-                    known.update(zip(col["pid"].to_pylist(), ids.tolist()))
-                    household_ids, new_homes, founded = _households(col, ids, homes, headless, next_home,
-                                                                    w.now_value)
-                    if new_homes:
-                        raw.executemany(
-                            "INSERT INTO households (household_id, number, head_id, province_code, commune_code, "
-                            "address, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", new_homes)
-                        next_home += len(new_homes)
-                    if founded:
-                        raw.executemany("UPDATE households SET head_id = ? WHERE household_id = ?", founded)
-                    kin_ids, later = _kin(col, ids, known, job_id)
-                    links += later
-                    names, values, lists = static
-                    columns = [ids.tolist(), *(kin_ids[k].to_pylist() for k in ("father", "mother", "spouse")),
-                               household_ids.to_pylist(), *lists]
-                    raw.executemany(f"INSERT INTO persons ({', '.join((*_LINKED, *names))}) "
-                                    f"VALUES ({', '.join(['?'] * len(_LINKED) + values)})", zip(*columns))
-                    report.loaded += n
-                if progress:
-                    progress(start + rows, source.rows)
-            # relatives listed after the person who names them: everyone is loaded now
-            for relation in ("father", "mother", "spouse"):
-                rows = [(known[link["relative_pid"]], link["person_id"]) for link in links
-                        if link["relation"] == relation and link["relative_pid"] in known]
-                if rows:
-                    raw.executemany(f"UPDATE persons SET {relation}_id = ? WHERE person_id = ?", rows)
-            report.unresolved_links = sum(1 for link in links if link["relative_pid"] not in known)
-            for table in ("persons", "households"):
-                if raw.execute(f"PRAGMA foreign_key_check({table})").fetchone() is not None:
-                    raise RuleViolation(f"The load would leave {table} referring to rows that do not exist: "
-                                        "nothing was written.", field="file")
-            for _, sql in index_sql:
-                raw.execute(sql)
-            raw.execute("ANALYZE")
-            conn.execute(import_jobs.update().where(import_jobs.c.job_id == job_id).values(
-                rows_done=source.rows, loaded=report.loaded, rejected=report.rejected, skipped=report.skipped,
-                status="done", finished_at=utcnow()))
+        writer.answer()  # ready: the register is ours alone, empty, its indexes dropped
+        known: dict[str, int] = {}  # PID -> person_id of everyone loaded so far
+        seen: set[str] = set()  # every PID of the file so far, valid or not
+        homes: dict[str, int] = {}  # household number -> household_id
+        headless: set[str] = set()  # numbers of households founded before their head was loaded
+        links: list[dict] = []
+        next_person = next_home = 1
+        for start, rows, col, rejects, people in _prepared(source, retired, today, seen, now_value):
+            n = len(col["pid"])
+            report.rejected += len(rejects)
+            if rejects:
+                with rejects_file.open("a", encoding="utf-8", newline="") as f:
+                    imp.csv.writer(f).writerows(rejects)
+            if n:
+                ids = np.arange(next_person, next_person + n, dtype=np.int64)
+                next_person += n
+                known.update(zip(col["pid"].to_pylist(), ids.tolist()))
+                household_ids, new_homes, founded = _households(col, ids, homes, headless, next_home, now_value)
+                if new_homes:
+                    writer.send({"op": "households"}, pa.table(
+                        [pa.array(c) for c in zip(*new_homes)], names=list(_HOUSEHOLD_COLUMNS)))
+                    next_home += len(new_homes)
+                if founded:
+                    writer.send({"op": "heads"}, pa.table([pa.array(c, pa.int64()) for c in zip(*founded)],
+                                                          names=["head_id", "household_id"]))
+                kin_ids, later = _kin(col, ids, known, job_id)
+                links += later
+                linked = {"person_id": pa.array(ids), "father_id": kin_ids["father"],
+                          "mother_id": kin_ids["mother"], "spouse_id": kin_ids["spouse"],
+                          "household_id": household_ids}
+                for name, values in linked.items():
+                    people = people.set_column(people.schema.get_field_index(name), name, values)
+                writer.send({"op": "persons"}, people)
+                report.loaded += n
+            if progress:
+                progress(start + rows, source.rows)
+        # relatives listed after the person who names them: everyone is loaded now
+        for relation in ("father", "mother", "spouse"):
+            pairs = [(known[link["relative_pid"]], link["person_id"]) for link in links
+                     if link["relation"] == relation and link["relative_pid"] in known]
+            if pairs:
+                writer.send({"op": "kin", "relation": relation}, pa.table(
+                    [pa.array(c, pa.int64()) for c in zip(*pairs)], names=["relative_id", "person_id"]))
+        report.unresolved_links = sum(1 for link in links if link["relative_pid"] not in known)
+        finishing = True
+        writer.finish({"rows_done": source.rows, "loaded": report.loaded, "rejected": report.rejected,
+                       "skipped": report.skipped})
+        committed = True
+    except RuntimeError:
+        # the writer died: after it was told to finish, it may have committed first (the job's row says)
+        if not (finishing and _status(engine, job_id) == "done"):
+            raise
         committed = True
     finally:
-        if conn.in_transaction():
-            conn.rollback()
-        raw.execute("PRAGMA journal_mode=WAL")
-        for pragma in SERVE_PRAGMAS:
-            raw.execute(pragma)
-        conn.close()
-        if not committed:
+        writer.close()  # returns once the writer has ended
+        if not committed and _status(engine, job_id) != "done":
             # failed cleanly (rolled back, or never began): no longer a bulk load in progress
             mark(engine, job_id, "running")

@@ -98,14 +98,20 @@ class Prepared:
     def rowcount(self, conn: sa.Connection, params: dict[str, Any]) -> int:
         return self._execute(conn, params)[1]
 
-    def _execute(self, conn: sa.Connection, params: dict[str, Any]) -> tuple[list | tuple, int]:
-        dialect = conn.dialect
+    def bound(self, dialect, params: dict[str, Any]) -> tuple[str, list | dict]:
+        """The SQL for ``dialect`` and ``params`` converted as SQLAlchemy would bind them: for a
+        driver SQLAlchemy does not hold (the bulk load's writer)."""
         compiled = self._compiled(dialect)
         defaults = compiled.defaults
         values = [params[name] if name in params else defaults.get(name) for name in compiled.names]
         for i, process in compiled.processors:
             values[i] = process(values[i])
-        bound = values if compiled.positional else dict(zip(compiled.names, values))
+        return compiled.sql, values if compiled.positional else dict(zip(compiled.names, values))
+
+    def _execute(self, conn: sa.Connection, params: dict[str, Any]) -> tuple[list | tuple, int]:
+        dialect = conn.dialect
+        compiled = self._compiled(dialect)
+        _, bound = self.bound(dialect, params)
         dbapi = conn.connection.dbapi_connection
         cursor = dbapi.cursor()
         try:
