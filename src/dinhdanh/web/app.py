@@ -50,8 +50,26 @@ class _App(FastAPI):
     added with ``add_middleware``) carries its request id like any other answer and is counted as
     the 500 the client got."""
 
+    back_channel = None  # the provider's back-channel endpoints, in their own stack (``__call__``)
+
     def build_middleware_stack(self):
+        self.back_channel = observability.Observability(
+            body_limits.BodyLimit(protocol.serve, max_bytes=body_limits.max_body_bytes()))
         return observability.Observability(super().build_middleware_stack())
+
+    async def __call__(self, scope, receive, send) -> None:
+        """The provider's back-channel endpoints (``web.protocol``: ``/token`` and the like, called by
+        machines many times a second) by exact path, with the request id, the metrics and the body
+        limit as any route has, but outside FastAPI; everything else through FastAPI."""
+        if scope["type"] == "http" and scope["path"] in protocol.ENDPOINTS:
+            if self.middleware_stack is None:
+                self.middleware_stack = self.build_middleware_stack()
+            if self.root_path:
+                scope["root_path"] = self.root_path
+            scope["app"] = self
+            await self.back_channel(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
@@ -102,7 +120,7 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     app.include_router(public_services.routes())  # the catalogue of online public services (read, checked)
     citizen_dossiers.install(app)  # dossiers: citizens file and follow, officers of the area decide
     # then the provider's metadata and key set (its token, userinfo, revocation, introspection and PAR
-    # endpoints are dispatched before the router: web.protocol, below)
+    # endpoints are served outside FastAPI: _App.__call__, web.protocol)
     app.include_router(oidc.endpoints)
     for module in (kyc, citizens, events, quality, places, cards, eid, audit):
         app.include_router(module.router)
@@ -116,8 +134,6 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     fee_payments.install(app)  # VNPAY's IPN and return; the local gateway with DINHDANH_PAYMENTS_LOCAL_GATEWAY=1
     app.include_router(result_documents.router)  # public checks of signed result documents, the documents CA
     app.include_router(dossier_attachments.router)  # dossiers' attachments: uploaded, checked, sealed at rest
-    # the provider's back-channel endpoints, before the router and its exception layers (web.protocol)
-    app.add_middleware(protocol.Dispatch)
     app.add_middleware(body_limits.BodyLimit, max_bytes=body_limits.max_body_bytes())  # every body limited
     body_limits.document(app)  # ... and every operation with a body says so (413)
     eid.install(app)

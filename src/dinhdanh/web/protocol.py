@@ -4,10 +4,10 @@
 Machines call them, many times a second (a partner's client-credentials token, a relying party's
 refresh), and they use none of FastAPI's request machinery: they read their own form (at most 64
 KiB, ``oidc.server.HttpRequest``), run Authlib's server (``oidc.server.Provider``) in one unit of
-work and answer its ``(status, body, headers)``. So they are dispatched (``Dispatch``, a middleware)
-inside the body limit (``web.body_limits``) and ``web.observability`` (request id, metrics and
-logs as for any route) but before FastAPI's router, exception layers and request objects, which
-cost a third of a token's CPU.
+work and answer its ``(status, body, headers)``. So the app (``web.app``) sends them by exact path
+to ``serve``, inside ``web.observability`` (request id, metrics and logs as for any route) and the
+body limit (``web.body_limits``) but outside FastAPI: its router, request objects, exception and
+telemetry layers cost a third of a token's CPU.
 
 Errors are the project's as elsewhere: a busy or unreachable database is ``503`` with
 ``Retry-After`` (``web.errors``), an unexpected exception ``500`` with nothing of the request in the
@@ -50,29 +50,21 @@ ENDPOINTS = {e.path: e for e in (
 )}
 
 
-class Dispatch:
-    """The back-channel endpoints by exact path, then the rest of the app (``app``)."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        endpoint = ENDPOINTS.get(scope["path"]) if scope["type"] == "http" else None
-        if endpoint is None:
-            await self.app(scope, receive, send)
-            return
-        scope["route"] = endpoint
-        request = Request(scope, receive)
-        method = scope["method"]
-        if method not in endpoint.methods and not (method == "HEAD" and "GET" in endpoint.methods):
-            await errors.method_not_allowed(request, endpoint.allow)(scope, receive, send)
-            return
-        try:
-            answer = await _serve(endpoint, request)
-        except Exception as exc:  # what the app's handler of any exception answers (web.errors)
-            await errors.unexpected_error(request, exc)(scope, receive, send)
-            return
-        await _send(send, *answer)
+async def serve(scope, receive, send) -> None:
+    """Answer a request to one of ``ENDPOINTS`` (the app sends them here by exact path: ``web.app``)."""
+    endpoint = ENDPOINTS[scope["path"]]
+    scope["route"] = endpoint
+    request = Request(scope, receive)
+    method = scope["method"]
+    if method not in endpoint.methods and not (method == "HEAD" and "GET" in endpoint.methods):
+        await errors.method_not_allowed(request, endpoint.allow)(scope, receive, send)
+        return
+    try:
+        answer = await _serve(endpoint, request)
+    except Exception as exc:  # what the app's handler of any exception answers (web.errors)
+        await errors.unexpected_error(request, exc)(scope, receive, send)
+        return
+    await _send(send, *answer)
 
 
 async def _serve(endpoint: Endpoint, request: Request) -> tuple[int, bytes, list]:
