@@ -14,10 +14,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass
 
+import orjson
 import sqlalchemy as sa
 from authlib.oauth2.rfc6749 import TokenMixin
 from cryptography.hazmat.primitives import hashes
@@ -73,9 +73,8 @@ def _es256_compact(key, claims: dict) -> str:
     if header is None:
         if key.curve_name != "P-256":
             raise ValueError("ES256 signs with a P-256 key")
-        header = _HEADERS[key.kid] = _b64(json.dumps({"alg": keys.ALG, "kid": key.kid, "typ": ACCESS_TOKEN_TYPE},
-                                                     separators=(",", ":")).encode())
-    signing_input = header + b"." + _b64(json.dumps(claims, separators=(",", ":")).encode())
+        header = _HEADERS[key.kid] = _b64(orjson.dumps({"alg": keys.ALG, "kid": key.kid, "typ": ACCESS_TOKEN_TYPE}))
+    signing_input = header + b"." + _b64(orjson.dumps(claims))
     r, s = decode_dss_signature(key.private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
     return (signing_input + b"." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))).decode("ascii")
 

@@ -52,6 +52,9 @@ def _sqlite_connect(timeout_ms: int):
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
+        # statement journals (a savepoint's, group commit's units: store.group_commit) in memory, not
+        # in a temporary file opened, written and closed at every commit
+        cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 
     return connect

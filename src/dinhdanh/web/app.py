@@ -14,6 +14,8 @@ from dinhdanh import __version__
 from dinhdanh.web import body_limits, errors, observability, officer_console, oidc, portal, portal_dossiers, protocol
 from dinhdanh.exchange.limits import limiter_for
 from dinhdanh.oidc.keys import PublishedKeys, SigningKeys
+from dinhdanh.store.checkpoint import Checkpointer
+from dinhdanh.store.checkpoint import applies as checkpoint_applies
 from dinhdanh.store.replica import router_from_config
 from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web.api import audit, batches
@@ -83,11 +85,17 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
         if loops is not None:
             loops.start()
         app.state.background = loops
+        # SQLite's log checkpointed beside the serving, not in a request's commit (store.checkpoint)
+        checkpoints = Checkpointer(engine) if checkpoint_applies(engine) else None
+        if checkpoints is not None:
+            checkpoints.start()
         try:
             yield
         finally:
             if loops is not None:
                 loops.close()
+            if checkpoints is not None:
+                checkpoints.close()
             if app.state.replica is not None:
                 app.state.replica.close()
             close = getattr(app.state.limiter, "close", None)

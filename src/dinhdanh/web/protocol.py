@@ -16,9 +16,9 @@ answer or the log; a wrong method ``405`` with ``Allow``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
+import orjson
 from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from starlette.requests import Request
 
@@ -88,7 +88,7 @@ async def _serve(endpoint: Endpoint, request: Request) -> tuple[int, bytes, list
 
 
 def _json(status: int, body: dict, headers) -> tuple[int, bytes, list]:
-    out = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    out = orjson.dumps(body)
     return status, out, [*_without_length([("Content-Type", "application/json"), *headers]),
                          ("Content-Length", str(len(out)))]
 

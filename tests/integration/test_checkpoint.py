@@ -1,0 +1,97 @@
+"""SQLite's WAL checkpoints beside the serving (store.checkpoint): the app's connections stop
+checkpointing in their commits, the thread keeps the log checkpointed, everything committed stays."""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+
+from dinhdanh.store.checkpoint import Checkpointer, applies
+from dinhdanh.store.engine import make_engine
+
+ROWS = sa.table("t", sa.column("id"), sa.column("v"))
+
+
+def _autocheckpoint(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+
+
+def _log_pages(engine: sa.Engine) -> tuple[int, int]:
+    """(pages in the log, pages of it in the database file), by one more passive checkpoint."""
+    raw = engine.raw_connection()
+    try:
+        return tuple(raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())[1:]
+    finally:
+        raw.close()
+
+
+def test_only_sqlite_files_are_checkpointed_beside(tmp_path):
+    assert applies(make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}"))
+    assert not applies(make_engine("sqlite://"))
+
+
+def test_the_thread_checkpoints_what_commits_no_longer_do(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    assert _autocheckpoint(engine) == 1000  # SQLite's own, in the commit that crosses 1,000 pages
+    checkpoints = Checkpointer(engine, every=0.05)
+    checkpoints.start()
+    try:
+        assert _autocheckpoint(engine) == 0  # the app's connections: none in their commits
+        for i in range(300):  # about 3,000 pages of log: three automatic checkpoints' worth
+            with engine.begin() as conn:
+                conn.execute(ROWS.insert(), [{"id": i * 100 + j, "v": "x" * 1000} for j in range(40)])
+        deadline = time.monotonic() + 10
+        while checkpoints.runs < 3:
+            assert time.monotonic() < deadline, "no checkpoint from the thread"
+            time.sleep(0.02)
+    finally:
+        checkpoints.close()
+    logged, copied = _log_pages(engine)
+    assert logged == copied  # all of it in the database file
+    assert _autocheckpoint(engine) == 1000  # closed: the engine checkpoints as SQLite does again
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ROWS)).scalar_one() == 12_000
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
+
+
+def test_a_served_app_checkpoints_beside_and_stops_with_it(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from dinhdanh.store.engine import upgrade
+    from dinhdanh.web.app import create_app
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'app.sqlite'}")
+    upgrade(engine)
+    app = create_app(engine)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        assert _autocheckpoint(engine) == 0
+    assert _autocheckpoint(engine) == 1000
+
+
+def test_a_failing_checkpoint_is_tried_again(tmp_path, caplog):
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    checkpoints = Checkpointer(engine, every=0.01)
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("PRAGMA wal_checkpoint", {}, Exception("database is locked"))
+        return (0, 0, 0)
+
+    checkpoints.checkpoint = flaky
+    checkpoints.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(calls) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        checkpoints.checkpoint = Checkpointer.checkpoint.__get__(checkpoints)
+        checkpoints.close()
+    assert "WAL checkpoint failed" in caplog.text
