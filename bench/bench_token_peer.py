@@ -4,7 +4,8 @@ refresh-token rotations/s and JWKS answers/s, each server measured the same way,
     python bench/bench_token_peer.py --seconds 10
     python bench/bench_token_peer.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 
-Servers, each alone on core 0 (``taskset``), on loopback:
+Servers, all pinned to core 0 (``taskset``) and started together, on loopback; one at a time is
+loaded while the others wait idle (``--rounds``, below):
 
 - ours: the real app (``create_app``) on uvicorn (httptools, uvloop), one worker, as
   ``dinhdanh serve`` runs it; a SQLite register (or a scratch PostgreSQL database), one approved
@@ -34,6 +35,11 @@ Load: one generator (this file with ``--load``, Python asyncio streams on uvloop
 answer arrived — identical for both servers. Refresh: each connection is one refresh chain and
 always presents the refresh token of its previous answer (a failed answer breaks the chain and
 counts as an error). A warm-up (``--warmup`` seconds) precedes each measured run.
+
+Rounds (``--rounds``, 3 by default): in each, every grant goes to every server in turn, in the
+reverse order every other round. This machine's speed drifts by a third over minutes (other
+work on it); runs of the two servers close together in time see the same machine, so the ratio
+printed is the median of the rounds' ratios, and the throughputs the median run's.
 """
 
 from __future__ import annotations
@@ -382,6 +388,8 @@ async def _load(port: int, grant: str, setup: dict, connections: int, warmup: fl
     measuring = {"on": False, "stop": False}
     first_error: list[str] = []
 
+    last = list(tokens)  # each chain's refresh token when it stopped (the next run goes on from it)
+
     async def chain(i: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         conn = Connection(reader, writer)
@@ -402,6 +410,8 @@ async def _load(port: int, grant: str, setup: dict, connections: int, warmup: fl
                 if ok and grant == "refresh_token":
                     refresh = json.loads(answer).get("refresh_token")
                     ok = bool(refresh)
+                    if ok:
+                        last[i] = refresh
                 if measuring["on"]:
                     if ok:
                         counts["ok"] += 1
@@ -432,7 +442,8 @@ async def _load(port: int, grant: str, setup: dict, connections: int, warmup: fl
             "first_error": first_error[0] if first_error else None,
             # the server's CPU time an answer, and its share of a core, over the measured seconds
             "cpu_ms": None if cpu is None or not counts["ok"] else cpu / counts["ok"] * 1000,
-            "cpu_share": None if cpu is None else cpu / duration}
+            "cpu_share": None if cpu is None else cpu / duration,
+            "refresh_tokens": last}
 
 
 def run_load(port: int, grant: str, setup: dict, connections: int, warmup: float, seconds: float,
@@ -486,25 +497,50 @@ def token_rows(db: str) -> dict[str, int]:
     return rows
 
 
-def measure(server_cmd, setup: dict, grants, args, work: Path, label: str) -> dict:
-    """Start a server (``server_cmd(port)`` -> (process, setup or None)), load it per grant, stop it."""
-    port = free_port()
-    server, started = server_cmd(port)
-    setup = {**setup, **(started or {})}
-    results = {}
-    try:
-        wait_up(port)
+def report(label: str, grant: str, r: dict, round_: int) -> None:
+    cpu = (f"; server CPU {r['cpu_ms']:.3f} ms an answer ({r['cpu_share']:.0%} of its core)"
+           if r.get("cpu_ms") is not None else "")
+    print(f"round {round_} {label} {grant}: {r['rps']:,.0f}/s; p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
+          f"max {r['max']:.1f} ms; {r['requests']:,} answers, {r['errors']} errors{cpu}"
+          + (f" (first: {r['first_error']})" if r["first_error"] else ""), flush=True)
+
+
+def measure(servers: dict, grants, args, work: Path) -> dict[str, dict[str, list[dict]]]:
+    """Load every started server (label -> (process, port, setup)) per grant, ``args.rounds`` times:
+    within a round each grant goes to every server in turn, and every other round in the reverse
+    order, so that the machine's drift over the minutes of a run weighs on all of them alike.
+    Refresh chains go on from round to round."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    results: dict[str, dict[str, list[dict]]] = {label: {g: [] for g in grants} for label in servers}
+    labels = list(servers)
+
+    def run(label: str, grant: str) -> dict:
+        server, port, setup = servers[label]
+        r = run_load(port, grant, setup, args.connections, args.warmup, args.seconds, work, server.pid)
+        if grant == "refresh_token":
+            setup["refresh_tokens"] = r["refresh_tokens"]
+        return r
+
+    for round_ in range(1, args.rounds + 1):
         for grant in grants:
-            r = run_load(port, grant, setup, args.connections, args.warmup, args.seconds, work, server.pid)
-            results[grant] = r
-            cpu = (f"; server CPU {r['cpu_ms']:.3f} ms an answer ({r['cpu_share']:.0%} of its core)"
-                   if r.get("cpu_ms") is not None else "")
-            print(f"{label} {grant}: {r['rps']:,.0f}/s; p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
-                  f"max {r['max']:.1f} ms; {r['requests']:,} answers, {r['errors']} errors{cpu}"
-                  + (f" (first: {r['first_error']})" if r["first_error"] else ""), flush=True)
-    finally:
-        stop(server)
+            order = labels if round_ % 2 else labels[::-1]
+            if args.together:  # every server loaded at once, sharing core 0 (their loads share core 1)
+                with ThreadPoolExecutor(len(order)) as pool:
+                    done = dict(zip(order, pool.map(lambda label: run(label, grant), order)))
+            else:
+                done = {label: run(label, grant) for label in order}
+            for label in order:
+                results[label][grant].append(done[label])
+                report(label, grant, done[label], round_)
     return results
+
+
+def median_run(runs: list[dict]) -> dict | None:
+    """The run of median throughput (the first of the two middle ones), None for none."""
+    if not runs:
+        return None
+    return sorted(runs, key=lambda r: r["rps"])[(len(runs) - 1) // 2]
 
 
 def main() -> None:
@@ -512,6 +548,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--connections", type=int, default=8, help="keep-alive connections (refresh chains)")
+    parser.add_argument("--together", action="store_true",
+                        help="load the servers at the same time on the same core: the ratio is then of the "
+                             "server CPU time an answer, which the machine's drift changes alike for both")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of runs, the servers taken in turn (the ratio: the median of the rounds')")
     parser.add_argument("--postgres", metavar="URL", help="ours on a scratch database on this server")
     parser.add_argument("--grants", default=",".join(GRANTS), help="client_credentials,refresh_token,jwks")
     parser.add_argument("--servers", default="ours,peer,floor", help="ours,peer,floor")
@@ -541,18 +582,16 @@ def main() -> None:
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     print(f"machine: {machine()}; node {node}; oidc-provider {PEER_VERSION}; load: {args.connections} connections, "
           f"{args.warmup:g} s warm-up + {args.seconds:g} s, server on core 0, load generator on core 1")
-    results: dict[str, dict] = {}
+    print(f"rounds: {args.rounds}, each server in turn per grant, the order reversed every other round")
     scratch = None
+    started: dict[str, tuple] = {}
     with tempfile.TemporaryDirectory(prefix="bench-token-peer-") as tmp:
         work = Path(tmp)
         try:
             if "peer" in servers:
-                script = install_peer()
-
-                def peer_cmd(port):
-                    return start_peer(script, port, args.connections, work)
-
-                results["peer"] = measure(peer_cmd, {"cc_scope": "api:read"}, grants, args, work, "peer")
+                port = free_port()
+                process, peer_setup = start_peer(install_peer(), port, args.connections, work)
+                started["peer"] = (process, port, {**peer_setup, "cc_scope": "api:read"})
             if "ours" in servers or "floor" in servers:
                 if postgres:
                     db, scratch = scratch_database(args.postgres, "bench_token")
@@ -564,32 +603,34 @@ def main() -> None:
                 setup_file.write_text(json.dumps({**ours, "floor_refresh_tokens": [
                     secrets.token_urlsafe(48) for _ in range(args.connections)]}))
                 if "ours" in servers:
-                    def ours_cmd(port):
-                        return subprocess.Popen([*pinned(0), sys.executable, str(HERE), "--serve", "ours", "--db", db,
-                                                 "--port", str(port)], env=ENV), None
-
-                    results["ours"] = measure(ours_cmd, {**ours, "cc_scope": "dinhdanh.verify"}, grants, args, work,
-                                              "ours")
-                    after = token_rows(db)
-                    written = {k: after.get(k, 0) - before.get(k, 0) for k in ("access", "refresh")}
-                    print(f"ours: token rows written (warm-up included): {written}")
-                    wanted_access = sum(results["ours"].get(g, {}).get("requests", 0)
-                                        for g in ("client_credentials", "refresh_token"))
-                    if written["access"] < wanted_access:
-                        raise SystemExit("fewer access-token rows than tokens answered")
+                    port = free_port()
+                    process = subprocess.Popen([*pinned(0), sys.executable, str(HERE), "--serve", "ours", "--db", db,
+                                                "--port", str(port)], env=ENV)
+                    started["ours"] = (process, port, {**ours, "cc_scope": "dinhdanh.verify"})
                 if "floor" in servers:
                     floor_setup = json.loads(setup_file.read_text())
-
-                    def floor_cmd(port):
-                        return subprocess.Popen([*pinned(0), sys.executable, str(HERE), "--serve", "floor", "--db", db,
-                                                 "--port", str(port), "--setup", str(setup_file)], env=ENV), None
-
-                    results["floor"] = measure(floor_cmd, {**floor_setup, "cc_scope": "dinhdanh.verify",
-                                                           "refresh_tokens": floor_setup["floor_refresh_tokens"]},
-                                               grants, args, work, "floor")
+                    port = free_port()
+                    process = subprocess.Popen([*pinned(0), sys.executable, str(HERE), "--serve", "floor", "--db", db,
+                                                "--port", str(port), "--setup", str(setup_file)], env=ENV)
+                    started["floor"] = (process, port, {**floor_setup, "cc_scope": "dinhdanh.verify",
+                                                        "refresh_tokens": floor_setup["floor_refresh_tokens"]})
+            for _, port, _ in started.values():
+                wait_up(port)
+            runs = measure(started, grants, args, work)
+            if "ours" in started:
+                after = token_rows(db)
+                written = {k: after.get(k, 0) - before.get(k, 0) for k in ("access", "refresh")}
+                print(f"ours: token rows written (warm-ups included): {written}")
+                wanted_access = sum(r["requests"] for g in ("client_credentials", "refresh_token")
+                                    for r in runs["ours"].get(g, []))
+                if written["access"] < wanted_access:
+                    raise SystemExit("fewer access-token rows than tokens answered")
         finally:
+            for process, _, _ in started.values():
+                stop(process)
             if scratch:
                 drop_database(args.postgres, scratch)
+    results = {label: {g: median_run(per[g]) for g in grants} for label, per in runs.items()}
     backend = "PostgreSQL" if postgres else "SQLite"
     print()
     print("| grant | back-end | ours /s | ours p50 | ours p99 | peer /s | peer p50 | peer p99 | ours / peer "
@@ -602,16 +643,23 @@ def main() -> None:
         def cell(r, key, fmt):
             return fmt.format(r[key]) if r else "–"
 
-        ratio = f"{o['rps'] / p['rps']:.2f}" if o and p else "–"
+        # the median of the rounds' ratios (each round's runs close together in time)
+        pairs = list(zip(runs.get("ours", {}).get(grant, []), runs.get("peer", {}).get(grant, [])))
+        if args.together:  # each had a share of one core: compare what an answer cost each
+            ratios = sorted(b["cpu_ms"] / a["cpu_ms"] for a, b in pairs if a.get("cpu_ms") and b.get("cpu_ms"))
+        else:
+            ratios = sorted(a["rps"] / b["rps"] for a, b in pairs)
+        ratio = f"{ratios[(len(ratios) - 1) // 2]:.2f}" if ratios else "–"
         floor_ratio = f"{f['rps'] / o['rps']:.2f}" if o and f else "–"
         print(f"| {grant} | {backend} | {cell(o, 'rps', '{:,.0f}')} | {cell(o, 'p50', '{:.2f} ms')} "
               f"| {cell(o, 'p99', '{:.2f} ms')} | {cell(p, 'rps', '{:,.0f}')} | {cell(p, 'p50', '{:.2f} ms')} "
               f"| {cell(p, 'p99', '{:.2f} ms')} | {ratio} | {cell(f, 'rps', '{:,.0f}')} | {floor_ratio} |")
-        if o and p and grant != "jwks":
-            met.append((grant, o["rps"] >= p["rps"]))
+        if ratios and grant != "jwks":
+            met.append((grant, ratios[(len(ratios) - 1) // 2] >= 1))
+            print(f"  {grant}: ours / peer by round: {', '.join(f'{x:.2f}' for x in ratios)} (sorted)")
     for grant, ok in met:
         print(f"goal (ours >= peer) for {grant}: {'met' if ok else 'NOT met'}")
-    errors = [(s, g) for s, per in results.items() for g, r in per.items() if r["errors"]]
+    errors = [(s, g) for s, per in runs.items() for g, rs in per.items() for r in rs if r["errors"]]
     if errors:
         raise SystemExit(f"errors during the runs: {errors}")
 
