@@ -120,6 +120,12 @@ def test_discovery_and_jwks(op):
     jwks = op.jwks()
     assert [k["kty"] for k in jwks["keys"]] == ["EC", "RSA"] and all("d" not in k for k in jwks["keys"])
     assert jwks["keys"][0]["alg"] == "ES256" and jwks["keys"][0]["kid"]
+    answer = op.http.get("/jwks")
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["cache-control"].startswith("public, max-age=") and "x-request-id" in answer.headers
+    refused = op.http.post("/jwks")  # served outside FastAPI (web.protocol), with the project's 405
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET"
+    assert refused.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_code_flow_pkce_id_token_userinfo_and_remembered_consent(op):

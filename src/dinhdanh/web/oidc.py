@@ -173,21 +173,8 @@ def configuration(request: Request) -> JSONResponse:
     return JSONResponse(metadata(issuer_of(request)), headers={"Cache-Control": "public, max-age=300"})
 
 
-@endpoints.get("/jwks", tags=["oidc"], summary="The provider's public signing keys (JWKS)")
-async def jwks(request: Request) -> Response:
-    """Per algorithm (ES256, RS256): the key signing now, the next one, and retired keys whose
-    tokens may still be presented. Served from this process's copy (``keys.PublishedKeys``), read
-    again every ``keys.SERVED_JWKS_LIFETIME``."""
-    published: keys.PublishedKeys = request.app.state.published_keys
-    body = published.fresh()
-    if body is None:
-        body = await run_in_threadpool(_read_jwks, request, published)
-    # a rotated key is published this long (and more) before it signs (keys.PUBLISH_AHEAD)
-    max_age = int(keys.JWKS_CACHE_LIFETIME.total_seconds())
-    return Response(body, media_type="application/json", headers={"Cache-Control": f"public, max-age={max_age}"})
-
-
-def _read_jwks(request: Request, published: keys.PublishedKeys) -> bytes:
+def read_jwks(request: Request, published: keys.PublishedKeys) -> bytes:
+    """The key set read again (``web.protocol`` serves ``/jwks``; a new provider's keys are made here)."""
     with uow_of(request).read() as conn:  # a read: no write lock is queued for (SQLite's is one)
         body = published.read(conn)
     if body is None:  # a new provider: make its keys, once
