@@ -78,6 +78,25 @@ def test_ipn_settles_once_and_a_replay_answers_already_confirmed(engine):
         ("created", None, None, "pending"), ("ipn", "00", "pending", "paid"), ("ipn", "02", None, None)]
     with engine.connect() as conn:
         assert payments.is_paid(conn, "HS-2026-000001")
+    recorded = events(engine, started.txn_ref)
+    for _ in range(5):  # the same signed URL replayed in a loop: answered, recorded once
+        assert ipn(engine, params)["RspCode"] == "02"
+    assert events(engine, started.txn_ref) == recorded
+    other = result(started, code="24", status="02")  # a different IPN of the same payment is recorded
+    assert ipn(engine, other)["RspCode"] == "02"
+    assert len(events(engine, started.txn_ref)) == len(recorded) + 1
+
+
+def test_a_replayed_ipn_for_an_unknown_order_or_another_amount_is_recorded_once(engine):
+    started = start(engine)
+    unknown = result(started) | {"vnp_TxnRef": "NOSUCHREF0001"}
+    unknown["vnp_SecureHash"] = vnpay.sign({k: v for k, v in unknown.items() if k != "vnp_SecureHash"}, SECRET)
+    wrong = result(started, amount=started.amount_vnd + 1000)
+    for _ in range(3):
+        assert ipn(engine, unknown)["RspCode"] == "01"
+        assert ipn(engine, wrong)["RspCode"] == "04"
+    assert [e.answer for e in events(engine, "NOSUCHREF0001")] == ["01"]
+    assert [e.answer for e in events(engine, started.txn_ref) if e.kind == "ipn"] == ["04"]
 
 
 def test_concurrent_duplicate_ipns_move_the_payment_once(engine):

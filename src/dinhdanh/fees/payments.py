@@ -132,6 +132,24 @@ def _event(conn: sa.Connection, payment_id: int | None, txn_ref: str, kind: str,
         detail=json.dumps(dict(detail), ensure_ascii=False, sort_keys=True) if detail is not None else None))
 
 
+def _replay_event(conn: sa.Connection, payment_id: int | None, txn_ref: str, answer: str, now: dt.datetime,
+                  detail: Mapping) -> None:
+    """Record an IPN answered without moving anything (unknown order, wrong amount, already confirmed),
+    once: the same signed IPN sent again, by the gateway's retries or by anyone who saw its URL,
+    finds its event already there and adds none (a captured URL replayed in a loop would otherwise
+    grow the table without bound). Logged, without its parameters."""
+    text = json.dumps(dict(detail), ensure_ascii=False, sort_keys=True)
+    where = payment_events.c.payment_id == payment_id if payment_id is not None else sa.and_(
+        payment_events.c.payment_id.is_(None), payment_events.c.txn_ref == txn_ref[:100])
+    seen = conn.execute(sa.select(payment_events.c.event_id).where(
+        where, payment_events.c.kind == "ipn", payment_events.c.answer == answer,
+        payment_events.c.detail == text).limit(1)).first()
+    if seen is not None:
+        log.info("an IPN already recorded was sent again (payment %s, answer %s)", payment_id, answer)
+        return
+    _event(conn, payment_id, txn_ref, "ipn", now, answer=answer, detail=detail)
+
+
 def _transition(conn: sa.Connection, payment_id: int, to: str, now: dt.datetime, **values) -> bool:
     """Move the payment to ``to`` if it is in a state ``to`` may come from: one conditional UPDATE,
     so of concurrent callers exactly one moves it. True when this call moved it."""
@@ -216,11 +234,11 @@ def handle_ipn(conn: sa.Connection, merchant: Merchant, params: Mapping[str, str
     if result.tmn_code == merchant.tmn_code:
         row = conn.execute(sa.select(payments).where(payments.c.txn_ref == result.txn_ref)).first()
     if row is None:
-        _event(conn, None, result.txn_ref, "ipn", now, answer="01", detail=detail)
+        _replay_event(conn, None, result.txn_ref, "01", now, detail)
         return vnpay.ipn_answer("01")
     if result.amount_vnd != row.amount_vnd:
         log.warning("an IPN with an amount other than the payment's (payment %s)", row.payment_id)
-        _event(conn, row.payment_id, row.txn_ref, "ipn", now, answer="04", detail=detail)
+        _replay_event(conn, row.payment_id, row.txn_ref, "04", now, detail)
         return vnpay.ipn_answer("04")
     outcome = result.outcome
     if row.status == "pending":
@@ -240,7 +258,7 @@ def handle_ipn(conn: sa.Connection, merchant: Merchant, params: Mapping[str, str
         # the gateway took the money after the attempt was closed here: an operator refunds it
         log.warning("payment %s: the gateway reports it paid after it was %s", row.payment_id, row.status)
         detail["late_success"] = "true"
-    _event(conn, row.payment_id, row.txn_ref, "ipn", now, answer="02", detail=detail)
+    _replay_event(conn, row.payment_id, row.txn_ref, "02", now, detail)
     return vnpay.ipn_answer("02")
 
 
