@@ -82,8 +82,9 @@ def main() -> None:
     args = parser.parse_args()
     path = population_file(args.count, args.seed)
     print(f"machine: {machine()}, SQLite {sqlite3.sqlite_version}")
-    print("| people | bulk load (s) | people/s | floor (s) | of which indexes + ANALYZE (s) | floor people/s | ratio |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| people | bulk load (s) | people/s | floor (s) | of which indexes + ANALYZE (s) | floor people/s | ratio "
+          "| writer waiting / writing / end (s) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
     ratios = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -96,8 +97,11 @@ def main() -> None:
             assert report.loaded == args.count and report.mode == "bulk", report
             floor_took, floor_index = floor(work / "ours.sqlite", work / "floor.sqlite")
         ratios.append(took / floor_took)
+        phases = report.phases or {}
+        writer = " / ".join(f"{phases.get(k, 0):.2f}" for k in ("waiting", "writing", "end"))
         print(f"| {args.count:,} | {took:.2f} | {args.count / took:,.0f} | {floor_took:.2f} | {floor_index:.2f} | "
-              f"{args.count / floor_took:,.0f} | {took / floor_took:.2f} |", flush=True)
+              f"{args.count / floor_took:,.0f} | {took / floor_took:.2f} | {writer} (indexes "
+              f"{phases.get('indexes', 0):.2f}) |", flush=True)
     if args.repeat > 1:
         print(f"median ratio {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})")
 

@@ -78,6 +78,9 @@ def test_bulk_and_normal_loads_give_the_same_register(people, tmp_path, monkeypa
     fast_report = import_population(fast, people, tmp_path / "bulk.rejects.csv", bulk=True)
     assert (slow_report.mode, fast_report.mode) == ("normal", "bulk")
     assert (fast_report.loaded, fast_report.rejected) == (PEOPLE - 2, 2)
+    phases = fast_report.phases  # where the writer's time went, measured by the writer
+    assert set(phases) == {"waiting", "writing", "end", "foreign_keys", "indexes"} and slow_report.phases is None
+    assert phases["writing"] > 0 and 0 < phases["indexes"] + phases["foreign_keys"] <= phases["end"]
     for name in ("rows", "loaded", "rejected", "skipped", "unresolved_links"):
         assert getattr(fast_report, name) == getattr(slow_report, name), name
     assert (tmp_path / "normal.rejects.csv").read_text() == (tmp_path / "bulk.rejects.csv").read_text()

@@ -269,13 +269,13 @@ class _Writer:
             self.answer()
             self.unanswered -= 1
 
-    def finish(self, job: dict) -> None:
-        """Tell the writer the file is done; returns once it has committed."""
+    def finish(self, job: dict) -> dict[str, float]:
+        """Tell the writer the file is done; returns once it has committed, with where its time went."""
         self._post({"op": "finish", "job": job})
         while self.unanswered:
             self.answer()
             self.unanswered -= 1
-        self.answer()
+        return self.answer().get("phases") or {}
 
     def close(self) -> None:
         self.channel.close()  # the writer, if still waiting for rows, rolls back and exits
@@ -357,8 +357,8 @@ def load(engine: sa.Engine, job_id: int, source, retired: set[str], today: dt.da
                     [pa.array(c, pa.int64()) for c in zip(*pairs)], names=["relative_id", "person_id"]))
         report.unresolved_links = sum(1 for link in links if link["relative_pid"] not in known)
         finishing = True
-        writer.finish({"rows_done": source.rows, "loaded": report.loaded, "rejected": report.rejected,
-                       "skipped": report.skipped})
+        report.phases = writer.finish({"rows_done": source.rows, "loaded": report.loaded,
+                                       "rejected": report.rejected, "skipped": report.skipped})
         committed = True
     except RuntimeError:
         # the writer died: after it was told to finish, it may have committed first (the job's row says)

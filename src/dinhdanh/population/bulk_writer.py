@@ -30,7 +30,8 @@ ones as one Arrow IPC stream beside it.
   ``AHEAD`` of them unanswered, so the memory held by rows on their way stays bounded;
 - ``{"op": "finish", "job": {...}}``: every foreign key checked, the indexes built again as the
   migrations made them, ``ANALYZE``, the job marked ``done``, then COMMIT; answered
-  ``{"ok": "committed"}``.
+  ``{"ok": "committed", "phases": {...}}``: the seconds spent waiting for rows, writing them, and
+  at the end (of which the foreign-key check and the indexes), for the import's report.
 
 Any failure rolls the transaction back and is answered ``{"error": kind, "message": ..., "field":
 ...}`` (kind ``not_alone``, ``rule`` or ``failed``). If the reading side goes away (its pipe
@@ -45,6 +46,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 import pyarrow as pa
 
@@ -152,7 +154,7 @@ def _drop_indexes(cur, written: set[str]) -> list[tuple[str, str]]:
     return dropped
 
 
-def _finish(cur, job_id: int, job: dict, indexes: list[tuple[str, str]]) -> None:
+def _finish(cur, job_id: int, job: dict, indexes: list[tuple[str, str]], phases: dict[str, float]) -> None:
     import sqlalchemy as sa
     from sqlalchemy.dialects import sqlite
 
@@ -160,13 +162,16 @@ def _finish(cur, job_id: int, job: dict, indexes: list[tuple[str, str]]) -> None
     from dinhdanh.store.base import utcnow
     from dinhdanh.store.prepared import Prepared
 
+    started = time.perf_counter()
     for table in ("persons", "households"):
         cur.execute(f"PRAGMA foreign_key_check({table})")
         if cur.fetchone() is not None:
             raise _Refused("rule", f"The load would leave {table} referring to rows that do not exist: "
                            "nothing was written.", "file")
+    checked = time.perf_counter()
     for _, sql in indexes:
         cur.execute(sql)
+    phases["foreign_keys"], phases["indexes"] = checked - started, time.perf_counter() - checked
     # statistics from a sample of each index (as PRAGMA optimize takes them): as good for the planner
     # here, and 10 times less time than reading every index whole
     cur.execute(f"PRAGMA analysis_limit={ANALYSIS_ROWS}")
@@ -216,13 +221,17 @@ def write(path: str, job_id: int, after_crash: bool, channel: Channel) -> None:
                 or _scalar(cur, "SELECT count(*) FROM (SELECT 1 FROM households LIMIT 1)")):
             raise _Refused("not_alone", "the register already holds people")
         indexes: list[tuple[str, str]] | None = None  # dropped when the first people arrive
+        phases = {"waiting": 0.0, "writing": 0.0}  # seconds, told with the commit
         defaultless = {table: _defaultless(cur, table) for table in _INGEST}
         channel.send({"ok": "ready"})
         while True:
+            waited = time.perf_counter()
             try:
                 header, rows = channel.receive()
             except EOFError:  # the reading side is gone before the end: nothing is written
                 return
+            began_at = time.perf_counter()
+            phases["waiting"] += began_at - waited
             op = header.get("op")
             if op in _INGEST and rows is not None:
                 if op == "persons" and indexes is None:
@@ -236,13 +245,15 @@ def write(path: str, job_id: int, after_crash: bool, channel: Channel) -> None:
                 cur.executemany(f"UPDATE persons SET {header['relation']}_id = ? WHERE person_id = ?", rows)
                 channel.send({"ok": "took"})
             elif op == "finish":
-                _finish(cur, job_id, header["job"], indexes or [])
+                _finish(cur, job_id, header["job"], indexes or [], phases)
                 db.adbc_connection.commit()
                 began = False
-                channel.send({"ok": "committed"})
+                phases["end"] = time.perf_counter() - began_at
+                channel.send({"ok": "committed", "phases": {k: round(v, 3) for k, v in phases.items()}})
                 return
             else:
                 raise _Refused("failed", f"unknown request {op!r}")
+            phases["writing"] += time.perf_counter() - began_at
     except _Refused as exc:
         _answer(channel, {"error": exc.kind, "message": str(exc), "field": exc.field})
     except Exception as exc:  # noqa: BLE001 - told to the reading side, which raises it

@@ -85,6 +85,9 @@ class ImportReport:
     ignored_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
     mode: str = "normal"  # normal / bulk (population.bulk)
+    # bulk mode: where the writer's time went (seconds): waiting for rows, appending them, and the
+    # end (foreign-key check, indexes, statistics, commit)
+    phases: dict[str, float] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
