@@ -48,6 +48,10 @@ says which.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,6 +65,8 @@ from dinhdanh.population.bulk_writer import AHEAD
 from dinhdanh.population.tables import import_jobs
 from dinhdanh.registry.errors import Conflict, RuleViolation
 from dinhdanh.registry.tables import households, persons
+from dinhdanh.store.base import UTCDateTime, utcnow
+from dinhdanh.store.engine import sqlite_path
 
 AUTO_ROWS = 50_000  # a file longer than this into an empty SQLite register loads in bulk by default
 INCOMPLETE = "bulk"  # import_jobs.status while a bulk load has not committed
@@ -213,11 +219,6 @@ class _Writer:
     """The writer process (``population.bulk_writer``) and our side of its channel."""
 
     def __init__(self, path: str, job_id: int, after_crash: bool):
-        import os
-        import socket
-        import subprocess
-        import sys
-
         from dinhdanh.population.bulk_writer import Channel
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -281,16 +282,16 @@ class _Writer:
         self.channel.close()  # the writer, if still waiting for rows, rolls back and exits
         try:
             self.process.wait(60)
-        except Exception:  # noqa: BLE001 - a writer that does not end is ended
+        except subprocess.TimeoutExpired:  # a writer that does not end is ended
             self.process.kill()
             self.process.wait()
 
 
 def _database_path(engine: sa.Engine) -> str:
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+    path = sqlite_path(engine.url)
+    if path is None:
         raise NotAlone("the register is not a file of its own")
-    return str(Path(database).resolve())
+    return str(path.resolve())
 
 
 def _status(engine: sa.Engine, job_id: int) -> str | None:
@@ -305,8 +306,7 @@ def load(engine: sa.Engine, job_id: int, source, retired: set[str], today: dt.da
     from dinhdanh.population import importer as imp
 
     path = _database_path(engine)
-    with engine.connect() as conn:
-        now_value = imp._Writer(conn).now_value
+    now_value = UTCDateTime().bind_processor(engine.dialect)(utcnow())  # the text SQLite stores
     mark(engine, job_id, INCOMPLETE)
     engine.dispose()  # our own idle connections would keep the file in WAL mode
     writer = _Writer(path, job_id, after_crash)

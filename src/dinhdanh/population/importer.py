@@ -47,7 +47,7 @@ from dinhdanh.ids import names
 from dinhdanh.population.tables import import_jobs, import_links
 from dinhdanh.registry.errors import Conflict, InvalidInput
 from dinhdanh.registry.tables import events, former_pids, households, persons
-from dinhdanh.store.base import utcnow
+from dinhdanh.store.base import UTCDateTime, utcnow
 from dinhdanh.store.unit_of_work import UnitOfWork
 
 REQUIRED = ("pid", "full_name", "date_of_birth", "sex", "province_code", "commune_code")
@@ -355,7 +355,7 @@ class _Writer:
         self.postgres = conn.dialect.name == "postgresql"
         self.now = utcnow()
         # the text SQLAlchemy itself stores for a UTC datetime on SQLite (so comparisons order right)
-        self.now_value = self.now.isoformat() if self.postgres else self.now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        self.now_value = self.now.isoformat() if self.postgres else UTCDateTime().bind_processor(conn.dialect)(self.now)
 
     def _where_in(self, select: str, column: str, values: list[str]) -> list[tuple]:
         """Rows of ``select`` whose ``column`` is one of ``values`` (through the driver: these lists

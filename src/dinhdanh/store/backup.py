@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from dinhdanh.config import database_url
 from dinhdanh.registry.errors import Conflict, InvalidInput, NotFound, RuleViolation
+from dinhdanh.store.engine import sqlite_path
 
 __all__ = ["backup", "restore", "BackupReport", "RestoreReport", "RUNBOOK"]
 
@@ -73,10 +74,10 @@ def sqlite_file(url: str | None, field: str = "db") -> Path:
     if parsed.get_backend_name() != "sqlite":
         raise RuleViolation(f"{parsed.get_backend_name()} databases are backed up with the server's tools "
                             f"(pg_basebackup and WAL archiving): see {RUNBOOK}", code="not_sqlite", field=field)
-    name = parsed.database
-    if not name or name == ":memory:" or name.startswith("file:"):
+    path = sqlite_path(parsed)
+    if path is None:
         raise InvalidInput("an in-memory SQLite database has nothing to back up or restore", field=field)
-    return Path(name)
+    return path
 
 
 def key_file(database: Path) -> Path:

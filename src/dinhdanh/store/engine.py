@@ -107,6 +107,15 @@ def _postgres_connect(timeout_ms: int):
     return connect
 
 
+def sqlite_path(url: sa.URL) -> Path | None:
+    """The file behind a SQLite URL; None for another back-end, or a database in memory or named by a
+    ``file:`` URI."""
+    name = url.database
+    if url.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
 def make_engine(url: str | None = None, **kwargs) -> sa.Engine:
     """An engine for ``url`` (see ``config.database_url``); SQLite files get WAL and foreign keys."""
     url = database_url(url)

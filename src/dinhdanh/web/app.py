@@ -52,11 +52,9 @@ class _App(FastAPI):
     added with ``add_middleware``) carries its request id like any other answer and is counted as
     the 500 the client got."""
 
-    back_channel = None  # the provider's back-channel endpoints, in their own stack (``__call__``)
+    back_channel = None  # the provider's back-channel endpoints in their own stack (create_app, ``__call__``)
 
     def build_middleware_stack(self):
-        self.back_channel = observability.Observability(
-            body_limits.BodyLimit(protocol.serve, max_bytes=body_limits.max_body_bytes()))
         return observability.Observability(super().build_middleware_stack())
 
     async def __call__(self, scope, receive, send) -> None:
@@ -64,8 +62,6 @@ class _App(FastAPI):
         machines many times a second) by exact path, with the request id, the metrics and the body
         limit as any route has, but outside FastAPI; everything else through FastAPI."""
         if scope["type"] == "http" and scope["path"] in protocol.ENDPOINTS:
-            if self.middleware_stack is None:
-                self.middleware_stack = self.build_middleware_stack()
             if self.root_path:
                 scope["root_path"] = self.root_path
             scope["app"] = self
@@ -142,7 +138,10 @@ def create_app(engine: sa.Engine, *, background: bool = False) -> FastAPI:
     fee_payments.install(app)  # VNPAY's IPN and return; the local gateway with DINHDANH_PAYMENTS_LOCAL_GATEWAY=1
     app.include_router(result_documents.router)  # public checks of signed result documents, the documents CA
     app.include_router(dossier_attachments.router)  # dossiers' attachments: uploaded, checked, sealed at rest
-    app.add_middleware(body_limits.BodyLimit, max_bytes=body_limits.max_body_bytes())  # every body limited
+    max_bytes = body_limits.max_body_bytes()
+    app.add_middleware(body_limits.BodyLimit, max_bytes=max_bytes)  # every body limited
+    # ... the back-channel endpoints' too, in the stack they are served in outside FastAPI (_App.__call__)
+    app.back_channel = observability.Observability(body_limits.BodyLimit(protocol.serve, max_bytes=max_bytes))
     body_limits.document(app)  # ... and every operation with a body says so (413)
     eid.install(app)
     dinhdanh.eid.hooks()  # a death or a revoked card locks the e-ID account, in the same transaction

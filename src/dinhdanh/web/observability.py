@@ -410,12 +410,10 @@ def _script_heads() -> tuple[str, ...]:
 
 def _missing_sqlite_file(engine: sa.Engine) -> bool:
     """An SQLite file that is not there (connecting would make an empty one: never for a check)."""
-    if engine.dialect.name != "sqlite":
-        return False
-    from pathlib import Path
+    from dinhdanh.store.engine import sqlite_path
 
-    name = engine.url.database
-    return bool(name) and name != ":memory:" and not name.startswith("file:") and not Path(name).is_file()
+    path = sqlite_path(engine.url)
+    return path is not None and not path.is_file()
 
 
 def _check_database(engine: sa.Engine) -> str:
