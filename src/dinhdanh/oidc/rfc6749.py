@@ -169,6 +169,9 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
     def validate_token_request(self):
         super().validate_token_request()
-        scope = self.request.payload.scope
+        self.check_partner_scope(self.request.payload.scope)
+
+    @staticmethod
+    def check_partner_scope(scope: str | None) -> None:
         if scope and any(s not in PARTNER_SCOPES for s in scope.split()):
             raise InvalidScopeError(f"Client credentials carry partner scopes only ({' '.join(PARTNER_SCOPES)}).")

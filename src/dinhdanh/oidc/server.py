@@ -23,11 +23,17 @@ import logging
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import sqlalchemy as sa
 from authlib.oauth2.rfc6749 import (AuthorizationServer, InvalidRequestError, InvalidScopeError, OAuth2Error,
                                     OAuth2Payload, OAuth2Request, UnauthorizedClientError)
+from authlib.common.security import is_secure_transport
+from authlib.oauth2.rfc6749.authenticate_client import ClientAuthentication
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
+from authlib.oauth2.rfc6749.hooks import Hookable
 from authlib.oauth2.rfc6749.requests import JsonPayload, JsonRequest
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 
 from dinhdanh.eid import auth as eid
@@ -50,6 +56,7 @@ from dinhdanh.store.vault import Vault
 
 log = logging.getLogger("dinhdanh.oidc")
 MAX_PARAM = 2048  # characters of any one parameter (a claims request fits; a megabyte does not)
+_SCOPES = list(SCOPES)  # what the provider supports (``scopes_supported``), never changed
 
 
 def _authorization(value: str) -> str | None:
@@ -125,18 +132,29 @@ class Payload(OAuth2Payload):
 
 class Request(OAuth2Request):
     """Authlib's request over an ``HttpRequest``; ``params`` replaces the payload (a stored or
-    pushed authorization request)."""
+    pushed authorization request).
+
+    ``OAuth2Request.__init__`` is not called: it would parse the URI again to refuse plain http
+    (``InsecureTransportError.check``), which depends on the URI's origin only (the issuer, for
+    every request here); that check is made once per origin (``_check_transport``). The attributes
+    are the ones it sets (a test compares them with Authlib's)."""
 
     def __init__(self, http: HttpRequest, params: dict | None = None):
-        super().__init__(http.method, http.uri, headers=Headers(http.headers))
+        _check_transport(http.uri)
+        self.method = http.method
+        self.uri = http.uri
+        self.headers = Headers(http.headers)
+        self._body = None
+        self.client = self.auth_method = self.user = self.authorization_code = None
+        self.refresh_token = self.credential = self._scope = None
         self.http = http
         if params is not None:
             pairs = list(params.items())
         else:
             pairs = http.form if http.method == "POST" else http.query
         self.payload = Payload(pairs)
-        self._args = {k: v for k, v in reversed(http.query)}
-        self._form = {k: v for k, v in reversed(http.form)}
+        self._args = {k: v for k, v in reversed(http.query)} if http.query else {}
+        self._form = {k: v for k, v in reversed(http.form)} if http.form else {}
 
     @property
     def args(self):
@@ -147,10 +165,47 @@ class Request(OAuth2Request):
         return self._form
 
 
+@dataclass(frozen=True)
+class _Granted:
+    """What ``save_token`` reads of a token request granted to a client alone (no person, no code)."""
+
+    client: Client
+    user: None = None
+    authorization_code: None = None
+    refresh_token: None = None
+
+
+def _check_transport(uri: str) -> None:
+    """Authlib's refusal of plain http (``InsecureTransportError``), decided once per origin."""
+    end = uri.find("/", uri.find("//") + 2) if "//" in uri else -1
+    origin = uri if end < 0 else uri[:end]
+    secure = _SECURE_ORIGINS.get(origin)
+    if secure is None:
+        secure = is_secure_transport(origin + "/")
+        if len(_SECURE_ORIGINS) < 64:  # the issuer and a few others; never grows with requests
+            _SECURE_ORIGINS[origin] = secure
+    if not secure:
+        raise InsecureTransportError()
+
+
+_SECURE_ORIGINS: dict[str, bool] = {}
+
+
 class Provider(AuthorizationServer):
+    """Authlib's ``AuthorizationServer`` for one request (see the module's notes).
+
+    Authlib's registries (grants, endpoints, client authentication) are filled when a request first
+    needs them, not in ``__init__``: a token request uses one grant and no endpoint, and registering
+    everything for each of thousands of requests a second cost a twentieth of a token's CPU. What is
+    registered is what ``AuthorizationServer.__init__`` and the ``register_*`` calls would hold."""
+
     def __init__(self, conn: sa.Connection, vault: Vault, issuer: str, now: dt.datetime | None = None,
                  held_keys: keys.SigningKeys | None = None):
-        super().__init__(scopes_supported=list(SCOPES))
+        Hookable.__init__(self)  # not AuthorizationServer.__init__: its registries are the properties below
+        self.scopes_supported = _SCOPES
+        self._token_generators = {"default": self.generate_bearer_token}
+        self._client_auth = None  # made with the client authentication methods when first used
+        self._extensions = []
         self.conn = conn
         self.held_keys = held_keys  # the serving process's signing keys (keys.SigningKeys), if it keeps them
         self.vault = vault
@@ -160,13 +215,25 @@ class Provider(AuthorizationServer):
         self._claims: dict[int, dict] = {}
         self._minted: dict[str, tuple[str, dt.datetime]] = {}
         self.dpop_proof: dpop.Proof | None = None  # the token request's DPoP proof, checked and spent
-        self.register_token_generator("default", self.generate_bearer_token)
-        self.register_client_auth_method("private_key_jwt", PrivateKeyJWT(conn, self.assertion_audiences()))
-        self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCode(self)])
-        self.register_grant(RefreshTokenGrant)
-        self.register_grant(ClientCredentialsGrant)
-        self.register_endpoint(RevocationEndpoint)
-        self.register_endpoint(IntrospectionEndpoint)
+
+    @cached_property
+    def _token_grants(self) -> list:
+        return [(AuthorizationCodeGrant, [S256CodeChallenge(), OpenIDCode(self)]), (RefreshTokenGrant, None),
+                (ClientCredentialsGrant, None)]
+
+    @cached_property
+    def _authorization_grants(self) -> list:
+        return [grant for grant in self._token_grants if hasattr(grant[0], "check_authorization_endpoint")]
+
+    @cached_property
+    def _endpoints(self) -> dict:
+        return {cls.ENDPOINT_NAME: [cls(self)] for cls in (RevocationEndpoint, IntrospectionEndpoint)}
+
+    def _client_authentication(self) -> ClientAuthentication:
+        if self._client_auth is None:
+            self._client_auth = ClientAuthentication(self.query_client)
+            self._client_auth.register("private_key_jwt", PrivateKeyJWT(self.conn, self.assertion_audiences()))
+        return self._client_auth
 
     # -------------------------------------------------------------- what Authlib asks of us
 
@@ -175,6 +242,10 @@ class Provider(AuthorizationServer):
 
     def create_token_response(self, request=None):
         """The token endpoint, with its DPoP proof (if any) checked first (RFC 9449 s.5)."""
+        if isinstance(request, HttpRequest):
+            granted = self._partner_token(request)
+            if granted is not None:
+                return granted
         request = self.create_oauth2_request(request)
         http = request.http
         try:
@@ -184,8 +255,47 @@ class Provider(AuthorizationServer):
             return self.handle_error_response(request, error)
         return super().create_token_response(request)
 
+    def _partner_token(self, http: HttpRequest):
+        """The commonest token request, a partner's machine asking for a client-credentials token
+        with its secret in the Basic header (RFC 6749 s.4.4, s.2.3.1) and nothing else, granted
+        without Authlib's dispatch (its request object, grant lookup, authentication registry and
+        hooks cost a fifth of such a token's CPU), by the same checks and the same functions:
+        Authlib's reading of the header, the client's own checks (``Client``), the provider's and
+        the grant's scope checks, ``generate_bearer_token`` and ``save_token``. It answers only a
+        request that the general way would grant: anything else (another grant, another
+        authentication, a DPoP proof, a repeated or unknown parameter, a request to refuse) returns
+        None, nothing written, and goes the general way, so that every refusal is Authlib's."""
+        if http.method != "POST" or http.query or not 1 <= len(http.form) <= 2:
+            return None
+        _check_transport(http.uri)  # plain http is refused whatever the request
+        form = dict(http.form)
+        if len(form) != len(http.form) or form.get("grant_type") != "client_credentials" or \
+                not form.keys() <= {"grant_type", "scope"}:
+            return None
+        headers = Headers(http.headers)
+        if "dpop" in headers:
+            return None
+        client_id, secret = extract_basic_authorization(headers)
+        if not client_id or not secret:
+            return None
+        client = self.query_client(client_id)
+        if client is None or not client.check_endpoint_auth_method("client_secret_basic", "token") or \
+                not client.check_client_secret(secret) or client.dpop_bound_access_tokens or \
+                not client.check_grant_type(ClientCredentialsGrant.GRANT_TYPE):
+            return None
+        scope = form.get("scope")
+        try:
+            self.validate_requested_scope(scope)
+            ClientCredentialsGrant.check_partner_scope(scope)
+            token = self.generate_bearer_token(ClientCredentialsGrant.GRANT_TYPE, client, scope=scope,
+                                               include_refresh_token=False)
+        except OAuth2Error:
+            return None
+        self.save_token(token, _Granted(client))
+        return self.handle_response(200, token, ClientCredentialsGrant.TOKEN_RESPONSE_HEADER)
+
     def authenticate_client(self, request, methods, endpoint="token"):
-        client = super().authenticate_client(request, methods, endpoint)
+        client = self._client_authentication()(request, methods, endpoint)
         if endpoint == "token" and client.dpop_bound_access_tokens and self.dpop_proof is None:
             # RFC 9449 s.5.2: never a bearer token for this client (refused before a code is spent)
             raise dpop.InvalidDPoPProofError("This client must send a DPoP proof (the DPoP header) with every "

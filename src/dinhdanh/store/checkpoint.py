@@ -28,7 +28,7 @@ from dinhdanh.store.engine import sqlite_path
 
 log = logging.getLogger(__name__)
 
-EVERY = 0.25  # seconds between two passive checkpoints
+EVERY = 1.0  # seconds between two passive checkpoints (a page written again meanwhile is copied once)
 
 
 def applies(engine: sa.Engine) -> bool:

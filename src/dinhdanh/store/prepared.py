@@ -30,9 +30,20 @@ def _row_class(names: list[str]):
     return type("Row", (base,), {"__slots__": (), "_mapping": property(lambda self: self._asdict())})
 
 
+_CALL = object()  # a processor that must see None itself
+
+
+def _of_none(process):
+    """What ``process`` binds for None (the same every time), or ``_CALL`` if it refuses None."""
+    try:
+        return process(None)
+    except Exception:  # noqa: BLE001 - a type that refuses None keeps refusing it at each bind
+        return _CALL
+
+
 class _Compiled:
     __slots__ = ("sql", "names", "processors", "positional", "row", "result_processors", "defaults")
-    # processors: (position, processor) of the bound values that have one; result_processors: the
+    # processors: (position, processor, its value for None) of the bound values that have one; result_processors: the
     # same for the row's columns (most values go to the driver and come back as they are)
 
     def __init__(self, statement, dialect, keys: list[str] | None):
@@ -45,7 +56,10 @@ class _Compiled:
         # the values written into the statement (``column == "sig"``), bound like the caller's
         self.defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
         binds = compiled._bind_processors  # what SQLAlchemy's execution would apply, per bind name
-        self.processors = [(i, binds[name]) for i, name in enumerate(self.names) if binds.get(name) is not None]
+        # (position, processor, what it makes of None): most columns of a hot row are NULL (an access
+        # token's claims, amr, acr...), and a type's processor gives the same for None every time
+        self.processors = [(i, binds[name], _of_none(binds[name])) for i, name in enumerate(self.names)
+                           if binds.get(name) is not None]
         columns = compiled._result_columns
         if columns:
             self.row = _row_class([c[0] for c in columns])
@@ -104,8 +118,9 @@ class Prepared:
         compiled = self._compiled(dialect)
         defaults = compiled.defaults
         values = [params[name] if name in params else defaults.get(name) for name in compiled.names]
-        for i, process in compiled.processors:
-            values[i] = process(values[i])
+        for i, process, none in compiled.processors:
+            value = values[i]
+            values[i] = process(value) if value is not None or none is _CALL else none
         return compiled.sql, values if compiled.positional else dict(zip(compiled.names, values))
 
     def _execute(self, conn: sa.Connection, params: dict[str, Any]) -> tuple[list | tuple, int]:

@@ -128,7 +128,9 @@ def http_request(scope, body: bytes, issuer: str) -> HttpRequest:
     uri = issuer + path + (f"?{query_string}" if query_string else "")
     form: list[tuple[str, str]] = []
     if method == "POST":
-        kind = next((v for k, v in headers if k == "content-type"), "").split(";")[0].strip().lower()
+        kind = next((v for k, v in headers if k == "content-type"), "")
+        if kind != "application/x-www-form-urlencoded":  # as sent, almost always
+            kind = kind.split(";")[0].strip().lower()
         if body and kind not in ("application/x-www-form-urlencoded", ""):
             raise BadBody("Send the parameters as application/x-www-form-urlencoded.")
         try:
@@ -136,7 +138,7 @@ def http_request(scope, body: bytes, issuer: str) -> HttpRequest:
         except (UnicodeDecodeError, ValueError):
             raise BadBody("The request body is not form-encoded UTF-8 text.") from None
     try:
-        query = parse_qsl(query_string, keep_blank_values=True, max_num_fields=100)
+        query = parse_qsl(query_string, keep_blank_values=True, max_num_fields=100) if query_string else []
     except ValueError:
         raise BadBody("Too many query parameters.") from None
     if any("\x00" in k or "\x00" in v for k, v in (*query, *form)):
