@@ -82,3 +82,36 @@ def test_lists_and_callables_are_refused(engine):
     listed = Prepared(sa.select(oidc_tokens.c.token_id).where(oidc_tokens.c.kind.in_(["access", "refresh"])))
     with engine.connect() as conn, pytest.raises(ValueError):
         listed.first(conn, {})
+
+
+class _NoNone(sa.TypeDecorator):
+    """A type that refuses None (as a column type may)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            raise ValueError("no None here")
+        return value.upper()
+
+
+def test_nones_are_bound_as_sqlalchemy_binds_them(engine):
+    """A NULL column's value is computed once per statement (``_of_none``), and is what SQLAlchemy's
+    own execution writes; a type that refuses None still refuses it at every bind."""
+    empty = TOKEN | dict(claims=None, amr=None, auth_time=None)
+    uow = UnitOfWork(engine)
+    with uow.begin() as conn:
+        conn.execute(oidc_clients.insert().values(**CLIENT))
+        INSERT.run(conn, empty | {"token_hash": "c" * 64})
+        conn.execute(oidc_tokens.insert().values(**(empty | {"token_hash": "d" * 64})))
+        stored = conn.execute(sa.select(oidc_tokens.c.claims.is_(None), oidc_tokens.c.amr.is_(None),
+                                        oidc_tokens.c.auth_time.is_(None), sa.cast(oidc_tokens.c.claims, sa.Text))
+                              .order_by(oidc_tokens.c.token_hash)).all()
+    assert stored[0] == stored[1]
+    table = sa.Table("no_none", sa.MetaData(), sa.Column("x", _NoNone))
+    refusing = Prepared(table.insert(), keys=["x"])
+    assert refusing.bound(engine.dialect, {"x": "a"})[1] in (["A"], {"x": "A"})
+    for _ in range(2):
+        with pytest.raises(ValueError, match="no None"):
+            refusing.bound(engine.dialect, {"x": None})

@@ -6,12 +6,15 @@ requests. It is framework-neutral: it reads an ``HttpRequest`` (method, URI, hea
 form pairs, already read from the wire) and answers ``(status, body, headers)``; the web layer
 subclasses it to turn that into a Starlette response (``web/oidc.py``).
 
-Wiring (``__init__``): grants ``AuthorizationCodeGrant`` + ``S256CodeChallenge`` (RFC 7636) +
+Wiring (Authlib's registries, filled when a request first uses them): grants
+``AuthorizationCodeGrant`` + ``S256CodeChallenge`` (RFC 7636) +
 ``OpenIDCode`` (ID token), ``RefreshTokenGrant`` (rotation), ``ClientCredentialsGrant``; client
 authentication ``client_secret_basic`` (Authlib's) and ``private_key_jwt`` (RFC 7523); endpoints
 revocation (RFC 7009), introspection (RFC 7662), userinfo (OIDC Core s.5.3) and end-session
 (RP-initiated logout); token generation in ``generate_bearer_token`` (JWT access tokens), bound to
-the client's key when the token request carries a DPoP proof (RFC 9449, ``oidc.dpop``).
+the client's key when the token request carries a DPoP proof (RFC 9449, ``oidc.dpop``). A
+partner's plain client-credentials request is granted by ``Provider._partner_token`` with the same
+checks; whatever it would not grant goes Authlib's way.
 """
 
 from __future__ import annotations
@@ -153,8 +156,8 @@ class Request(OAuth2Request):
         else:
             pairs = http.form if http.method == "POST" else http.query
         self.payload = Payload(pairs)
-        self._args = {k: v for k, v in reversed(http.query)} if http.query else {}
-        self._form = {k: v for k, v in reversed(http.form)} if http.form else {}
+        self._args = {k: v for k, v in reversed(http.query)}
+        self._form = {k: v for k, v in reversed(http.form)}
 
     @property
     def args(self):

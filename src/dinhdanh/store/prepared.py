@@ -43,8 +43,9 @@ def _of_none(process):
 
 class _Compiled:
     __slots__ = ("sql", "names", "processors", "positional", "row", "result_processors", "defaults")
-    # processors: (position, processor, its value for None) of the bound values that have one; result_processors: the
-    # same for the row's columns (most values go to the driver and come back as they are)
+    # processors: (position, processor, its value for None) of the bound values that have one;
+    # result_processors: (position, processor) for the row's columns (most values go to the driver
+    # and come back as they are)
 
     def __init__(self, statement, dialect, keys: list[str] | None):
         compiled = statement.compile(dialect=dialect, column_keys=keys)
@@ -56,8 +57,8 @@ class _Compiled:
         # the values written into the statement (``column == "sig"``), bound like the caller's
         self.defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
         binds = compiled._bind_processors  # what SQLAlchemy's execution would apply, per bind name
-        # (position, processor, what it makes of None): most columns of a hot row are NULL (an access
-        # token's claims, amr, acr...), and a type's processor gives the same for None every time
+        # most columns of a hot row are NULL (an access token's claims, amr, acr...), and a type's
+        # processor gives the same for None every time: computed here once
         self.processors = [(i, binds[name], _of_none(binds[name])) for i, name in enumerate(self.names)
                            if binds.get(name) is not None]
         columns = compiled._result_columns

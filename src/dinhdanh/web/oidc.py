@@ -128,9 +128,7 @@ def http_request(scope, body: bytes, issuer: str) -> HttpRequest:
     uri = issuer + path + (f"?{query_string}" if query_string else "")
     form: list[tuple[str, str]] = []
     if method == "POST":
-        kind = next((v for k, v in headers if k == "content-type"), "")
-        if kind != "application/x-www-form-urlencoded":  # as sent, almost always
-            kind = kind.split(";")[0].strip().lower()
+        kind = next((v for k, v in headers if k == "content-type"), "").split(";")[0].strip().lower()
         if body and kind not in ("application/x-www-form-urlencoded", ""):
             raise BadBody("Send the parameters as application/x-www-form-urlencoded.")
         try:
