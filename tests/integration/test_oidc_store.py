@@ -143,16 +143,18 @@ def test_consents_tokens_and_housekeeping(engine, tmp_path, vault):
         assert not consent.covers(conn, account, rp["client_id"], {"name", "email"}, now=NOW)
         assert not consent.covers(conn, account, rp["client_id"], {"name"}, now=NOW + consent.REMEMBER)
         # tokens of one family, revoked together when the consent is withdrawn
-        for kind in ("access", "refresh"):
-            tokens.store(conn, kind=kind, value=f"{kind}-value", jti=tokens.new_id(), client_id=rp["client_id"],
+        access, jti, _ = tokens.mint_access_token(conn, vault, issuer="https://op.test", client_id=rp["client_id"],
+                                                  subject="s", scope="openid", now=utcnow())
+        for kind, value, token_jti in (("access", access, jti), ("refresh", "refresh-value", tokens.new_jti())):
+            tokens.store(conn, kind=kind, value=value, jti=token_jti, client_id=rp["client_id"],
                          scope="openid", issued_at=utcnow(), expires_at=utcnow() + dt.timedelta(minutes=5),
                          account_id=account, family_id="fam-1")
-        assert tokens.find(conn, "access-value").is_active()
+        assert tokens.find(conn, access).is_active()
         listed = consent.list_consents(conn, account, now=NOW)
         assert [c["client_id"] for c in listed] == [rp["client_id"]] and listed[0]["claims"] == ["birthdate", "name"]
         consent.revoke(conn, account, rp["client_id"], now=NOW)
         assert not consent.covers(conn, account, rp["client_id"], {"name"}, now=NOW)
-        assert not tokens.find(conn, "access-value").is_active() and not tokens.find(conn, "refresh-value").is_active()
+        assert not tokens.find(conn, access).is_active() and not tokens.find(conn, "refresh-value").is_active()
         with pytest.raises(NotFound):
             consent.revoke(conn, account, rp["client_id"], now=NOW)
         # a rotated refresh token is recognised as such

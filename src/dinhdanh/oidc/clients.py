@@ -120,7 +120,7 @@ CLIENT_FIELDS = ("client_id", "name", "auth_method", "secret_hash", "jwks", "red
 
 def client_columns(prefix: str = "client_") -> list:
     """The client's row as columns of another statement (``prefix`` + name), for ``client_in``:
-    the token a resource is shown is read with its client in one query (``tokens._BY_HASH_AND_KEY``)."""
+    the token a resource is shown is read with its client in one query (``tokens._BY_JTI_AND_KEY``)."""
     return [oidc_clients.c[name].label(prefix + name) for name in CLIENT_FIELDS]
 
 

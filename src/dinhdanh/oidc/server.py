@@ -346,7 +346,7 @@ class Provider(AuthorizationServer):
             # an officer's refresh token ends with their sign-in's working day (oidc.officers)
             refresh_expires = officer_sign_in.refresh_expiry(common["scope"], common.get("auth_time"),
                                                              self.now + tokens.REFRESH_TTL)
-            tokens.store(self.conn, kind="refresh", value=token["refresh_token"], jti=tokens.new_id(),
+            tokens.store(self.conn, kind="refresh", value=token["refresh_token"], jti=tokens.new_jti(),
                          expires_at=refresh_expires, jkt=jkt if client.public else None, **common)
 
     def generate_bearer_token(self, grant_type, client: Client, user: EndUser | None = None, scope=None,

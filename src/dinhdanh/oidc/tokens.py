@@ -15,6 +15,7 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 import orjson
@@ -50,12 +51,20 @@ def new_id() -> str:
     return secrets.token_urlsafe(32)[:43]
 
 
+def new_jti() -> str:
+    """A token's ``jti``: the microseconds since 1970 in 13 hex digits (in order, byte for byte, until
+    the year 2112), then 180 random bits (30 base64url characters). The row of every token is found
+    by it (an access token) or written with it: new rows go to the end of the index, not to random
+    pages; the random part keeps it unique across processes and unguessable."""
+    return f"{time.time_ns() // 1000:013x}{secrets.token_urlsafe(23)[:30]}"
+
+
 def mint_access_token(conn: sa.Connection, vault: Vault, *, issuer: str, client_id: str, subject: str,
                       scope: str, now: dt.datetime, extra: dict | None = None, key=None) -> tuple[str, str, dt.datetime]:
     """A signed access token; returns (token, jti, expiry). The caller stores the row. ``key``: the
     ES256 key that signs at ``now``, when the caller has it (``Provider.signing_key``)."""
     key = key or keys.signing_key(conn, vault, now)
-    jti = new_id()
+    jti = new_jti()
     expires = now + ACCESS_TTL
     claims = {"iss": issuer, "sub": subject, "aud": issuer, "client_id": client_id, "scope": scope,
               "iat": int(now.timestamp()), "exp": int(expires.timestamp()), "jti": jti, **(extra or {})}
@@ -150,19 +159,47 @@ class Token(TokenMixin):
 
 
 def find(conn: sa.Connection, value, kind: str | None = None, now: dt.datetime | None = None) -> Token | None:
-    """The stored token for ``value`` (any state), or None."""
+    """The stored token for ``value`` (any state: expired, revoked, signed by a retired key), or
+    None. An access token (a JWT) is found by the ``jti`` of its payload, read without checking the
+    signature, and the row must have the hash of the whole token: only the very token we issued
+    finds it. A refresh token (opaque) is found by its hash."""
     if not isinstance(value, str) or not value or len(value) > 4096:
         return None
-    row = _BY_HASH.first(conn, {"hash": digest(value)})
+    hashed = digest(value)
+    if kind != "refresh" and value.count(".") == 2:
+        jti = _unverified_jti(value)
+        row = _ACCESS_BY_JTI.first(conn, {"jti": jti, "hash": hashed}) if jti is not None else None
+    elif kind != "access":
+        row = _REFRESH_BY_HASH.first(conn, {"hash": hashed})
+    else:
+        row = None
     if row is None or (kind and row.kind != kind):
         return None
     return Token(row, now or utcnow())
 
 
-# with its session's public ``sid`` (None without a session): a refresh puts it in the new tokens
-_BY_HASH = Prepared(sa.select(oidc_tokens, oidc_sessions.c.sid)
-                    .outerjoin(oidc_sessions, oidc_sessions.c.session_id == oidc_tokens.c.session_id)
-                    .where(oidc_tokens.c.token_hash == sa.bindparam("hash")))
+def _unverified_jti(value: str) -> str | None:
+    """The ``jti`` claim in a JWS compact token's payload, unchecked (None if there is none): only
+    a key to look the row up by, which must then match the hash of the whole token."""
+    payload = value.split(".")[1]
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, TypeError):  # binascii.Error and orjson.JSONDecodeError are ValueErrors
+        return None
+    jti = claims.get("jti") if isinstance(claims, dict) else None
+    return jti if isinstance(jti, str) and 0 < len(jti) <= 43 else None
+
+
+# with its session's public ``sid`` (None without a session): a refresh puts it in the new tokens.
+# The kinds are literals: each query must imply its partial index's condition (``oidc.tables``),
+# in a plan made before the parameters are known, too.
+_WITH_SID = (sa.select(oidc_tokens, oidc_sessions.c.sid)
+             .outerjoin(oidc_sessions, oidc_sessions.c.session_id == oidc_tokens.c.session_id))
+_ACCESS_BY_JTI = Prepared(_WITH_SID.where(oidc_tokens.c.jti == sa.bindparam("jti"),
+                                          oidc_tokens.c.token_hash == sa.bindparam("hash"),
+                                          oidc_tokens.c.kind == sa.literal_column("'access'")))
+_REFRESH_BY_HASH = Prepared(_WITH_SID.where(oidc_tokens.c.token_hash == sa.bindparam("hash"),
+                                            oidc_tokens.c.kind == sa.literal_column("'refresh'")))
 
 
 # Access tokens whose signature, type and claims were checked in this process: token hash ->
@@ -178,7 +215,7 @@ def _checked_claims(conn: sa.Connection, value: str, hashed: str, issuer: str,
     """``(jti, kid)`` of a JWT access token for ``issuer``, unexpired and signed by one of our keys.
     ``kid`` is None when the signature was checked now, against the published keys; when only
     the remembered claims were checked, whether ``kid`` is still published is for the caller to
-    read (with the stored row: ``_BY_HASH_AND_KEY``)."""
+    read (with the stored row: ``_BY_JTI_AND_KEY``)."""
     at = int(now.timestamp())
     known = _CHECKED.get(hashed)
     if known is not None:
@@ -214,15 +251,15 @@ def validate_access_token(conn: sa.Connection, value, issuer: str, now: dt.datet
         return None
     jti, kid = claims
     if kid is None:
-        row = _BY_HASH.first(conn, {"hash": hashed})
+        row = _ACCESS_BY_JTI.first(conn, {"jti": jti, "hash": hashed})
     else:
-        row = _BY_HASH_AND_KEY.first(conn, {"hash": hashed, "kid": kid, "now": now})
+        row = _BY_JTI_AND_KEY.first(conn, {"jti": jti, "hash": hashed, "kid": kid, "now": now})
         if row is not None and not row.key_published:
             return None
     if row is None or row.kind != "access":
         return None
     found = Token(row, now)
-    if not found.is_active() or row.jti != jti:
+    if not found.is_active():
         return None
     return found
 
@@ -231,7 +268,7 @@ def validate_access_token(conn: sa.Connection, value, issuer: str, now: dt.datet
 # signed it is still published (keys.is_published), and, for the resource that reads them next
 # (``Provider.resource_token``), its account as it stands and its session's sid (``HOLDER``)
 HOLDER = ("account_state", "account_subject", "account_kind", "account_level", "account_person_id", "session_sid")
-_BY_HASH_AND_KEY = Prepared(sa.select(
+_BY_JTI_AND_KEY = Prepared(sa.select(
     oidc_tokens, keys.published_clause().exists().label("key_published"),
     eid_accounts.c.state.label("account_state"), eid_accounts.c.subject.label("account_subject"),
     eid_accounts.c.kind.label("account_kind"), eid_accounts.c.level.label("account_level"),
@@ -241,7 +278,8 @@ _BY_HASH_AND_KEY = Prepared(sa.select(
     oidc_tokens.outerjoin(eid_accounts, eid_accounts.c.account_id == oidc_tokens.c.account_id)
     .outerjoin(oidc_sessions, oidc_sessions.c.session_id == oidc_tokens.c.session_id)
     .outerjoin(oidc_clients, oidc_clients.c.client_id == oidc_tokens.c.client_id)
-).where(oidc_tokens.c.token_hash == sa.bindparam("hash")))
+).where(oidc_tokens.c.jti == sa.bindparam("jti"), oidc_tokens.c.token_hash == sa.bindparam("hash"),
+        oidc_tokens.c.kind == sa.literal_column("'access'")))
 
 
 def _revoke(conn: sa.Connection, condition, reason: str, now: dt.datetime | None = None) -> int:
