@@ -103,8 +103,8 @@ def test_nones_are_bound_as_sqlalchemy_binds_them(engine):
     uow = UnitOfWork(engine)
     with uow.begin() as conn:
         conn.execute(oidc_clients.insert().values(**CLIENT))
-        INSERT.run(conn, empty | {"token_hash": "c" * 64})
-        conn.execute(oidc_tokens.insert().values(**(empty | {"token_hash": "d" * 64})))
+        INSERT.run(conn, empty | {"token_hash": "c" * 64, "jti": "c" * 43})
+        conn.execute(oidc_tokens.insert().values(**(empty | {"token_hash": "d" * 64, "jti": "d" * 43})))
         stored = conn.execute(sa.select(oidc_tokens.c.claims.is_(None), oidc_tokens.c.amr.is_(None),
                                         oidc_tokens.c.auth_time.is_(None), sa.cast(oidc_tokens.c.claims, sa.Text))
                               .order_by(oidc_tokens.c.token_hash)).all()
