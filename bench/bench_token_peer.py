@@ -36,6 +36,13 @@ answer arrived — identical for both servers. Refresh: each connection is one r
 always presents the refresh token of its previous answer (a failed answer breaks the chain and
 counts as an error). A warm-up (``--warmup`` seconds) precedes each measured run.
 
+``--generator wrk``: the same load sent by wrk instead (pinned to core 1, one thread for client
+credentials and JWKS, one thread a refresh chain; its latencies), as an independent check of the
+generator. wrk stops with requests in flight, which would leave a chain on a token the server
+already rotated: each wrk run of refresh starts fresh chains (ours and the floor: minted at
+start-up, as many as the runs need; the peer: minted by its own models just before the run, since
+its in-memory adapter, an LRU of 1,000 entries, evicts older ones).
+
 Rounds (``--rounds``, 3 by default): in each, every grant goes to every server in turn, in the
 reverse order every other round. This machine's speed drifts by a third over minutes (other
 work on it); runs of the two servers close together in time see the same machine, so the ratio
@@ -72,9 +79,11 @@ PEER_SERVER = r"""
 // oidc-provider for the token benchmark: written by bench/bench_token_peer.py, run by Node.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
-const [port, chains, out] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4]];
+const [port, chains, out, mintPort] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4],
+  Number(process.argv[5])];
 const issuer = `http://127.0.0.1:${port}`;
 const api = 'https://api.bench';
 const secret = (n) => randomBytes(n).toString('base64url');
@@ -114,22 +123,35 @@ const provider = new Provider(issuer, {
 
 // refresh tokens as the authorization-code exchange stores them (offline_access, the API's scope)
 const client = await provider.Client.find(rp.client_id);
-const refreshTokens = [];
-for (let i = 0; i < chains; i += 1) {
-  const accountId = `account-${i}`;
-  const grant = new provider.Grant({ accountId, clientId: rp.client_id });
-  grant.addOIDCScope('openid offline_access');
-  grant.addResourceScope(api, 'api:read');
-  const grantId = await grant.save();
-  const now = Math.floor(Date.now() / 1000);
-  const token = new provider.RefreshToken({
-    accountId, client, grantId, gty: 'authorization_code', scope: 'offline_access api:read',
-    resource: api, rotations: 0, authTime: now, iiat: now,
-  });
-  refreshTokens.push(await token.save());
+let accounts = 0;
+async function mint(n) {
+  const made = [];
+  for (let i = 0; i < n; i += 1) {
+    const accountId = `account-${accounts}`;
+    accounts += 1;
+    const grant = new provider.Grant({ accountId, clientId: rp.client_id });
+    grant.addOIDCScope('openid offline_access');
+    grant.addResourceScope(api, 'api:read');
+    const grantId = await grant.save();
+    const now = Math.floor(Date.now() / 1000);
+    const token = new provider.RefreshToken({
+      accountId, client, grantId, gty: 'authorization_code', scope: 'offline_access api:read',
+      resource: api, rotations: 0, authTime: now, iiat: now,
+    });
+    made.push(await token.save());
+  }
+  return made;
 }
+const refreshTokens = await mint(chains);
+// fresh chains before each wrk run (bench_token_peer._wrk_load): its in-memory adapter is an LRU of
+// 1,000 entries, which evicts tokens minted at start-up once as many others were saved
+createServer(async (req, res) => {
+  const n = Number(new URL(req.url, 'http://x').searchParams.get('n'));
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify(await mint(n)));
+}).listen(mintPort, '127.0.0.1');
 provider.listen(port, '127.0.0.1', () => {
-  writeFileSync(out, JSON.stringify({ partner, rp, refresh_tokens: refreshTokens }));
+  writeFileSync(out, JSON.stringify({ partner, rp, refresh_tokens: refreshTokens, mint_port: mintPort }));
 });
 """
 
@@ -150,7 +172,7 @@ def install_peer() -> Path:
 
 def start_peer(script: Path, port: int, chains: int, work: Path) -> tuple[subprocess.Popen, dict]:
     out = work / f"peer-{port}.json"
-    server = subprocess.Popen([*pinned(0), "node", str(script), str(port), str(chains), str(out)],
+    server = subprocess.Popen([*pinned(0), "node", str(script), str(port), str(chains), str(out), str(free_port())],
                               cwd=PEER_DIR, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not out.exists():
@@ -446,10 +468,129 @@ async def _load(port: int, grant: str, setup: dict, connections: int, warmup: fl
             "refresh_tokens": last}
 
 
+# wrk (``--generator wrk``): one Lua state a thread; with one connection a thread (refresh), each
+# thread is one chain, presenting the refresh token of its previous answer. wrk stops with requests
+# in flight: a refresh the server answered but wrk did not read leaves its chain on a rotated token
+# (presented again, it would revoke the family), so every wrk run starts fresh chains (``chains``).
+WRK_SCRIPT = r"""
+local grant, path, auth, scope, tokens = %(grant)s, %(path)s, %(auth)s, %(scope)s, {%(tokens)s}
+local threads, next_id = {}, 1
+function setup(thread)
+  thread:set("id", next_id)
+  thread:set("token", tokens[next_id] or "")
+  table.insert(threads, thread)
+  next_id = next_id + 1
+end
+ok, broken, first_bad = 0, 0, ""  -- globals: done() reads them from each thread
+function init(args)
+  wrk.path = path
+  if grant ~= "jwks" then
+    wrk.method = "POST"
+    wrk.headers["Authorization"] = auth
+    wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if grant == "client_credentials" then wrk.body = "grant_type=client_credentials&scope=" .. scope end
+  end
+end
+function request()
+  if grant == "refresh_token" then
+    return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" .. token)
+  end
+  return wrk.format()
+end
+function response(status, headers, body)
+  if status == 200 then
+    if grant == "refresh_token" then
+      local next_token = body:match('"refresh_token"%%s*:%%s*"([^"]+)"')
+      if next_token then token = next_token; ok = ok + 1 else broken = broken + 1 end
+    else
+      ok = ok + 1
+    end
+  else
+    broken = broken + 1
+  end
+  if status ~= 200 and first_bad == "" then first_bad = status .. " " .. body:sub(1, 300):gsub("\n", " ") end
+end
+function done(summary, latency, requests)
+  local good, bad = 0, 0
+  for _, t in ipairs(threads) do good = good + t:get("ok"); bad = bad + t:get("broken") end
+  io.write(string.format("RESULT %%d %%d %%d %%f %%f %%f %%d\n", good, bad, summary.duration,
+    latency:percentile(50), latency:percentile(99), latency.max, summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout))
+  for _, t in ipairs(threads) do
+    if t:get("first_bad") ~= "" then io.write("BAD " .. t:get("first_bad") .. "\n") break end
+  end
+end
+"""
+
+
+def _lua(value: str) -> str:
+    return json.dumps(value)  # a JSON string of ASCII is a Lua string literal
+
+
+def _wrk_load(port: int, grant: str, setup: dict, connections: int, warmup: float, seconds: float,
+              work: Path, server_pid: int | None) -> dict:
+    """What ``_load`` measures, with wrk (pinned to core 1) sending the requests: a warm-up run,
+    then the measured one. The latencies are wrk's (its HdrHistogram, microseconds)."""
+    import urllib.request
+    from urllib.parse import quote
+
+    refresh = grant == "refresh_token"
+    pool = list(setup.get("refresh_tokens", [])) if refresh else []
+    threads = connections if refresh else 1
+
+    def once(duration: float) -> tuple[list[str], float, float | None]:
+        if refresh and setup.get("mint_port"):  # the peer: minted now, not evicted yet
+            with urllib.request.urlopen(f"http://127.0.0.1:{setup['mint_port']}/mint?n={connections}") as answer:
+                pool[:0] = json.loads(answer.read())
+        tokens = pool[:connections]
+        if refresh and len(tokens) < connections:
+            raise SystemExit(f"{connections} fresh refresh chains needed, {len(tokens)} left: see chains()")
+        del pool[:len(tokens)]
+        script = work / f"wrk-{port}-{grant}.lua"
+        script.write_text(WRK_SCRIPT % {
+            "grant": _lua(grant), "path": _lua("/jwks" if grant == "jwks" else "/token"),
+            "auth": _lua(_basic(setup["rp"] if refresh else setup["partner"])),
+            "scope": _lua(quote(setup.get("cc_scope", ""))), "tokens": ", ".join(_lua(t) for t in tokens)})
+        cpu_started = cpu_seconds(server_pid)
+        done = subprocess.run([*pinned(1), "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s",
+                               "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}"],
+                              capture_output=True, text=True)
+        cpu_ended = cpu_seconds(server_pid)
+        if done.returncode:
+            raise SystemExit(f"wrk failed: {done.stderr}")
+        cpu = None if cpu_started is None or cpu_ended is None else cpu_ended - cpu_started
+        return done.stdout.splitlines(), duration, cpu
+
+    if warmup > 0:
+        once(warmup)
+    lines, _, cpu = once(seconds)
+    result = next(line for line in lines if line.startswith("RESULT ")).split()
+    good, bad, duration_us = int(result[1]), int(result[2]), int(result[3])
+    p50, p99, most = (float(x) / 1000 for x in result[4:7])
+    socket_errors = int(result[7])
+    duration = duration_us / 1e6
+    first_bad = next((line[4:] for line in lines if line.startswith("BAD ")), None)
+    return {"requests": good, "errors": bad + socket_errors, "rps": good / duration, "p50": p50, "p99": p99,
+            "max": most, "first_error": None if not bad + socket_errors else f"{bad} bad answers ({first_bad}), "
+                                                                           f"{socket_errors} socket errors",
+            "cpu_ms": None if cpu is None or not good else cpu / good * 1000,
+            "cpu_share": None if cpu is None else cpu / duration, "refresh_tokens": pool}
+
+
+def chains(args, grants) -> int:
+    """Refresh tokens to start with: one a connection, which the Python generator's chains carry
+    from run to run; wrk needs fresh ones for each of its runs (warm-up and measured)."""
+    if args.generator == "wrk" and "refresh_token" in grants:
+        return args.connections * args.rounds * (2 if args.warmup > 0 else 1)
+    return args.connections
+
+
 def run_load(port: int, grant: str, setup: dict, connections: int, warmup: float, seconds: float,
-             work: Path, server_pid: int | None = None) -> dict:
+             work: Path, server_pid: int | None = None, generator: str = "python") -> dict:
     """The load generator in its own process, pinned to core 1; ``setup`` holds the clients and
     the refresh tokens it starts its chains from (which it hands back, rotated)."""
+    if generator == "wrk":
+        return _wrk_load(port, grant, setup, connections, warmup, seconds, work, server_pid)
     spec = work / f"load-{port}-{grant}.json"
     spec.write_text(json.dumps(setup))
     done = subprocess.run([*pinned(1), sys.executable, str(HERE), "--load", str(spec), "--port", str(port),
@@ -517,7 +658,8 @@ def measure(servers: dict, grants, args, work: Path) -> dict[str, dict[str, list
 
     def run(label: str, grant: str) -> dict:
         server, port, setup = servers[label]
-        r = run_load(port, grant, setup, args.connections, args.warmup, args.seconds, work, server.pid)
+        r = run_load(port, grant, setup, args.connections, args.warmup, args.seconds, work, server.pid,
+                     args.generator)
         if grant == "refresh_token":
             setup["refresh_tokens"] = r["refresh_tokens"]
         return r
@@ -554,6 +696,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of runs, the servers taken in turn (the ratio: the median of the rounds')")
     parser.add_argument("--postgres", metavar="URL", help="ours on a scratch database on this server")
+    parser.add_argument("--generator", choices=("python", "wrk"), default="python",
+                        help="the load: this file's asyncio client, or wrk (one thread, or one a refresh chain)")
     parser.add_argument("--grants", default=",".join(GRANTS), help="client_credentials,refresh_token,jwks")
     parser.add_argument("--servers", default="ours,peer,floor", help="ours,peer,floor")
     parser.add_argument("--serve", choices=("ours", "floor"), help=argparse.SUPPRESS)
@@ -590,18 +734,18 @@ def main() -> None:
         try:
             if "peer" in servers:
                 port = free_port()
-                process, peer_setup = start_peer(install_peer(), port, args.connections, work)
+                process, peer_setup = start_peer(install_peer(), port, chains(args, grants), work)
                 started["peer"] = (process, port, {**peer_setup, "cc_scope": "api:read"})
             if "ours" in servers or "floor" in servers:
                 if postgres:
                     db, scratch = scratch_database(args.postgres, "bench_token")
                 else:
                     db = f"sqlite:///{work / 'register.sqlite'}"
-                ours = setup_ours(db, args.connections)
+                ours = setup_ours(db, chains(args, grants))
                 before = token_rows(db)
                 setup_file = work / "setup.json"
                 setup_file.write_text(json.dumps({**ours, "floor_refresh_tokens": [
-                    secrets.token_urlsafe(48) for _ in range(args.connections)]}))
+                    secrets.token_urlsafe(48) for _ in range(chains(args, grants))]}))
                 if "ours" in servers:
                     port = free_port()
                     process = subprocess.Popen([*pinned(0), sys.executable, str(HERE), "--serve", "ours", "--db", db,
@@ -648,7 +792,7 @@ def main() -> None:
         if args.together:  # each had a share of one core: compare what an answer cost each
             ratios = sorted(b["cpu_ms"] / a["cpu_ms"] for a, b in pairs if a.get("cpu_ms") and b.get("cpu_ms"))
         else:
-            ratios = sorted(a["rps"] / b["rps"] for a, b in pairs)
+            ratios = sorted(a["rps"] / b["rps"] for a, b in pairs if b["rps"])
         ratio = f"{ratios[(len(ratios) - 1) // 2]:.2f}" if ratios else "–"
         floor_ratio = f"{f['rps'] / o['rps']:.2f}" if o and f else "–"
         print(f"| {grant} | {backend} | {cell(o, 'rps', '{:,.0f}')} | {cell(o, 'p50', '{:.2f} ms')} "
