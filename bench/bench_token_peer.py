@@ -20,7 +20,7 @@ loaded while the others wait idle (``--rounds``, below):
   alike: a ``client_secret_basic`` partner with ``client_credentials``, a relying party with
   ``authorization_code`` + ``refresh_token``; ``rotateRefreshToken: true``; access tokens are JWTs
   signed ES256 (``resourceIndicators`` with a default resource whose ``accessTokenFormat`` is
-  ``jwt``), as ours are. Its refresh tokens are minted at start-up through its own models
+  ``jwt``), as ours are. Its refresh tokens are minted before each run through its own models
   (``provider.Grant`` + ``provider.RefreshToken``, saved through the adapter) — what its
   authorization-code exchange would store, without the browser interaction; the token endpoint
   then treats them as any other. Ours get theirs from real logins (authorize, passcode, consent,
@@ -34,14 +34,15 @@ Load: one generator (this file with ``--load``, Python asyncio streams on uvloop
 ``--connections`` keep-alive HTTP/1.1 connections each sending its next request when the last
 answer arrived — identical for both servers. Refresh: each connection is one refresh chain and
 always presents the refresh token of its previous answer (a failed answer breaks the chain and
-counts as an error). A warm-up (``--warmup`` seconds) precedes each measured run.
+counts as an error); each run starts fresh chains (``chains``: the peer's refresh grows dearer as a
+chain grows longer, ours does not). A warm-up (``--warmup`` seconds) precedes each measured run.
 
 ``--generator wrk``: the same load sent by wrk instead (pinned to core 1, one thread for client
 credentials and JWKS, one thread a refresh chain; its latencies), as an independent check of the
 generator. wrk stops with requests in flight, which would leave a chain on a token the server
-already rotated: each wrk run of refresh starts fresh chains (ours and the floor: minted at
-start-up, as many as the runs need; the peer: minted by its own models just before the run, since
-its in-memory adapter, an LRU of 1,000 entries, evicts older ones).
+already rotated, so its warm-up starts chains of its own too. Fresh chains: ours and the floor's
+are minted at start-up, as many as the runs need; the peer's by its own models just before each
+run, since its in-memory adapter, an LRU of 1,000 entries, evicts older ones.
 
 Rounds (``--rounds``, 3 by default): in each, every grant goes to every server in turn, in the
 reverse order every other round. This machine's speed drifts by a third over minutes (other
@@ -523,6 +524,22 @@ end
 """
 
 
+def fresh_chains(setup: dict, pool: list[str], n: int) -> list[str]:
+    """``n`` refresh tokens never presented, to start a run's chains from: the peer mints them now
+    with its own models (``mint_port``; minted at start-up, they would have been evicted by then),
+    ours and the floor take them from ``pool`` (minted at start-up: ``chains``)."""
+    if setup.get("mint_port"):
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{setup['mint_port']}/mint?n={n}") as answer:
+            return json.loads(answer.read())
+    if len(pool) < n:
+        raise SystemExit(f"{n} fresh refresh chains needed, {len(pool)} left: see chains()")
+    taken = pool[:n]
+    del pool[:n]
+    return taken
+
+
 def _lua(value: str) -> str:
     return json.dumps(value)  # a JSON string of ASCII is a Lua string literal
 
@@ -531,7 +548,6 @@ def _wrk_load(port: int, grant: str, setup: dict, connections: int, warmup: floa
               work: Path, server_pid: int | None) -> dict:
     """What ``_load`` measures, with wrk (pinned to core 1) sending the requests: a warm-up run,
     then the measured one. The latencies are wrk's (its HdrHistogram, microseconds)."""
-    import urllib.request
     from urllib.parse import quote
 
     refresh = grant == "refresh_token"
@@ -539,13 +555,7 @@ def _wrk_load(port: int, grant: str, setup: dict, connections: int, warmup: floa
     threads = connections if refresh else 1
 
     def once(duration: float) -> tuple[list[str], float, float | None]:
-        if refresh and setup.get("mint_port"):  # the peer: minted now, not evicted yet
-            with urllib.request.urlopen(f"http://127.0.0.1:{setup['mint_port']}/mint?n={connections}") as answer:
-                pool[:0] = json.loads(answer.read())
-        tokens = pool[:connections]
-        if refresh and len(tokens) < connections:
-            raise SystemExit(f"{connections} fresh refresh chains needed, {len(tokens)} left: see chains()")
-        del pool[:len(tokens)]
+        tokens = fresh_chains(setup, pool, connections) if refresh else []
         script = work / f"wrk-{port}-{grant}.lua"
         script.write_text(WRK_SCRIPT % {
             "grant": _lua(grant), "path": _lua("/jwks" if grant == "jwks" else "/token"),
@@ -578,11 +588,14 @@ def _wrk_load(port: int, grant: str, setup: dict, connections: int, warmup: floa
 
 
 def chains(args, grants) -> int:
-    """Refresh tokens to start with: one a connection, which the Python generator's chains carry
-    from run to run; wrk needs fresh ones for each of its runs (warm-up and measured)."""
-    if args.generator == "wrk" and "refresh_token" in grants:
-        return args.connections * args.rounds * (2 if args.warmup > 0 else 1)
-    return args.connections
+    """Refresh tokens to mint at start-up: every run of refresh starts fresh chains, one a
+    connection (the Python generator's warm-up goes on in the measured run's chains; wrk's is a run
+    of its own). Fresh, because the peer's refresh grows dearer as its chains grow longer (its CPU an
+    answer went from 0.61 to 1.32 ms over seven rounds of chains carried on), and ours does not: a
+    chain carried from round to round measured that, not the endpoint."""
+    if "refresh_token" not in grants:
+        return args.connections
+    return args.connections * args.rounds * (2 if args.generator == "wrk" and args.warmup > 0 else 1)
 
 
 def run_load(port: int, grant: str, setup: dict, connections: int, warmup: float, seconds: float,
@@ -591,6 +604,9 @@ def run_load(port: int, grant: str, setup: dict, connections: int, warmup: float
     the refresh tokens it starts its chains from (which it hands back, rotated)."""
     if generator == "wrk":
         return _wrk_load(port, grant, setup, connections, warmup, seconds, work, server_pid)
+    pool = list(setup.get("refresh_tokens", []))
+    if grant == "refresh_token":
+        setup = {**setup, "refresh_tokens": fresh_chains(setup, pool, connections)}
     spec = work / f"load-{port}-{grant}.json"
     spec.write_text(json.dumps(setup))
     done = subprocess.run([*pinned(1), sys.executable, str(HERE), "--load", str(spec), "--port", str(port),
@@ -599,7 +615,7 @@ def run_load(port: int, grant: str, setup: dict, connections: int, warmup: float
                           env=ENV, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"the load generator failed: {done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "refresh_tokens": pool}
 
 
 def load_main(args) -> None:
@@ -650,7 +666,7 @@ def measure(servers: dict, grants, args, work: Path) -> dict[str, dict[str, list
     """Load every started server (label -> (process, port, setup)) per grant, ``args.rounds`` times:
     within a round each grant goes to every server in turn, and every other round in the reverse
     order, so that the machine's drift over the minutes of a run weighs on all of them alike.
-    Refresh chains go on from round to round."""
+    Every run of refresh starts fresh chains (``chains``)."""
     from concurrent.futures import ThreadPoolExecutor
 
     results: dict[str, dict[str, list[dict]]] = {label: {g: [] for g in grants} for label in servers}
