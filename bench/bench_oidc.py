@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import datetime as dt
 import os
 import secrets
 import tempfile
@@ -116,7 +117,7 @@ async def run(args) -> None:
     passcode = "135790"
     with engine.begin() as conn:
         pids = conn.execute(sa.select(persons.c.pid).where(persons.c.status == "alive",
-                                                           persons.c.date_of_birth < "2005-01-01")
+                                                           persons.c.date_of_birth < dt.date(2005, 1, 1))
                             .order_by(persons.c.person_id).limit(args.logins + 5)).scalars().all()
         for pid in pids:
             auth.enroll(conn, vault, pid, level=1, passcode=passcode, actor="bench")

@@ -55,6 +55,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import datetime as dt
 import json
 import os
 import secrets
@@ -207,7 +208,7 @@ def setup_ours(db: str, chains: int) -> dict:
     vault = for_database(db)
     with engine.begin() as conn:
         pids = conn.execute(sa.select(persons.c.pid).where(persons.c.status == "alive",
-                                                           persons.c.date_of_birth < "2005-01-01")
+                                                           persons.c.date_of_birth < dt.date(2005, 1, 1))
                             .order_by(persons.c.person_id).limit(chains)).scalars().all()
         for pid in pids:
             auth.enroll(conn, vault, pid, level=1, passcode="135790", actor="bench")
