@@ -84,8 +84,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
-const [port, chains, out, mintPort] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4],
-  Number(process.argv[5])];
+const [port, out, mintPort] = [Number(process.argv[2]), process.argv[3], Number(process.argv[4])];
 const issuer = `http://127.0.0.1:${port}`;
 const api = 'https://api.bench';
 const secret = (n) => randomBytes(n).toString('base64url');
@@ -144,16 +143,15 @@ async function mint(n) {
   }
   return made;
 }
-const refreshTokens = await mint(chains);
-// fresh chains before each wrk run (bench_token_peer._wrk_load): its in-memory adapter is an LRU of
-// 1,000 entries, which evicts tokens minted at start-up once as many others were saved
+// every run's fresh chains, minted just before it (bench_token_peer.fresh_chains): the in-memory
+// adapter is an LRU of 1,000 entries, which would have evicted tokens minted at start-up
 createServer(async (req, res) => {
   const n = Number(new URL(req.url, 'http://x').searchParams.get('n'));
   res.setHeader('Content-Type', 'application/json');
   res.end(JSON.stringify(await mint(n)));
 }).listen(mintPort, '127.0.0.1');
 provider.listen(port, '127.0.0.1', () => {
-  writeFileSync(out, JSON.stringify({ partner, rp, refresh_tokens: refreshTokens, mint_port: mintPort }));
+  writeFileSync(out, JSON.stringify({ partner, rp, mint_port: mintPort }));
 });
 """
 
@@ -172,9 +170,9 @@ def install_peer() -> Path:
     return script
 
 
-def start_peer(script: Path, port: int, chains: int, work: Path) -> tuple[subprocess.Popen, dict]:
+def start_peer(script: Path, port: int, work: Path) -> tuple[subprocess.Popen, dict]:
     out = work / f"peer-{port}.json"
-    server = subprocess.Popen([*pinned(0), "node", str(script), str(port), str(chains), str(out), str(free_port())],
+    server = subprocess.Popen([*pinned(0), "node", str(script), str(port), str(out), str(free_port())],
                               cwd=PEER_DIR, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not out.exists():
@@ -412,8 +410,6 @@ async def _load(port: int, grant: str, setup: dict, connections: int, warmup: fl
     measuring = {"on": False, "stop": False}
     first_error: list[str] = []
 
-    last = list(tokens)  # each chain's refresh token when it stopped (the next run goes on from it)
-
     async def chain(i: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         conn = Connection(reader, writer)
@@ -434,8 +430,6 @@ async def _load(port: int, grant: str, setup: dict, connections: int, warmup: fl
                 if ok and grant == "refresh_token":
                     refresh = json.loads(answer).get("refresh_token")
                     ok = bool(refresh)
-                    if ok:
-                        last[i] = refresh
                 if measuring["on"]:
                     if ok:
                         counts["ok"] += 1
@@ -466,8 +460,7 @@ async def _load(port: int, grant: str, setup: dict, connections: int, warmup: fl
             "first_error": first_error[0] if first_error else None,
             # the server's CPU time an answer, and its share of a core, over the measured seconds
             "cpu_ms": None if cpu is None or not counts["ok"] else cpu / counts["ok"] * 1000,
-            "cpu_share": None if cpu is None else cpu / duration,
-            "refresh_tokens": last}
+            "cpu_share": None if cpu is None else cpu / duration}
 
 
 # wrk (``--generator wrk``): one Lua state a thread; with one connection a thread (refresh), each
@@ -478,7 +471,6 @@ WRK_SCRIPT = r"""
 local grant, path, auth, scope, tokens = %(grant)s, %(path)s, %(auth)s, %(scope)s, {%(tokens)s}
 local threads, next_id = {}, 1
 function setup(thread)
-  thread:set("id", next_id)
   thread:set("token", tokens[next_id] or "")
   table.insert(threads, thread)
   next_id = next_id + 1
@@ -555,7 +547,7 @@ def _wrk_load(port: int, grant: str, setup: dict, connections: int, warmup: floa
     pool = list(setup.get("refresh_tokens", [])) if refresh else []
     threads = connections if refresh else 1
 
-    def once(duration: float) -> tuple[list[str], float, float | None]:
+    def once(duration: float) -> tuple[list[str], float | None]:
         tokens = fresh_chains(setup, pool, connections) if refresh else []
         script = work / f"wrk-{port}-{grant}.lua"
         script.write_text(WRK_SCRIPT % {
@@ -570,11 +562,11 @@ def _wrk_load(port: int, grant: str, setup: dict, connections: int, warmup: floa
         if done.returncode:
             raise SystemExit(f"wrk failed: {done.stderr}")
         cpu = None if cpu_started is None or cpu_ended is None else cpu_ended - cpu_started
-        return done.stdout.splitlines(), duration, cpu
+        return done.stdout.splitlines(), cpu
 
     if warmup > 0:
         once(warmup)
-    lines, _, cpu = once(seconds)
+    lines, cpu = once(seconds)
     result = next(line for line in lines if line.startswith("RESULT ")).split()
     good, bad, duration_us = int(result[1]), int(result[2]), int(result[3])
     p50, p99, most = (float(x) / 1000 for x in result[4:7])
@@ -589,7 +581,7 @@ def _wrk_load(port: int, grant: str, setup: dict, connections: int, warmup: floa
 
 
 def chains(args, grants) -> int:
-    """Refresh tokens to mint at start-up: every run of refresh starts fresh chains, one a
+    """Refresh tokens ours and the floor mint at start-up: every run of refresh starts fresh chains, one a
     connection (the Python generator's warm-up goes on in the measured run's chains; wrk's is a run
     of its own). Fresh, because the peer's refresh grows dearer as its chains grow longer (its CPU an
     answer went from 0.61 to 1.32 ms over seven rounds of chains carried on), and ours does not: a
@@ -602,7 +594,8 @@ def chains(args, grants) -> int:
 def run_load(port: int, grant: str, setup: dict, connections: int, warmup: float, seconds: float,
              work: Path, server_pid: int | None = None, generator: str = "python") -> dict:
     """The load generator in its own process, pinned to core 1; ``setup`` holds the clients and
-    the refresh tokens it starts its chains from (which it hands back, rotated)."""
+    the refresh tokens to start fresh chains from (``fresh_chains``): those left unused come back
+    in the result's ``refresh_tokens``."""
     if generator == "wrk":
         return _wrk_load(port, grant, setup, connections, warmup, seconds, work, server_pid)
     pool = list(setup.get("refresh_tokens", []))
@@ -751,7 +744,7 @@ def main() -> None:
         try:
             if "peer" in servers:
                 port = free_port()
-                process, peer_setup = start_peer(install_peer(), port, chains(args, grants), work)
+                process, peer_setup = start_peer(install_peer(), port, work)
                 started["peer"] = (process, port, {**peer_setup, "cc_scope": "api:read"})
             if "ours" in servers or "floor" in servers:
                 if postgres:

@@ -172,10 +172,8 @@ def find(conn: sa.Connection, value, kind: str | None = None, now: dt.datetime |
     elif kind != "access":
         row = _REFRESH_BY_HASH.first(conn, {"hash": hashed})
     else:
-        row = None
-    if row is None or (kind and row.kind != kind):
-        return None
-    return Token(row, now or utcnow())
+        row = None  # an access token is a JWT (each query reads rows of its own kind only)
+    return Token(row, now or utcnow()) if row is not None else None
 
 
 def _unverified_jti(value: str) -> str | None:
@@ -256,7 +254,7 @@ def validate_access_token(conn: sa.Connection, value, issuer: str, now: dt.datet
         row = _BY_JTI_AND_KEY.first(conn, {"jti": jti, "hash": hashed, "kid": kid, "now": now})
         if row is not None and not row.key_published:
             return None
-    if row is None or row.kind != "access":
+    if row is None:
         return None
     found = Token(row, now)
     if not found.is_active():

@@ -136,7 +136,7 @@ def http_request(scope, body: bytes, issuer: str) -> HttpRequest:
         except (UnicodeDecodeError, ValueError):
             raise BadBody("The request body is not form-encoded UTF-8 text.") from None
     try:
-        query = parse_qsl(query_string, keep_blank_values=True, max_num_fields=100) if query_string else []
+        query = parse_qsl(query_string, keep_blank_values=True, max_num_fields=100)
     except ValueError:
         raise BadBody("Too many query parameters.") from None
     if any("\x00" in k or "\x00" in v for k, v in (*query, *form)):
