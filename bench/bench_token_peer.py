@@ -37,9 +37,9 @@ always presents the refresh token of its previous answer (a failed answer breaks
 counts as an error); each run starts fresh chains (``chains``: the peer's refresh grows dearer as a
 chain grows longer, ours does not). A warm-up (``--warmup`` seconds) precedes each measured run.
 
-``--generator wrk``: the same load sent by wrk instead (pinned to core 1, one thread for client
-credentials and JWKS, one thread a refresh chain; its latencies), as an independent check of the
-generator. wrk stops with requests in flight, which would leave a chain on a token the server
+``--generator wrk``: the same load sent by wrk instead (Debian's ``wrk`` package; pinned to core 1,
+one thread for client credentials and JWKS, one thread a refresh chain; its latencies), as an
+independent check of the generator. wrk stops with requests in flight, which would leave a chain on a token the server
 already rotated, so its warm-up starts chains of its own too. Fresh chains: ours and the floor's
 are minted at start-up, as many as the runs need; the peer's by its own models just before each
 run, since its in-memory adapter, an LRU of 1,000 entries, evicts older ones.
