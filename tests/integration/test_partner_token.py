@@ -1,4 +1,4 @@
-"""A partner's client-credentials token granted without Authlib's dispatch (``Provider._partner_token``),
+"""A partner's client-credentials token granted without Authlib's dispatch (``Provider._plain_token``),
 on SQLite and PostgreSQL: it grants exactly what the general way grants, and whatever it does not
 grant goes the general way (Authlib's refusals), with nothing written on the way."""
 
@@ -105,8 +105,8 @@ def test_what_the_partner_path_does_not_grant_goes_the_general_way(engine, vault
                                                                  ("code", "x"), ("redirect_uri", "https://x/cb")]),
     }[case]
     answered = []
-    partner_token = Provider._partner_token
-    monkeypatch.setattr(Provider, "_partner_token", lambda self, r: answered.append(partner_token(self, r)))
+    plain_token = Provider._plain_token
+    monkeypatch.setattr(Provider, "_plain_token", lambda self, r: answered.append(plain_token(self, r)))
     fast = _grant(engine, vault, request())
     assert answered == [None]  # declined: the general way answered
     general = _grant(engine, vault, request(), general=True)

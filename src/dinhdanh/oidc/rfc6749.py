@@ -149,19 +149,23 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return found
 
     def authenticate_user(self, refresh_token):
-        row = refresh_token.row
-        user = self.server.end_user(row.account_id, acr=row.acr, amr=row.amr or [], auth_time=row.auth_time,
-                                    session_id=row.session_id, claims_request=row.claims,
-                                    client=self.request.client, sid=row.sid)
-        if user is None:
-            raise InvalidGrantError("The account is no longer usable.")
-        if not officers.still_officer(self.server.conn, row.scope, row.account_id, row.auth_time):
-            raise InvalidGrantError("The account is no longer an active officer's, or the officer's sign-ins "
-                                    "were revoked.")
-        return user
+        return refresh_user(self.server, refresh_token.row, self.request.client)
 
     def revoke_old_credential(self, refresh_token) -> None:
         """Already done: the old refresh token was marked rotated when it was accepted."""
+
+
+def refresh_user(server, row, client) -> EndUser:
+    """The person a refresh token's grant is for, if they may still have tokens: their account
+    usable, and an officer's sign-in still standing; ``InvalidGrantError`` otherwise."""
+    user = server.end_user(row.account_id, acr=row.acr, amr=row.amr or [], auth_time=row.auth_time,
+                           session_id=row.session_id, claims_request=row.claims, client=client, sid=row.sid)
+    if user is None:
+        raise InvalidGrantError("The account is no longer usable.")
+    if not officers.still_officer(server.conn, row.scope, row.account_id, row.auth_time):
+        raise InvalidGrantError("The account is no longer an active officer's, or the officer's sign-ins "
+                                "were revoked.")
+    return user
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):

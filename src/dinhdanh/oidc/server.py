@@ -13,8 +13,8 @@ authentication ``client_secret_basic`` (Authlib's) and ``private_key_jwt`` (RFC 
 revocation (RFC 7009), introspection (RFC 7662), userinfo (OIDC Core s.5.3) and end-session
 (RP-initiated logout); token generation in ``generate_bearer_token`` (JWT access tokens), bound to
 the client's key when the token request carries a DPoP proof (RFC 9449, ``oidc.dpop``). A
-partner's plain client-credentials request is granted by ``Provider._partner_token`` with the same
-checks; whatever it would not grant goes Authlib's way.
+partner's plain client-credentials request and a relying party's plain refresh are granted by
+``Provider._plain_token`` with the same checks; whatever it would not grant goes Authlib's way.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from dinhdanh.oidc.claims import (OFFICER_SCOPE, PARTNER_SCOPES, SCOPES, USER_SC
                                   parse_claims_request)
 from dinhdanh.oidc.clients import Client, client_in, load_client
 from dinhdanh.oidc.core import OpenIDCode, UserInfoEndpoint
-from dinhdanh.oidc.rfc6749 import (AuthorizationCodeGrant, ClientCredentialsGrant, EndUser, RefreshTokenGrant)
+from dinhdanh.oidc.rfc6749 import (AuthorizationCodeGrant, ClientCredentialsGrant, EndUser, RefreshTokenGrant,
+                                   refresh_user)
 from dinhdanh.oidc.rfc7009 import RevocationEndpoint
 from dinhdanh.oidc.rfc7523 import PrivateKeyJWT
 from dinhdanh.oidc.rfc7636 import S256CodeChallenge
@@ -170,12 +171,13 @@ class Request(OAuth2Request):
 
 @dataclass(frozen=True)
 class _Granted:
-    """What ``save_token`` reads of a token request granted to a client alone (no person, no code)."""
+    """What ``save_token`` reads of a token request granted without Authlib's request object
+    (``Provider._plain_token``): the client, and the person and the refresh token exchanged, if any."""
 
     client: Client
-    user: None = None
+    user: EndUser | None = None
     authorization_code: None = None
-    refresh_token: None = None
+    refresh_token: tokens.Token | None = None
 
 
 def _check_transport(uri: str) -> None:
@@ -246,7 +248,7 @@ class Provider(AuthorizationServer):
     def create_token_response(self, request=None):
         """The token endpoint, with its DPoP proof (if any) checked first (RFC 9449 s.5)."""
         if isinstance(request, HttpRequest):
-            granted = self._partner_token(request)
+            granted = self._plain_token(request)
             if granted is not None:
                 return granted
         request = self.create_oauth2_request(request)
@@ -258,22 +260,29 @@ class Provider(AuthorizationServer):
             return self.handle_error_response(request, error)
         return super().create_token_response(request)
 
-    def _partner_token(self, http: HttpRequest):
-        """The commonest token request, a partner's machine asking for a client-credentials token
-        with its secret in the Basic header (RFC 6749 s.4.4, s.2.3.1) and nothing else, granted
-        without Authlib's dispatch (its request object, grant lookup, authentication registry and
-        hooks cost a fifth of such a token's CPU), by the same checks and the same functions:
-        Authlib's reading of the header, the client's own checks (``Client``), the provider's and
-        the grant's scope checks, ``generate_bearer_token`` and ``save_token``. It answers only a
-        request that the general way would grant: anything else (another grant, another
-        authentication, a DPoP proof, a repeated or unknown parameter, a request to refuse) returns
-        None, nothing written, and goes the general way, so that every refusal is Authlib's."""
+    def _plain_token(self, http: HttpRequest):
+        """The two commonest token requests, granted without Authlib's dispatch (its request
+        object, grant lookup, authentication registry and hooks cost a fifth of a token's CPU): a
+        partner's machine asking for a client-credentials token (``_partner_token``) and a relying
+        party's server rotating a refresh token (``_rotated_token``), each with the client's secret
+        in the Basic header (RFC 6749 s.2.3.1), no DPoP proof and nothing else. The same checks
+        and the same functions as the general way: Authlib's reading of the header, the client's
+        own checks (``Client``), the grants' checks, ``generate_bearer_token`` and ``save_token``.
+        A request the general way would not grant returns None, nothing written, and goes the
+        general way, so that every refusal is Authlib's (and a reused refresh token's family is
+        revoked there)."""
         if http.method != "POST" or http.query or not 1 <= len(http.form) <= 2:
             return None
         _check_transport(http.uri)  # plain http is refused whatever the request
         form = dict(http.form)
-        if len(form) != len(http.form) or form.get("grant_type") != "client_credentials" or \
-                not form.keys() <= {"grant_type", "scope"}:
+        if len(form) != len(http.form):
+            return None
+        grant_type = form.get("grant_type")
+        if grant_type == ClientCredentialsGrant.GRANT_TYPE and form.keys() <= {"grant_type", "scope"}:
+            answer = self._partner_token
+        elif grant_type == RefreshTokenGrant.GRANT_TYPE and form.keys() == {"grant_type", "refresh_token"}:
+            answer = self._rotated_token
+        else:
             return None
         headers = Headers(http.headers)
         if "dpop" in headers:
@@ -284,8 +293,12 @@ class Provider(AuthorizationServer):
         client = self.query_client(client_id)
         if client is None or not client.check_endpoint_auth_method("client_secret_basic", "token") or \
                 not client.check_client_secret(secret) or client.dpop_bound_access_tokens or \
-                not client.check_grant_type(ClientCredentialsGrant.GRANT_TYPE):
+                not client.check_grant_type(grant_type):
             return None
+        return answer(client, form)
+
+    def _partner_token(self, client: Client, form: dict):
+        """A client-credentials token (RFC 6749 s.4.4) for an authenticated client (``_plain_token``)."""
         scope = form.get("scope")
         try:
             self.validate_requested_scope(scope)
@@ -296,6 +309,29 @@ class Provider(AuthorizationServer):
             return None
         self.save_token(token, _Granted(client))
         return self.handle_response(200, token, ClientCredentialsGrant.TOKEN_RESPONSE_HEADER)
+
+    def _rotated_token(self, client: Client, form: dict):
+        """A refresh token exchanged for new tokens (RFC 6749 s.6), for an authenticated client
+        (``_plain_token``), as ``RefreshTokenGrant`` does, in another order: only a token in force
+        (the client's, not exchanged, revoked or expired, bound to no DPoP key) for a person who
+        may still have tokens (``refresh_user``) is marked exchanged here. Any other goes the
+        general way, which finds it the same and refuses it, revoking the family of an exchanged
+        one. Marking it may still fail (exchanged or revoked by a concurrent request since it was
+        read): then the general way reads it again, exchanged or revoked, and does the same."""
+        found = tokens.find(self.conn, form["refresh_token"], "refresh", self.now)
+        if found is None or found.row.client_id != client.client_id or not found.is_active() or \
+                found.row.jkt is not None:
+            return None
+        try:
+            user = refresh_user(self, found.row, client)
+        except OAuth2Error:
+            return None
+        if not tokens.mark_rotated(self.conn, found.row.token_id, self.now):
+            return None
+        token = self.generate_bearer_token(RefreshTokenGrant.GRANT_TYPE, client, user=user, scope=found.get_scope(),
+                                           include_refresh_token=RefreshTokenGrant.INCLUDE_NEW_REFRESH_TOKEN)
+        self.save_token(token, _Granted(client, user=user, refresh_token=found))
+        return self.handle_response(200, token, RefreshTokenGrant.TOKEN_RESPONSE_HEADER)
 
     def authenticate_client(self, request, methods, endpoint="token"):
         client = self._client_authentication()(request, methods, endpoint)
