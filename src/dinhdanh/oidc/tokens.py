@@ -99,20 +99,19 @@ def store(conn: sa.Connection, *, kind: str, value: str, jti: str, client_id: st
           issued_at: dt.datetime, expires_at: dt.datetime, account_id: int | None = None,
           session_id: int | None = None, family_id: str | None = None, claims: dict | None = None,
           acr: str | None = None, amr: list | None = None, auth_time: dt.datetime | None = None,
-          jkt: str | None = None) -> int:
+          jkt: str | None = None) -> None:
     """Store a token's row; ``jkt``: the thumbprint of the DPoP key it is bound to (oidc.dpop)."""
-    rows, _ = _INSERT.run(conn, dict(
+    _INSERT.rowcount(conn, dict(
         kind=kind, token_hash=digest(value), jti=jti, client_id=client_id, account_id=account_id,
         session_id=session_id, family_id=family_id, scope=scope, claims=claims, acr=acr, amr=amr,
         auth_time=auth_time, issued_at=issued_at, expires_at=expires_at, jkt=jkt,
     ))
-    return rows[0].token_id
 
 
 # every token answered writes its row: on the driver's cursor (``store.prepared``)
 _STORED = ("kind", "token_hash", "jti", "client_id", "account_id", "session_id", "family_id", "scope", "claims", "acr",
            "amr", "auth_time", "issued_at", "expires_at", "jkt")
-_INSERT = Prepared(oidc_tokens.insert().returning(oidc_tokens.c.token_id), keys=list(_STORED))
+_INSERT = Prepared(oidc_tokens.insert(), keys=list(_STORED))
 
 
 @dataclass

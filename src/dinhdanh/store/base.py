@@ -46,15 +46,21 @@ class UTCDateTime(sa.TypeDecorator):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
         utc = dt.UTC
+        last = (None, None)  # the last value bound and its text: a row often binds one moment twice
 
         def process(value):
+            nonlocal last
             if value is None:
                 return None
+            seen, text = last  # one tuple, replaced whole: threads sharing the processor never mix two
+            if value is seen:
+                return text
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
-            if value.tzinfo is not utc:
-                value = value.astimezone(utc)
-            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = (value if value.tzinfo is utc else value.astimezone(utc)).replace(tzinfo=None) \
+                .isoformat(" ", "microseconds")
+            last = (value, text)
+            return text
 
         return process
 
