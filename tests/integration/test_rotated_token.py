@@ -254,3 +254,33 @@ def test_one_token_presented_by_many_threads_is_exchanged_once(engine, people):
     family = _family(engine, value)
     assert family[0] == ("refresh", True, "refresh_reused") and len(family) == 3
     assert all(reason == "refresh_reused" for _, _, reason in family)
+
+
+def test_one_token_sent_many_times_at_once_over_http_is_exchanged_once(engine, people):
+    """The app itself (on SQLite its group commit puts requests read together in one transaction,
+    one after another; on PostgreSQL concurrent units in the pool): eight requests with one refresh
+    token, sent at once. One gets new tokens, seven are refused, and the family ends revoked."""
+    import asyncio
+
+    import httpx
+
+    from dinhdanh.web.app import create_app
+    from dinhdanh.web.oidc import set_issuer
+
+    rp = add_client(engine, grant_types=RP)
+    value = _mint(engine, rp, people.accounts[BINH])
+    app = create_app(engine)
+    app.state.vault = people.vault
+    set_issuer(app, ISSUER)
+
+    async def send_all() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER) as client:
+            return await asyncio.gather(*(client.post(
+                "/token", data={"grant_type": "refresh_token", "refresh_token": value},
+                headers={"Authorization": _basic(rp["client_id"], rp["client_secret"])}) for _ in range(8)))
+
+    answers = asyncio.run(send_all())
+    assert sorted(r.status_code for r in answers) == [200] + [400] * 7, [r.text for r in answers]
+    assert {r.json()["error"] for r in answers if r.status_code == 400} == {"invalid_grant"}
+    family = _family(engine, value)
+    assert len(family) == 3 and all(reason == "refresh_reused" for _, _, reason in family)
