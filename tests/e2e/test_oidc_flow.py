@@ -14,6 +14,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
@@ -247,6 +248,15 @@ def test_refusals_at_the_token_endpoint(op):
     query, verifier = op.login()
     op.sql(oidc_codes.update().values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     assert op.token(query["code"], verifier).json()["error"] == "invalid_grant"
+    # a parameter sent twice (RFC 6749 s.3.2): refused, and the code is not spent
+    query, verifier = op.login()
+    form = [("grant_type", "authorization_code"), ("code", query["code"]), ("code", query["code"]),
+            ("redirect_uri", op.rp["redirect_uris"][0]), ("code_verifier", verifier)]
+    r = op.http.post("/token", content=urlencode(form), auth=(op.rp["client_id"], op.rp["client_secret"]),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and r.headers["cache-control"] == "no-store"
+    assert r.json() == {"error": "invalid_request", "error_description": "Repeated parameter: code."}
+    assert op.token(query["code"], verifier).status_code == 200
     # a method the endpoint does not take: the project's 405, Vietnamese first, with Allow
     r = op.http.get("/token")
     assert r.status_code == 405 and r.headers["allow"] == "POST"

@@ -252,6 +252,9 @@ class Provider(AuthorizationServer):
             if granted is not None:
                 return granted
         request = self.create_oauth2_request(request)
+        repeated = next((name for name, values in request.payload.datalist.items() if len(values) > 1), None)
+        if repeated is not None:  # RFC 6749 s.3.2: parameters MUST NOT be included more than once
+            return self.handle_error_response(request, InvalidRequestError(f"Repeated parameter: {repeated[:64]}."))
         http = request.http
         try:
             self.dpop_proof = dpop.token_request_proof(self.conn, _dpop_headers(http), url=_without_query(http.uri),
