@@ -297,7 +297,7 @@ def test_used_proofs_are_forgotten_after_their_window(family, http):
         assert conn.execute(sa.select(sa.func.count()).select_from(oidc_dpop_proofs)).scalar_one() == 1
     with family.begin() as conn:
         conn.execute(oidc_dpop_proofs.update().values(expires_at=utcnow() - dt.timedelta(minutes=2)))
-        assert housekeeping.purge_expired(conn)["dpop_proofs"] == 1
+    assert housekeeping.purge_expired(family)["dpop_proofs"] == 1
 
 
 # ------------------------------------------------------------------ relying parties: code flow, userinfo

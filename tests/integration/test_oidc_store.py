@@ -174,8 +174,9 @@ def test_consents_tokens_and_housekeeping(engine, tmp_path, vault):
         assert not tokens.mark_rotated(conn, found.row.token_id, utcnow())
         # housekeeping removes what expired more than a day ago
         conn.execute(oidc_tokens.update().values(expires_at=utcnow() - dt.timedelta(days=2)))
-        done = housekeeping.purge_expired(conn)
-        assert done["tokens"] == 4
+    done = housekeeping.purge_expired(engine)
+    assert done["tokens"] == 4
+    with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(oidc_tokens)).scalar_one() == 0
 
 

@@ -173,7 +173,7 @@ def test_the_migration_matches_the_tables(engine):
 
     def ours(obj, name, type_, reflected, compare_to):
         table = obj if type_ == "table" else getattr(obj, "table", None)
-        return table is not None and table.name == "oidc_tokens"
+        return table is not None and table.name in ("oidc_tokens", "oidc_codes")
 
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"include_object": ours, "compare_type": True})

@@ -173,6 +173,4 @@ def purge(db: DbOption = None) -> None:
     """Delete what has expired: codes, requests, sessions, tokens (past their expiry by a day)."""
     from dinhdanh.oidc.housekeeping import purge_expired
 
-    engine = engine_for(db, upgrade=True)
-    with engine.begin() as conn:
-        emit(purge_expired(conn))
+    emit(purge_expired(UnitOfWork(engine_for(db, upgrade=True))))

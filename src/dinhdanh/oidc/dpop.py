@@ -277,7 +277,12 @@ _SPEND_PG, _SPEND_SQLITE = (
 
 def purge(conn: sa.Connection, now: dt.datetime) -> int:
     """Forget the proofs that can no longer pass the iat check (the token endpoint does this)."""
-    return conn.execute(oidc_dpop_proofs.delete().where(oidc_dpop_proofs.c.expires_at < now)).rowcount
+    return conn.execute(oidc_dpop_proofs.delete().where(forgotten(now))).rowcount
+
+
+def forgotten(now: dt.datetime):
+    """The condition of the proofs that can no longer pass the iat check at ``now``."""
+    return oidc_dpop_proofs.c.expires_at < now
 
 
 def _one(proofs: list[str]) -> str | None:

@@ -123,6 +123,9 @@ oidc_codes = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("used_at", UTCDateTime),
     sa.Index("ix_oidc_codes_client_id_nonce", "client_id", "nonce"),
+    # the sessions' purge checks that no code refers to a session (``oidc.housekeeping``)
+    sa.Index("ix_oidc_codes_session_id", "session_id", sqlite_where=sa.text("session_id IS NOT NULL"),
+             postgresql_where=sa.text("session_id IS NOT NULL")),
 )
 
 # Access tokens (JWT, ES256; the row makes them revocable and introspectable) and refresh tokens
@@ -133,11 +136,15 @@ oidc_codes = sa.Table(
 # goes to the right-hand end of the index) and checked by its hash; only a refresh token, opaque,
 # is found by its hash. A unique index of random hashes over every token put each of the thousands
 # of rows written a second on a random leaf page, the largest part of the token endpoint's commit.
-# ``account_id`` and ``family_id`` are indexed only where set (a partner's token has neither).
-TOKEN_PARTIAL_INDEXES = (  # (name, column, unique, where): the migration makes the same
+# ``account_id``, ``family_id`` and ``session_id`` are indexed only where set (a partner's token
+# has none of them). ``session_id``'s index is for the sessions' purge (``oidc.housekeeping``):
+# deleting a session checks that no token refers to it, which without it read the whole table for
+# each session.
+TOKEN_PARTIAL_INDEXES = (  # (name, column, unique, where): the migrations make the same
     ("uq_oidc_tokens_refresh_hash", "token_hash", True, "kind = 'refresh'"),
     ("ix_oidc_tokens_account_id", "account_id", False, "account_id IS NOT NULL"),
     ("ix_oidc_tokens_family_id", "family_id", False, "family_id IS NOT NULL"),
+    ("ix_oidc_tokens_session_id", "session_id", False, "session_id IS NOT NULL"),
 )
 oidc_tokens = sa.Table(
     "oidc_tokens", metadata,
