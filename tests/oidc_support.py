@@ -220,3 +220,37 @@ class LiveServer:
 def account_row(engine: sa.Engine, account_id: int):
     with engine.connect() as conn:
         return conn.execute(sa.select(eid_accounts).where(eid_accounts.c.account_id == account_id)).one()
+
+
+TOKEN_ISSUER = "https://id.dinhdanh.test"  # the issuer of the token endpoint's requests made below
+
+
+def basic(client_id: str, secret: str) -> str:
+    """An ``Authorization: Basic`` value (RFC 6749 s.2.3.1)."""
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def token_request(client: dict, form, headers=(), secret: str | None = None, query=()):
+    """A token request (``oidc.server.HttpRequest``) with ``form``, the client's secret in the Basic
+    header (or ``secret``), extra ``headers`` and ``query``."""
+    from dinhdanh.oidc.server import HttpRequest
+
+    return HttpRequest("POST", TOKEN_ISSUER + "/token", headers=[
+        ("host", "id.dinhdanh.test"), ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", basic(client["client_id"], secret or client["client_secret"])), *headers],
+        query=list(query), form=list(form), ip="127.0.0.1")
+
+
+def token_answer(engine: sa.Engine, vault: Vault, request, *, general: bool = False):
+    """(status, body, headers, token rows written) of the token endpoint for ``request``, in one
+    transaction; ``general``: the general way (an Authlib request object, which the plain
+    requests' fast paths never see)."""
+    from dinhdanh.oidc.server import Provider, Request
+    from dinhdanh.oidc.tables import oidc_tokens
+
+    with engine.begin() as conn:
+        before = conn.execute(sa.select(sa.func.count()).select_from(oidc_tokens)).scalar()
+        status, body, headers = Provider(conn, vault, TOKEN_ISSUER).create_token_response(
+            Request(request) if general else request)
+        after = conn.execute(sa.select(sa.func.count()).select_from(oidc_tokens)).scalar()
+    return status, body, dict(headers), after - before

@@ -4,7 +4,6 @@ grant goes the general way (Authlib's refusals), with nothing written on the way
 
 from __future__ import annotations
 
-import base64
 import os
 
 import pytest
@@ -17,9 +16,9 @@ from dinhdanh.oidc import keys
 from dinhdanh.oidc.server import HttpRequest, Provider, Request
 from dinhdanh.oidc.tables import oidc_tokens
 from dinhdanh.store.vault import Vault
-from tests.oidc_support import add_partner
+from tests.oidc_support import TOKEN_ISSUER as ISSUER
+from tests.oidc_support import add_partner, token_answer, token_request
 
-ISSUER = "https://id.dinhdanh.test"
 
 
 @pytest.fixture
@@ -27,27 +26,12 @@ def vault():
     return Vault(os.urandom(32))
 
 
-def _basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
 def _http(partner: dict, form=None, headers=(), secret: str | None = None, query=()) -> HttpRequest:
     form = [("grant_type", "client_credentials"), ("scope", "dinhdanh.verify")] if form is None else form
-    return HttpRequest("POST", ISSUER + "/token", headers=[
-        ("host", "id.dinhdanh.test"), ("content-type", "application/x-www-form-urlencoded"),
-        ("authorization", _basic(partner["client_id"], secret or partner["client_secret"])), *headers],
-        query=list(query), form=list(form), ip="127.0.0.1")
+    return token_request(partner, form, headers, secret, query)
 
 
-def _grant(engine, vault, request, *, general: bool = False):
-    """(status, body, headers, rows written) of the token endpoint for ``request``; ``general``: the
-    general way (an Authlib request object, which the partner path never sees)."""
-    with engine.begin() as conn:
-        before = conn.execute(sa.select(sa.func.count()).select_from(oidc_tokens)).scalar()
-        provider = Provider(conn, vault, ISSUER)
-        status, body, headers = provider.create_token_response(Request(request) if general else request)
-        after = conn.execute(sa.select(sa.func.count()).select_from(oidc_tokens)).scalar()
-    return status, body, dict(headers), after - before
+_grant = token_answer
 
 
 def _claims(engine, vault, token: str) -> dict:

@@ -5,7 +5,6 @@ what is left in the database (a token exchanged, a family revoked) are the gener
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import threading
 
@@ -16,22 +15,18 @@ from joserfc.jwk import KeySet
 
 from dinhdanh.eid.tables import eid_accounts
 from dinhdanh.oidc import keys, tokens
-from dinhdanh.oidc.server import HttpRequest, Provider, Request
+from dinhdanh.oidc.server import HttpRequest, Provider
 from dinhdanh.oidc.tables import oidc_tokens
 from dinhdanh.store.base import utcnow
-from tests.oidc_support import AN, BINH, add_client, load_people
+from tests.oidc_support import TOKEN_ISSUER as ISSUER
+from tests.oidc_support import AN, BINH, add_client, basic, load_people, token_answer, token_request
 
-ISSUER = "https://id.dinhdanh.test"
 RP = ["authorization_code", "refresh_token"]
 
 
 @pytest.fixture
 def people(engine, tmp_path):
     return load_people(engine, tmp_path)
-
-
-def _basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 def _mint(engine, client: dict, account_id: int, *, scope: str = "openid profile", **row) -> str:
@@ -48,21 +43,10 @@ def _mint(engine, client: dict, account_id: int, *, scope: str = "openid profile
 
 def _http(client: dict, refresh: str, form=None, headers=(), secret: str | None = None, query=()) -> HttpRequest:
     form = [("grant_type", "refresh_token"), ("refresh_token", refresh)] if form is None else form
-    return HttpRequest("POST", ISSUER + "/token", headers=[
-        ("host", "id.dinhdanh.test"), ("content-type", "application/x-www-form-urlencoded"),
-        ("authorization", _basic(client["client_id"], secret or client["client_secret"])), *headers],
-        query=list(query), form=list(form), ip="127.0.0.1")
+    return token_request(client, form, headers, secret, query)
 
 
-def _grant(engine, vault, request, *, general: bool = False):
-    """(status, body, headers, rows written) of the token endpoint for ``request``; ``general``: the
-    general way (an Authlib request object, which the fast path never sees)."""
-    with engine.begin() as conn:
-        before = conn.execute(sa.select(sa.func.count()).select_from(oidc_tokens)).scalar()
-        status, body, headers = Provider(conn, vault, ISSUER).create_token_response(
-            Request(request) if general else request)
-        after = conn.execute(sa.select(sa.func.count()).select_from(oidc_tokens)).scalar()
-    return status, body, dict(headers), after - before
+_grant = token_answer
 
 
 def _row(engine, value: str):
@@ -280,7 +264,7 @@ def test_one_token_sent_many_times_at_once_over_http_is_exchanged_once(engine, p
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ISSUER) as client:
             return await asyncio.gather(*(client.post(
                 "/token", data={"grant_type": "refresh_token", "refresh_token": value},
-                headers={"Authorization": _basic(rp["client_id"], rp["client_secret"])}) for _ in range(8)))
+                headers={"Authorization": basic(rp["client_id"], rp["client_secret"])}) for _ in range(8)))
 
     answers = asyncio.run(send_all())
     assert sorted(r.status_code for r in answers) == [200] + [400] * 7, [r.text for r in answers]
