@@ -170,9 +170,12 @@ def test_working_days_and_lock_requests(reg, vault):
     account_id = enroll(reg, vault, AN)["account_id"]
     other = enroll(reg, vault, CHAU)["account_id"]
     with reg.begin() as conn:
+        # at the module's NOW: TODAY is its day in Việt Nam, and a run crossing midnight there (17:00
+        # UTC) would otherwise give the request tomorrow's date and its deadline a day later
         first = locks.request_lock(conn, account_id, authority="Cơ quan điều tra", reason="Nghi lừa đảo",
-                                   actor="officer:9")
-        second = locks.request_lock(conn, other, authority="Ngân hàng", reason="Nghi mạo danh", actor="officer:9")
+                                   actor="officer:9", now=NOW)
+        second = locks.request_lock(conn, other, authority="Ngân hàng", reason="Nghi mạo danh", actor="officer:9",
+                                    now=NOW)
     assert first["status"] == "pending" and first["deadline"] == locks.add_working_days(TODAY, 2).isoformat()
     assert state(reg, account_id) == ("active", [])  # waits for the police
     later = NOW + dt.timedelta(days=6)
