@@ -39,3 +39,21 @@ def log_is_valid(engine) -> bool:
     sequencer.integrate_all(uow, for_database(engine.url.render_as_string(hide_password=False)))
     report = checks.verify_log(uow)
     return report.valid and report.pending == 0
+
+
+def schema_drift(engine, *tables: str) -> list:
+    """What Alembic's autogenerate finds between the migrated database of ``engine`` and the tables'
+    description (``dinhdanh.store.schema.metadata``), for ``tables`` only: [] when the migrations
+    make exactly those tables, their columns, types and indexes."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from dinhdanh.store.schema import metadata
+
+    def ours(obj, name, type_, reflected, compare_to):
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        return table is not None and table.name in tables
+
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"include_object": ours, "compare_type": True})
+        return compare_metadata(ctx, metadata)

@@ -363,6 +363,18 @@ def test_pushed_authorization_requests(op):
     params = {"response_type": "code", "client_id": op.rp["client_id"], "redirect_uri": op.rp["redirect_uris"][0],
               "scope": "openid profile", "state": "par-state", "nonce": "par-nonce", "code_challenge": challenge,
               "code_challenge_method": "S256"}
+    # a parameter pushed twice is refused (RFC 9126 s.2.1, RFC 6749 s.3.1), nothing stored
+    twice = urlencode([*params.items(), ("scope", "openid")])
+    def pending() -> int:
+        with op.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(oidc_requests)).scalar_one()
+
+    before = pending()
+    r = op.http.post("/par", content=twice, auth=(op.rp["client_id"], op.rp["client_secret"]),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and r.json() == {"error": "invalid_request",
+                                                 "error_description": "Repeated parameter: scope."}
+    assert pending() == before
     r = op.post("/par", **params)
     assert r.status_code == 201, r.text
     pushed = r.json()

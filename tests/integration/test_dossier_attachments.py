@@ -23,6 +23,7 @@ from dinhdanh.registry.errors import InvalidInput, NotFound, RuleViolation, TooL
 from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.store.vault import for_database
 from tests.integration.test_dossiers import AN, BASE, BEN_THANH, FREE, HOA, pid_of, temporary_form
+from tests.support import schema_drift
 
 TEMPORARY = "1.004194"  # temporary residence registration: residence_proof, list_request
 MARKER = "Hợp đồng thuê nhà số 12/2026 – BÍ MẬT"
@@ -331,18 +332,7 @@ def test_now_is_the_upload_time(register):
 
 
 def test_the_migration_matches_the_table(engine):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from dinhdanh.store.schema import metadata
-
-    def ours(obj, name, type_, reflected, compare_to):
-        table = obj if type_ == "table" else getattr(obj, "table", None)
-        return table is not None and table.name == "dossier_attachments"
-
-    with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"include_object": ours, "compare_type": True})
-        assert compare_metadata(ctx, metadata) == []
+    assert schema_drift(engine, "dossier_attachments") == []
 
 
 def test_a_linked_group_takes_files_while_in_progress(register):

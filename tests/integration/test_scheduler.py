@@ -21,6 +21,7 @@ from dinhdanh.scheduler import jobs
 from dinhdanh.scheduler.handlers import handlers as wired_handlers
 from dinhdanh.scheduler.tables import scheduled_jobs
 from dinhdanh.store.unit_of_work import UnitOfWork
+from tests.support import schema_drift
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,18 +64,7 @@ def _statuses(engine) -> dict[str, int]:
 
 
 def test_the_migration_matches_the_table(engine):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from dinhdanh.store.schema import metadata
-
-    def ours(obj, name, type_, reflected, compare_to):
-        table = obj if type_ == "table" else getattr(obj, "table", None)
-        return table is not None and table.name == "scheduled_jobs"
-
-    with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"include_object": ours, "compare_type": True})
-        assert compare_metadata(ctx, metadata) == []
+    assert schema_drift(engine, "scheduled_jobs") == []
 
 
 def test_schedule_is_an_upsert_and_cancel_stops_a_pending_job(eng):

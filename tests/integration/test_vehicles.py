@@ -26,6 +26,7 @@ from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.vehicles import plates as fmt
 from dinhdanh.vehicles import service
 from dinhdanh.vehicles.tables import plate_counters, plates, vehicles
+from tests.support import schema_drift
 
 NATIONAL = ev.Actor("test")
 HANOI = ev.Actor("officer:hanoi", Area(commune="00070"))
@@ -268,18 +269,7 @@ def test_the_dossier_approval_registers_the_vehicle(family):
 
 
 def test_the_migration_matches_the_tables(engine):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from dinhdanh.store.schema import metadata
-
-    def ours(obj, name, type_, reflected, compare_to):
-        table = obj if type_ == "table" else getattr(obj, "table", None)
-        return table is not None and table.name in ("vehicles", "plates", "plate_counters")
-
-    with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"include_object": ours, "compare_type": True})
-        assert compare_metadata(ctx, metadata) == []
+    assert schema_drift(engine, "vehicles", "plates", "plate_counters") == []
 
 
 def test_approving_the_online_dossier_registers_the_motorbike(family):

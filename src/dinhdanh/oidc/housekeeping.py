@@ -45,22 +45,24 @@ def purge_expired(db, now: dt.datetime | None = None, *, batch: int = BATCH) -> 
 
 def _purge(db, table: sa.Table, condition, batch: int) -> int:
     """Delete ``table``'s rows meeting ``condition``, ``batch`` at a time in key order, each batch
-    committed: the keys of the next ``batch`` rows are found from the last key deleted, and the
+    committed: the keys of the next ``batch`` rows are found after the last key deleted, and the
     rows of that key range meeting the condition are deleted (the condition is checked again)."""
     key = list(table.primary_key.columns)
-    as_one = sa.tuple_(*key) if len(key) > 1 else key[0]
+
+    def of(row):  # the key, or a row of keys, as one value to compare (a key of two columns: a row value)
+        return sa.tuple_(*row) if len(key) > 1 else row[0]
+
     deleted, last = 0, None
     while True:
         with db.begin() as conn:
             found = sa.select(*key).where(condition)
             if last is not None:
-                found = found.where(as_one > (sa.tuple_(*last) if len(key) > 1 else last[0]))
+                found = found.where(of(key) > of(last))
             keys = conn.execute(found.order_by(*key).limit(batch)).all()
             if not keys:
                 return deleted
-            first, last = keys[0], keys[-1]
-            bounds = (sa.tuple_(*first), sa.tuple_(*last)) if len(key) > 1 else (first[0], last[0])
-            deleted += conn.execute(table.delete().where(condition, as_one >= bounds[0],
-                                                         as_one <= bounds[1])).rowcount
+            last = keys[-1]
+            deleted += conn.execute(table.delete().where(condition, of(key) >= of(keys[0]),
+                                                         of(key) <= of(last))).rowcount
         if len(keys) < batch:
             return deleted

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidScopeError, grants
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
 from authlib.oidc.core import AuthorizationCodeMixin
 
 from dinhdanh.oidc import dpop, officers, tokens
@@ -25,6 +25,14 @@ from dinhdanh.oidc.claims import PARTNER_SCOPES
 from dinhdanh.oidc.tables import oidc_codes
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "private_key_jwt"]
+
+
+def refuse_repeated(payload) -> None:
+    """Request parameters MUST NOT be included more than once (RFC 6749 s.3.1, s.3.2; a pushed
+    request's too, RFC 9126 s.2.1): ``InvalidRequestError`` naming the first repeated one."""
+    for name, values in payload.datalist.items():
+        if len(values) > 1:
+            raise InvalidRequestError(f"Repeated parameter: {name[:64]}.")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import InvalidRequestURIError
 
 from dinhdanh.oidc import tokens
-from dinhdanh.oidc.rfc6749 import CLIENT_AUTH_METHODS
+from dinhdanh.oidc.rfc6749 import CLIENT_AUTH_METHODS, refuse_repeated
 from dinhdanh.oidc.tables import oidc_requests
 
 PREFIX = "urn:ietf:params:oauth:request_uri:"
@@ -36,9 +36,7 @@ def push(provider, request) -> tuple[int, dict, list]:
             raise InvalidRequestError("'request_uri' is not allowed in a pushed request.")
         if form.get("client_id") not in (None, client.client_id):
             raise InvalidRequestError("'client_id' does not match the authenticated client.")
-        for name, values in request.payload.datalist.items():
-            if len(values) > 1:
-                raise InvalidRequestError(f"Multiple '{name}' in request.")
+        refuse_repeated(request.payload)
         params = {k: v for k, v in form.items() if k not in AUTH_PARAMS}
         params["client_id"] = client.client_id
         provider.validate_authorization_params(params)

@@ -47,7 +47,7 @@ from dinhdanh.oidc.claims import (OFFICER_SCOPE, PARTNER_SCOPES, SCOPES, USER_SC
 from dinhdanh.oidc.clients import Client, client_in, load_client
 from dinhdanh.oidc.core import OpenIDCode, UserInfoEndpoint
 from dinhdanh.oidc.rfc6749 import (AuthorizationCodeGrant, ClientCredentialsGrant, EndUser, RefreshTokenGrant,
-                                   refresh_user)
+                                   refresh_user, refuse_repeated)
 from dinhdanh.oidc.rfc7009 import RevocationEndpoint
 from dinhdanh.oidc.rfc7523 import PrivateKeyJWT
 from dinhdanh.oidc.rfc7636 import S256CodeChallenge
@@ -252,11 +252,9 @@ class Provider(AuthorizationServer):
             if granted is not None:
                 return granted
         request = self.create_oauth2_request(request)
-        repeated = next((name for name, values in request.payload.datalist.items() if len(values) > 1), None)
-        if repeated is not None:  # RFC 6749 s.3.2: parameters MUST NOT be included more than once
-            return self.handle_error_response(request, InvalidRequestError(f"Repeated parameter: {repeated[:64]}."))
         http = request.http
         try:
+            refuse_repeated(request.payload)
             self.dpop_proof = dpop.token_request_proof(self.conn, _dpop_headers(http), url=_without_query(http.uri),
                                                        now=self.now)
         except OAuth2Error as error:
