@@ -117,3 +117,63 @@ def test_the_writer_commits_only_when_told_the_file_is_done(tmp_path):
         job = conn.execute(sa.select(import_jobs)).one()
         assert (job.status, job.rows_done) == ("done", 10) and job.finished_at is not None
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+
+
+def _people(ids: list[int], **columns) -> pa.Table:
+    n = len(ids)
+    return pa.table({"person_id": ids, "pid": [f"0010990{i:05d}" for i in ids], "full_name": ["Lý Thị Hoa"] * n,
+                     "name_key": ["ly thi hoa"] * n, "date_of_birth": ["1990-01-01"] * n, "birth_year": [1990] * n,
+                     "sex": ["female"] * n, "created_at": ["2026-12-07 00:00:00.000000"] * n,
+                     "updated_at": ["2026-12-07 00:00:00.000000"] * n,
+                     **{name: pa.array(values, pa.int64()) for name, values in columns.items()}})
+
+
+@pytest.mark.parametrize("case", ["no such household", "no such mother", "a gap in the ids"])
+def test_a_load_whose_foreign_keys_do_not_hold_is_refused(tmp_path, case):
+    engine, writer = _start(tmp_path)
+    try:
+        writer.send({"op": "households"}, _homes(["HK0001", "HK0002"]))
+        if case == "no such household":
+            people = _people([1, 2, 3], household_id=[1, 2, 3])
+        elif case == "no such mother":
+            people = _people([1, 2, 3], household_id=[1, 1, 2], mother_id=[None, 1, 4])
+        else:  # ids 1, 2, 4: a mother 3 is in range but not there
+            people = _people([1, 2, 4], mother_id=[None, 3, 1])
+        writer.send({"op": "persons"}, people)
+        with pytest.raises(RuleViolation) as err:
+            writer.finish({"rows_done": 3, "loaded": 3, "rejected": 0, "skipped": 0})
+        assert "referring to rows that do not exist" in str(err.value) and err.value.field == "file"
+    finally:
+        writer.close()
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(households)).scalar_one() == 0
+
+
+def test_dense_ids_show_the_foreign_keys_hold_without_a_lookup_each(tmp_path):
+    import sqlite3
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'k.sqlite'}")
+    upgrade(engine)
+    engine.dispose()
+    db = sqlite3.connect(tmp_path / "k.sqlite", isolation_level=None)
+    cur = db.cursor()
+    assert bulk_writer._dense_keys_hold(cur)  # nothing loaded: nothing refers to anything
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO households (household_id, number, province_code, commune_code, created_at) "
+                   "VALUES (?, ?, '01', '00004', '2026-12-07')", [(1, "HK1"), (2, "HK2")])
+    people = [(i, f"0010990{i:05d}", mother, home) for i, mother, home in
+              [(1, None, 1), (2, 1, 1), (3, 1, None), (4, 2, 2)]]
+    db.executemany("INSERT INTO persons (person_id, pid, full_name, name_key, date_of_birth, birth_year, sex, "
+                   "mother_id, household_id, created_at, updated_at) VALUES (?, ?, 'A', 'a', '1990-01-01', 1990, "
+                   "'male', ?, ?, '2026-12-07', '2026-12-07')", people)
+    assert bulk_writer._dense_keys_hold(cur)
+    db.execute("UPDATE persons SET mother_id = 5 WHERE person_id = 4")  # out of range
+    assert not bulk_writer._dense_keys_hold(cur)
+    db.execute("UPDATE persons SET mother_id = 2 WHERE person_id = 4")
+    db.execute("UPDATE persons SET household_id = 3 WHERE person_id = 4")  # no household 3
+    assert not bulk_writer._dense_keys_hold(cur)
+    db.execute("UPDATE persons SET household_id = 2 WHERE person_id = 4")
+    db.execute("DELETE FROM persons WHERE person_id = 3")  # a gap: not shown, SQLite's check decides
+    assert not bulk_writer._dense_keys_hold(cur)
+    db.execute("ROLLBACK")
+    db.close()
