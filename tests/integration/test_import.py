@@ -49,16 +49,19 @@ def test_bad_rows_go_to_rejects_naming_row_field_reason(engine, tmp_path):
         ["001090000016", "", "1990-01-01", "male", "01", "00070", "", "", "", "", "", ""],
         ["001090000017", "Lê Văn S", "1990-01-01", "male", "01", "00070", "", "boss", "", "", "", ""],
         ["001090000018", "Lê Văn T", "1990-01-01", "male", "01", "00070", "", "", "", "", "", "engaged"],
+        ["001090000019", "Lê Văn U", "1990-01-01", "male", "01", "00070", "0100\x0000001", "head", "", "", "", ""],
     ]
     path = write_people(tmp_path / "mixed.csv", rows)
     report = import_population(engine, path)
-    assert (report.loaded, report.rejected) == (1, 9)
+    assert (report.loaded, report.rejected) == (1, 10)
     with open(report.rejects_path, encoding="utf-8") as f:
         rejects = list(csv.DictReader(f))
     assert [(r["row"], r["field"]) for r in rejects] == [
         ("2", "pid"), ("3", "full_name"), ("4", "date_of_birth"), ("5", "sex"), ("6", "commune_code"),
         ("7", "date_of_birth"), ("8", "full_name"), ("9", "relation_to_head"), ("10", "marital_status"),
+        ("11", "household_number"),
     ]
+    assert rejects[-1]["reason"] == "contains a NUL character"
     assert all(r["reason"] for r in rejects)
     assert count(engine) == 1
 
@@ -169,3 +172,27 @@ def test_parquet_with_nfd_names_and_date_column(engine, tmp_path):
     with engine.connect() as conn:
         ninh = read_record(conn, "001190000032")
     assert (ninh["surname"], ninh["middle_name"], ninh["given_name"]) == ("Tôn Nữ", "Thị", "Ninh")
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_batches_can_grow_from_a_small_first_one(tmp_path, monkeypatch, kind):
+    """The bulk load's writer starts on a small first batch; the batches then double up to BATCH_ROWS,
+    every row once, in the file's order."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(importer, "BATCH_ROWS", 100)
+    pids = [f"001090{i:06d}" for i in range(537)]
+    path = tmp_path / f"people.{kind}"
+    if kind == "csv":
+        write_people(path, [(p, "Lê Văn A", "1990-01-01", "male", "01", "00070", "", "", "", "", "", "") for p in pids])
+    else:
+        table = pa.table({c: [None] * len(pids) for c in importer.REQUIRED})
+        pq.write_table(table.set_column(table.schema.get_field_index("pid"), "pid", pa.array(pids)), path)
+    source = importer._Source(path)
+    got = list(source.batches(0, first=7))
+    assert [t.num_rows for _, t in got] == [7, 14, 28, 56, 100, 100, 100, 100, 32]
+    assert [start for start, _ in got] == [0, 7, 21, 49, 105, 205, 305, 405, 505]
+    assert [p for _, t in got for p in importer._string(t, "pid").to_pylist()] == pids
+    assert [t.num_rows for _, t in source.batches(0)] == [100] * 5 + [37]  # without it, as before
+    assert [t.num_rows for _, t in source.batches(500, first=7)] == [7, 14, 16]

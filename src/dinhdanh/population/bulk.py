@@ -62,6 +62,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from dinhdanh.population.bulk_writer import AHEAD
+from dinhdanh.population.loaded_pids import PID_DIGITS, LoadedPids
 from dinhdanh.population.tables import import_jobs
 from dinhdanh.registry.errors import Conflict, RuleViolation
 from dinhdanh.registry.tables import households, persons
@@ -69,7 +70,8 @@ from dinhdanh.store.base import UTCDateTime, utcnow
 from dinhdanh.store.engine import sqlite_path
 
 AUTO_ROWS = 50_000  # a file longer than this into an empty SQLite register loads in bulk by default
-INCOMPLETE = "bulk"  # import_jobs.status while a bulk load has not committed
+INCOMPLETE = "bulk"
+FIRST_ROWS = 2_000  # the first batch, sent while the next ones (doubling) are read: the writer starts sooner  # import_jobs.status while a bulk load has not committed
 
 
 class NotAlone(Exception):
@@ -105,11 +107,15 @@ def mark(engine: sa.Engine, job_id: int, status: str) -> None:
         conn.execute(import_jobs.update().where(import_jobs.c.job_id == job_id).values(status=status))
 
 
-def _duplicates(pids: pa.Array, start: int, seen: set[str], source) -> None:
-    """Fail on a PID repeated in the file (``seen``: every PID so far), then remember these. Only on
-    failure is the file read again from the top, to name both rows."""
+def _duplicates(pids: pa.Array, start: int, seen: LoadedPids, odd: set[str], source) -> None:
+    """Fail on a PID repeated in the file (``seen``: every PID of twelve digits so far; ``odd``: any
+    other, which validation will reject), then remember these. Only on failure is the file read
+    again from the top, to name both rows."""
     present = pc.drop_null(pids)
-    if len(pc.unique(present)) != len(present) or not seen.isdisjoint(present.to_pylist()):
+    digits = pc.match_substring_regex(present, PID_DIGITS)
+    numbers, others = pc.filter(present, digits), pc.filter(present, pc.invert(digits)).to_pylist()
+    if (len(pc.unique(present)) != len(present) or pc.any(pc.is_valid(seen.find(numbers))).as_py()
+            or not odd.isdisjoint(others)):
         from dinhdanh.population import importer as imp
 
         first: dict[str, int] = {}
@@ -120,7 +126,8 @@ def _duplicates(pids: pa.Array, start: int, seen: set[str], source) -> None:
                     raise Conflict(f"Rows {first[pid]} and {row} of the file have the same PID: a bulk load "
                                    "refuses a file with repeated PIDs and wrote nothing; load it with --no-bulk "
                                    "to reject the repeats row by row.", field="pid")
-    seen.update(present.to_pylist())
+    seen.add(numbers, np.ones(len(numbers), dtype=np.int64))
+    odd.update(others)
 
 
 def _households(col: dict[str, pa.Array], ids: np.ndarray, homes: dict[str, int], headless: set[str],
@@ -158,12 +165,12 @@ def _households(col: dict[str, pa.Array], ids: np.ndarray, homes: dict[str, int]
     return pa.array(mapped, pa.int64(), mask=codes < 0), new_rows, founded
 
 
-def _kin(col: dict[str, pa.Array], ids: np.ndarray, known: dict[str, int], job_id: int
+def _kin(col: dict[str, pa.Array], ids: np.ndarray, known: LoadedPids, job_id: int
          ) -> tuple[dict[str, pa.Array], list[dict]]:
     """As ``importer._relatives``, looking up each distinct relative's PID once."""
     kin_cols = {"father": col["father_pid"], "mother": col["mother_pid"], "spouse": col["spouse_pid"]}
     distinct = pc.unique(pc.drop_null(pa.concat_arrays([c.cast(pa.string()) for c in kin_cols.values()])))
-    resolved = pa.array([known.get(v) for v in distinct.to_pylist()], pa.int64())
+    resolved = known.find(distinct)
     kin_ids, links = {}, []
     for relation, values in kin_cols.items():
         found = pc.take(resolved, pc.index_in(values, distinct))
@@ -179,8 +186,9 @@ _LINKED = ("person_id", "father_id", "mother_id", "spouse_id", "household_id")
 _HOUSEHOLD_COLUMNS = ("household_id", "number", "head_id", "province_code", "commune_code", "address", "created_at")
 
 
-def _person_table(col: dict[str, pa.Array], now_value) -> pa.Table:
-    """The batch's person rows as the normal path writes them, the ``_LINKED`` columns still to fill."""
+def _person_table(col: dict[str, pa.Array], order: pa.Array, now_value) -> pa.Table:
+    """The batch's person rows as the normal path writes them (in ``order``: by PID), the ``_LINKED``
+    columns still to fill."""
     from dinhdanh.population import importer as imp
 
     n = len(col["pid"])
@@ -188,25 +196,28 @@ def _person_table(col: dict[str, pa.Array], now_value) -> pa.Table:
     household = pc.if_else(pc.is_null(col["household_number"]), pa.scalar(None, pa.int64()), pa.scalar(0, pa.int64()))
     none = pa.nulls(n, pa.int64())
     return imp._person_rows(col, np.zeros(n, dtype=np.int64), household,
-                            {"father": none, "mother": none, "spouse": none}, now_value)
+                            {"father": none, "mother": none, "spouse": none}, now_value).take(order)
 
 
-def _prepared(source, retired: set[str], today: dt.date, seen: set[str], now_value) -> Iterator[tuple]:
-    """(first row, rows, valid columns, rejects, person rows) of each batch, read, checked for
-    repeated PIDs, validated and converted one batch ahead in a thread (Arrow's kernels release the
-    GIL), while the batch before is numbered and sent to the writer."""
+def _prepared(source, retired: set[str], today: dt.date, now_value) -> Iterator[tuple]:
+    """(first row, rows, valid columns, rejects, the valid rows' order by PID, person rows in that
+    order) of each batch, read, checked for repeated PIDs, validated and converted one batch ahead in
+    a thread (Arrow's kernels release the GIL), while the batch before is numbered and sent to the
+    writer."""
     from dinhdanh.population import importer as imp
 
-    batches = source.batches(0)
+    batches = source.batches(0, first=FIRST_ROWS)
+    seen, odd = LoadedPids(), set()  # every PID of the file so far, valid or not
 
     def prepare():
         item = next(batches, None)
         if item is None:
             return None
         start, table = item
-        _duplicates(imp._string(table, "pid"), start, seen, source)
+        _duplicates(imp._string(table, "pid"), start, seen, odd, source)
         col, rejects = imp._checked(table, start, retired, today)
-        return start, table.num_rows, col, rejects, _person_table(col, now_value)
+        order = pc.sort_indices(col["pid"])
+        return start, table.num_rows, col, rejects, order, _person_table(col, order, now_value)
 
     with ThreadPoolExecutor(1, thread_name_prefix="bulk-read") as pool:
         ahead = pool.submit(prepare)
@@ -313,22 +324,22 @@ def load(engine: sa.Engine, job_id: int, source, retired: set[str], today: dt.da
     finishing = committed = False
     try:
         writer.answer()  # ready: the register is ours alone, empty, its indexes dropped
-        known: dict[str, int] = {}  # PID -> person_id of everyone loaded so far
-        seen: set[str] = set()  # every PID of the file so far, valid or not
+        known = LoadedPids()  # PID -> person_id of everyone loaded so far
         homes: dict[str, int] = {}  # household number -> household_id
         headless: set[str] = set()  # numbers of households founded before their head was loaded
         links: list[dict] = []
         next_person = next_home = 1
-        for start, rows, col, rejects, people in _prepared(source, retired, today, seen, now_value):
+        for start, rows, col, rejects, order, people in _prepared(source, retired, today, now_value):
             n = len(col["pid"])
             report.rejected += len(rejects)
             if rejects:
                 with rejects_file.open("a", encoding="utf-8", newline="") as f:
                     imp.csv.writer(f).writerows(rejects)
             if n:
-                ids = np.arange(next_person, next_person + n, dtype=np.int64)
+                ascending = np.arange(next_person, next_person + n, dtype=np.int64)
+                ids = imp._ids_in_pid_order(order, ascending)  # each row's id, as the normal path numbers
                 next_person += n
-                known.update(zip(col["pid"].to_pylist(), ids.tolist()))
+                known.add(col["pid"], ids)
                 household_ids, new_homes, founded = _households(col, ids, homes, headless, next_home, now_value)
                 if new_homes:
                     writer.send({"op": "households"}, pa.table(
@@ -339,9 +350,11 @@ def load(engine: sa.Engine, job_id: int, source, retired: set[str], today: dt.da
                                                           names=["head_id", "household_id"]))
                 kin_ids, later = _kin(col, ids, known, job_id)
                 links += later
-                linked = {"person_id": pa.array(ids), "father_id": kin_ids["father"],
-                          "mother_id": kin_ids["mother"], "spouse_id": kin_ids["spouse"],
-                          "household_id": household_ids}
+                # the rows go in PID order, so the ids ascend
+                linked = {"person_id": pa.array(ascending), "father_id": pc.take(kin_ids["father"], order),
+                          "mother_id": pc.take(kin_ids["mother"], order),
+                          "spouse_id": pc.take(kin_ids["spouse"], order),
+                          "household_id": pc.take(household_ids, order)}
                 for name, values in linked.items():
                     people = people.set_column(people.schema.get_field_index(name), name, values)
                 writer.send({"op": "persons"}, people)
@@ -349,13 +362,14 @@ def load(engine: sa.Engine, job_id: int, source, retired: set[str], today: dt.da
             if progress:
                 progress(start + rows, source.rows)
         # relatives listed after the person who names them: everyone is loaded now
+        relatives = known.find(pa.array([link["relative_pid"] for link in links], pa.string())).to_pylist()
         for relation in ("father", "mother", "spouse"):
-            pairs = [(known[link["relative_pid"]], link["person_id"]) for link in links
-                     if link["relation"] == relation and link["relative_pid"] in known]
+            pairs = [(relative, link["person_id"]) for link, relative in zip(links, relatives)
+                     if link["relation"] == relation and relative is not None]
             if pairs:
                 writer.send({"op": "kin", "relation": relation}, pa.table(
                     [pa.array(c, pa.int64()) for c in zip(*pairs)], names=["relative_id", "person_id"]))
-        report.unresolved_links = sum(1 for link in links if link["relative_pid"] not in known)
+        report.unresolved_links = relatives.count(None)
         finishing = True
         report.phases = writer.finish({"rows_done": source.rows, "loaded": report.loaded,
                                        "rejected": report.rejected, "skipped": report.skipped})
