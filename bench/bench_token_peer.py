@@ -176,8 +176,11 @@ def start_peer(script: Path, port: int, work: Path) -> tuple[subprocess.Popen, d
                               cwd=PEER_DIR, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not out.exists():
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("oidc-provider did not start")
+        if server.poll() is not None:  # its own error, if it wrote one, is above
+            raise SystemExit(f"oidc-provider did not start: node exited with status {server.returncode}")
+        if time.monotonic() > deadline:
+            server.kill()
+            raise SystemExit("oidc-provider did not start: no clients written within 60 s")
         time.sleep(0.1)
     time.sleep(0.1)
     return server, json.loads(out.read_text())

@@ -13,14 +13,15 @@ whose keys arrive in random order. A first load into an empty register therefore
    mode step aside; ``synchronous=OFF``, a 256 MiB page cache, foreign keys checked at the end),
    begins ONE write transaction, checks that ``persons`` and ``households`` are empty and drops the
    secondary indexes of ``persons``;
-3. here, batch by batch: reads, checks for repeated PIDs, validates and converts (the same
+3. here, batch by batch (the first of 2,000 rows, then doubling up to the import's 50,000, so the
+   writer starts at once): reads, checks for repeated PIDs, validates and converts (the same
    validation, rejects and rows as the normal path; one batch ahead in a thread), numbers the
-   people and households (PIDs and household numbers held in memory instead of read back) and
-   sends the rows to the writer as Arrow data, which appends them; then the relatives named before
-   they were loaded;
-4. the writer checks every foreign key (``PRAGMA foreign_key_check``), rebuilds the indexes exactly
-   as the migrations made them, runs ``ANALYZE``, marks the job ``done`` and COMMITs, then puts the
-   file back into WAL.
+   people in PID order and the households (PIDs in ``LoadedPids``, household numbers in a dict,
+   instead of read back) and sends the rows to the writer as Arrow data, in PID order, which
+   appends them; then the relatives named before they were loaded;
+4. the writer shows every foreign key holds (one scan over dense ids, or ``PRAGMA
+   foreign_key_check``), rebuilds the indexes exactly as the migrations made them, runs
+   ``ANALYZE``, marks the job ``done`` and COMMITs, then puts the file back into WAL.
 
 The primary keys, ``UNIQUE (pid)``, ``UNIQUE (households.number)``, the CHECK and NOT NULL
 constraints stay in force all along; a foreign key that would not hold fails the load before
