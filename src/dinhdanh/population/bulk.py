@@ -71,8 +71,8 @@ from dinhdanh.store.base import UTCDateTime, utcnow
 from dinhdanh.store.engine import sqlite_path
 
 AUTO_ROWS = 50_000  # a file longer than this into an empty SQLite register loads in bulk by default
-INCOMPLETE = "bulk"
-FIRST_ROWS = 2_000  # the first batch, sent while the next ones (doubling) are read: the writer starts sooner  # import_jobs.status while a bulk load has not committed
+INCOMPLETE = "bulk"  # import_jobs.status while a bulk load has not committed
+FIRST_ROWS = 2_000  # rows in the first batch, then doubling up to BATCH_ROWS: the writer starts sooner
 
 
 class NotAlone(Exception):

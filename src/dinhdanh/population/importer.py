@@ -525,7 +525,7 @@ def _ids_in_pid_order(order: pa.Array, ascending_ids: np.ndarray) -> np.ndarray:
 
     Written so, each row goes after the last in the table (ids ascending) and the batch's PIDs go
     into ``UNIQUE (pid)``'s index in one sweep instead of at random places: PIDs are random, and on
-    SQLite random inserts into that index were 40% of the cost of appending a person (measured in
+    SQLite random inserts into that index were a third of the cost of appending a person (measured in
     docs/benchmarks.md). Both import paths number so, and give the same register."""
     ids = np.empty(len(ascending_ids), dtype=np.int64)
     ids[order.to_numpy()] = ascending_ids
