@@ -196,3 +196,30 @@ def test_batches_can_grow_from_a_small_first_one(tmp_path, monkeypatch, kind):
     assert [p for _, t in got for p in importer._string(t, "pid").to_pylist()] == pids
     assert [t.num_rows for _, t in source.batches(0)] == [100] * 5 + [37]  # without it, as before
     assert [t.num_rows for _, t in source.batches(500, first=7)] == [7, 14, 16]
+
+
+def test_a_batchs_people_are_numbered_in_pid_order(engine, tmp_path, monkeypatch):
+    """Within each batch, ids ascend with the PIDs (written so, the PIDs go through UNIQUE (pid)'s index
+    in one sweep); batches follow one another; relatives and households still point at the right people."""
+    import random
+
+    monkeypatch.setattr(importer, "BATCH_ROWS", 25)
+    numbers = random.Random(5).sample(range(10**6), 60)
+    rows = [(f"001090{n:06d}", "Phạm Thị Hằng", "1990-01-01", "female", "01", "00070", f"01{i // 2:08d}",
+             "head" if i % 2 == 0 else "child", "", f"001090{numbers[i - 1]:06d}" if i % 2 else "", "", "")
+            for i, n in enumerate(numbers)]
+    import_population(engine, write_people(tmp_path / "shuffled.csv", rows))
+    with engine.connect() as conn:
+        got = conn.execute(sa.select(persons.c.person_id, persons.c.pid, persons.c.mother_id)
+                           .order_by(persons.c.person_id)).all()
+        heads = dict(conn.execute(sa.select(households.c.number, households.c.head_id)).all())
+        pid_of_household = dict(conn.execute(sa.select(households.c.number, persons.c.pid).join(
+            persons, persons.c.person_id == households.c.head_id)).all())
+    pids = [r.pid for r in got]
+    for start in range(0, 60, 25):
+        assert pids[start:start + 25] == sorted(f"001090{n:06d}" for n in numbers[start:start + 25])
+    pid_of = {r.person_id: r.pid for r in got}
+    mothers = {r.pid: pid_of.get(r.mother_id) for r in got}
+    for i in range(1, 60, 2):  # each child's mother is the row before it in the file
+        assert mothers[rows[i][0]] == rows[i - 1][0]
+    assert len(heads) == 30 and all(pid_of_household[f"01{i:08d}"] == rows[2 * i][0] for i in range(30))
