@@ -159,11 +159,17 @@ def _copy(path: Path, tmp_path: Path) -> Path:
     return out
 
 
-def test_a_repeated_pid_fails_the_whole_load_and_changes_nothing(tmp_path, monkeypatch):
+@pytest.mark.parametrize("first, again, pid", [
+    (200, 3_500, None),  # in another batch than the first occurrence
+    (200, 260, None),  # in the same batch
+    (20, 3_900, "12345"),  # not a PID at all (both rows would be rejected): still the same value twice
+])
+def test_a_repeated_pid_fails_the_whole_load_and_changes_nothing(tmp_path, monkeypatch, first, again, pid):
     monkeypatch.setattr(importer, "BATCH_ROWS", 1_000)
     table = synthetic.generate(4_000, 13)
     pids = table.column("pid").to_pylist()
-    pids[3_500] = pids[200]  # in another batch than the first occurrence
+    pids[first] = pid or pids[first]
+    pids[again] = pids[first]
     table = table.set_column(table.schema.get_field_index("pid"), "pid", pa.array(pids))
     path = tmp_path / "twice.parquet"
     pq.write_table(table, path)
@@ -171,15 +177,15 @@ def test_a_repeated_pid_fails_the_whole_load_and_changes_nothing(tmp_path, monke
     before = indexes(engine)
     with pytest.raises(Conflict) as err:
         import_population(engine, path, tmp_path / "r.csv", bulk=True)
-    assert err.value.field == "pid" and "Rows 201 and 3501" in str(err.value)
+    assert err.value.field == "pid" and f"Rows {first + 1} and {again + 1}" in str(err.value)
     assert count(engine, persons) == count(engine, households) == 0
     assert indexes(engine) == before
     with engine.connect() as conn:
         assert conn.execute(sa.select(import_jobs.c.status)).scalar_one() == "running"
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
     bulk.refuse_incomplete(engine)  # not marked: it failed cleanly
-    report = import_population(engine, path, tmp_path / "r.csv", bulk=False)  # row by row: one repeat left out
-    assert report.loaded == 3_999 and report.rejected + report.skipped == 1
+    report = import_population(engine, path, tmp_path / "r.csv", bulk=False)  # row by row: the repeat left out
+    assert (report.loaded, report.rejected + report.skipped) == ((3_998, 2) if pid else (3_999, 1))
 
 
 KILLED = textwrap.dedent("""
