@@ -61,6 +61,7 @@ def floor_sqlite(ours: sa.Engine, floor: sa.Engine) -> float:
     try:
         cur = raw.driver_connection.cursor()
         start = time.perf_counter()
+        cur.execute("BEGIN")  # the pragma lasts one transaction: outside one, it ended with its own statement
         cur.execute("PRAGMA defer_foreign_keys = ON")
         cur.executemany(f"INSERT INTO persons ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
         raw.driver_connection.commit()
