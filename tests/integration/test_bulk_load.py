@@ -65,14 +65,15 @@ PERSON_REFS = ("father_id", "mother_id", "spouse_id", "representative_id")
 def register(engine: sa.Engine) -> dict[str, list[tuple]]:
     """``persons`` and ``households`` as a reader sees them, whatever ids the load chose: each person by
     PID, each household by number, references written as the PID or number they lead to."""
-    pid_of = {p.person_id: p.pid for p in dump(engine, persons)}
-    number_of = {h.household_id: h.number for h in dump(engine, households)}
+    people, homes = dump(engine, persons), dump(engine, households)
+    pid_of = {p.person_id: p.pid for p in people}
+    number_of = {h.household_id: h.number for h in homes}
     people = sorted(
         tuple(pid_of.get(v) if k in PERSON_REFS else number_of.get(v) if k == "household_id" else v
               for k, v in row._mapping.items() if k != "person_id")
-        for row in dump(engine, persons))
+        for row in people)
     homes = sorted(tuple(pid_of.get(v) if k == "head_id" else v for k, v in row._mapping.items() if k != "household_id")
-                   for row in dump(engine, households))
+                   for row in homes)
     return {"persons": people, "households": homes}
 
 

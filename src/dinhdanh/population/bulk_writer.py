@@ -195,7 +195,7 @@ def _dense_keys_hold(cur) -> bool:
             if key is None or parent_key not in (None, key):
                 return False
             tests.append(f'"{column}" NOT BETWEEN 1 AND {count}')
-        if tests and _row(cur, f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {' OR '.join(tests)} LIMIT 1)")[0]:
+        if tests and _scalar(cur, f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {' OR '.join(tests)} LIMIT 1)"):
             return False
     return True
 

@@ -24,7 +24,6 @@ class LoadedPids:
 
     def __init__(self) -> None:
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (PIDs as numbers, sorted; their ids)
-        self.count = 0
 
     @staticmethod
     def _numbers(pids: pa.Array) -> np.ndarray:
@@ -38,7 +37,6 @@ class LoadedPids:
             return
         order = np.argsort(keys, kind="stable")
         self._runs.append((keys[order], np.asarray(ids, dtype=np.int64)[order]))
-        self.count += len(keys)
         while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
             (keys_a, ids_a), (keys_b, ids_b) = self._runs[-2:]
             keys = np.concatenate([keys_a, keys_b])
@@ -60,4 +58,4 @@ class LoadedPids:
         return pa.array(answer, pa.int64(), mask=answer == 0)
 
     def __len__(self) -> int:
-        return self.count
+        return sum(len(keys) for keys, _ in self._runs)
