@@ -136,3 +136,55 @@ def test_a_group_is_capped(sqlite_engine, commits):
 
     assert asyncio.run(main()) == [f"t.{i:02d}" for i in range(12)]
     assert len(commits) >= 3
+
+
+async def _one_a_turn(group: GroupCommit, topics: list[str], gaps: dict[int, int] | None = None):
+    """``group.run`` of each topic from the turn after the one before (``gaps``: more idle turns before
+    the i-th); the results."""
+    runs = []
+    for i, topic in enumerate(topics):
+        for _ in range(1 + (gaps or {}).get(i, 0)):
+            await asyncio.sleep(0)  # one turn of the loop
+        runs.append(asyncio.ensure_future(group.run(_write(topic))))
+    return await asyncio.gather(*runs)
+
+
+def test_units_arriving_turn_after_turn_share_one_transaction(sqlite_engine, commits):
+    # requests read one turn apart (a busy server's): one group while the arrivals go on
+    group = GroupCommit(UnitOfWork(sqlite_engine))
+    topics = [f"t.{i:02d}" for i in range(6)]
+    assert asyncio.run(_one_a_turn(group, topics)) == topics
+    assert _topics(sqlite_engine) == topics
+    assert len(commits) == 1, len(commits)
+
+
+def test_a_turn_without_a_new_unit_flushes_the_group(sqlite_engine, commits):
+    group = GroupCommit(UnitOfWork(sqlite_engine))
+    topics = [f"t.{i:02d}" for i in range(4)]
+    assert asyncio.run(_one_a_turn(group, topics, gaps={2: 3})) == topics  # three idle turns before the third
+    assert _topics(sqlite_engine) == topics
+    assert len(commits) == 2, len(commits)
+
+
+def test_a_lone_unit_is_committed_within_three_turns(sqlite_engine):
+    group = GroupCommit(UnitOfWork(sqlite_engine))
+
+    async def main():
+        run = asyncio.ensure_future(group.run(_write("t.alone")))
+        turns = 0
+        while not run.done():
+            await asyncio.sleep(0)
+            turns += 1
+        return run.result(), turns
+
+    result, turns = asyncio.run(main())
+    assert result == "t.alone" and turns <= 4, turns  # its own first step, then at most three turns
+
+
+def test_a_group_waits_at_most_max_turns(sqlite_engine, commits):
+    # arrivals that never pause: a group is flushed after ``max_turns`` turns all the same
+    group = GroupCommit(UnitOfWork(sqlite_engine), max_turns=4)
+    topics = [f"t.{i:02d}" for i in range(12)]
+    assert asyncio.run(_one_a_turn(group, topics)) == topics
+    assert _topics(sqlite_engine) == topics
+    assert 3 <= len(commits) <= 4, len(commits)

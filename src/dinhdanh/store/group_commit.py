@@ -3,8 +3,13 @@
 SQLite has one writer; the hottest routes (a token, a filing) run their unit on the event loop
 when the writer is free (``web.deps.in_unit(inline=True)``), one after another anyway. Each unit
 paid for its own connection checkout, ``BEGIN IMMEDIATE`` and commit: a quarter of a token's CPU.
-Here the units that are ready at the same turn of the loop (the requests whose bytes arrived
-together) are queued, and run by one flush a turn later, in one transaction:
+Here the units are queued as their requests reach them, and run by one flush, in one transaction.
+The flush waits for the arrivals to pause: it runs at the first turn of the loop that queued no
+unit, from the second turn after the first unit on (a lone request waits two turns: a few
+microseconds), and after ``MAX_TURNS`` turns whatever happens. Requests read a turn apart then
+share a transaction: with a flush at a fixed second turn, a server busy with eight refresh chains
+committed groups of 1 to 8 units (5.6 on average), and each group's transaction costs about as much
+as its first unit. In the group:
 
 - each unit in a savepoint of its own: a unit that raises is rolled back to it alone, and its
   exception goes to its caller; the others go on;
@@ -34,6 +39,7 @@ import sqlalchemy as sa
 from dinhdanh.store.unit_of_work import DatabaseUnavailable, UnitOfWork
 
 MAX_UNITS = 32
+MAX_TURNS = 16  # turns of the loop a group waits for more units, at most
 
 
 def of(uow: UnitOfWork) -> GroupCommit:
@@ -50,9 +56,10 @@ def of(uow: UnitOfWork) -> GroupCommit:
 class GroupCommit:
     """Units of work on ``uow`` (SQLite) from coroutines of one event loop, committed in groups."""
 
-    def __init__(self, uow: UnitOfWork, max_units: int = MAX_UNITS):
+    def __init__(self, uow: UnitOfWork, max_units: int = MAX_UNITS, max_turns: int = MAX_TURNS):
         self.uow = uow
         self.max_units = max_units
+        self.max_turns = max_turns
         self._queues: dict[asyncio.AbstractEventLoop, list] = {}
 
     async def run(self, work: Callable[[sa.Connection], Any]) -> Any:
@@ -62,8 +69,7 @@ class GroupCommit:
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = []
-            # one more turn: the requests read in this turn queue their units before the flush
-            loop.call_soon(loop.call_soon, self._flush, loop)
+            loop.call_soon(self._wait, loop, queue, 0, 1)
         future = loop.create_future()
         queue.append((work, future))
         if len(queue) >= self.max_units:
@@ -71,10 +77,16 @@ class GroupCommit:
             loop.call_soon(self._run_group, queue)
         return await future
 
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        queue = self._queues.pop(loop, None)
-        if queue:
+    def _wait(self, loop: asyncio.AbstractEventLoop, queue: list, seen: int, turn: int) -> None:
+        """At each turn after ``queue`` opened: flush it once a turn has queued nothing more than the
+        ``seen`` units of the turn before (from the second turn on), or at ``max_turns``."""
+        if self._queues.get(loop) is not queue:  # full, already taken (``run``)
+            return
+        if len(queue) == seen or turn >= self.max_turns:
+            del self._queues[loop]
             self._run_group(queue)
+        else:
+            loop.call_soon(self._wait, loop, queue, len(queue), turn + 1)
 
     def _run_group(self, queue: list) -> None:
         queue = [(work, future) for work, future in queue if not future.cancelled()]  # a client gone
