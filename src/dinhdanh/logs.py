@@ -32,7 +32,10 @@ import re
 import sys
 from contextvars import ContextVar
 
-__all__ = ["REQUEST_ID", "configure", "mask", "JsonFormatter", "TextFormatter", "PersonalDataFilter"]
+import orjson
+
+__all__ = ["REQUEST_ID", "configure", "mask", "nothing_to_mask", "JsonFormatter", "TextFormatter",
+           "PersonalDataFilter"]
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("dinhdanh_request_id", default=None)
 
@@ -85,12 +88,23 @@ def _mask_value(key: str, value):
     return mask(str(value))
 
 
+_MASKED = "_dinhdanh_masked"  # on a record the filter has already seen, or that has nothing to mask
+
+
+def nothing_to_mask(**fields) -> dict:
+    """``extra=`` for a record whose message and fields the code builds only from values that cannot
+    hold personal data (a method, a route template, a status, a duration): the filter leaves it as it
+    is. The access line of every request (``web.observability``) is one: masking its four fields
+    cost a sixth of what the line cost."""
+    return {**fields, _MASKED: True}
+
+
 class PersonalDataFilter(logging.Filter):
     """On a handler: the record's message rendered and masked (``msg``, no ``args`` left), its
     extras masked, its traceback rendered and masked, and its ``request_id`` set from the context."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "_dinhdanh_masked", False):
+        if getattr(record, _MASKED, False):
             return True
         try:
             message = record.getMessage()
@@ -109,7 +123,7 @@ class PersonalDataFilter(logging.Filter):
             record.request_id = REQUEST_ID.get()
         else:
             record.request_id = mask(str(record.request_id))
-        record._dinhdanh_masked = True
+        setattr(record, _MASKED, True)
         return True
 
 
@@ -134,7 +148,10 @@ class JsonFormatter(logging.Formatter):
             out["exception"] = record.exc_text
         elif record.exc_info:
             out["exception"] = mask(self.formatException(record.exc_info))
-        return jsonlib.dumps(out, ensure_ascii=False, default=str)
+        try:  # orjson: a tenth of the json module's time, UTF-8 as it is (names keep their diacritics)
+            return orjson.dumps(out, default=str).decode()
+        except TypeError:  # what orjson refuses (an integer beyond 64 bits): the json module writes it
+            return jsonlib.dumps(out, ensure_ascii=False, default=str)
 
 
 class TextFormatter(logging.Formatter):
@@ -161,6 +178,10 @@ _SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
 def configure(json: bool = True, level: str | int = "INFO", stream=None) -> logging.Handler:
     """The root logger writes to ``stream`` (stderr) through one masked handler, JSON lines with
     ``json``, else text; uvicorn's loggers propagate to it. Calling it again replaces the handler."""
+    # what neither formatter writes, not looked up for every record (the logging HOWTO's
+    # "Optimization"): the caller's file and line, the thread, the process and its name
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):

@@ -242,6 +242,54 @@ def test_json_log_lines_mask_personal_data():
     assert logs.mask("commune 00070, 2026-12-06, 10 people") == "commune 00070, 2026-12-06, 10 people"
 
 
+def _json_lines(log) -> list[dict]:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(logs.PersonalDataFilter())
+    handler.setFormatter(logs.JsonFormatter())
+    logger = logging.getLogger("dinhdanh.test_observability.lines")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        log(logger)
+    finally:
+        logger.removeHandler(handler)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_a_record_with_nothing_to_mask_is_written_as_it_is_and_others_are_still_masked():
+    # the access line's fields: a route template is code's, whatever the URL held
+    template = "/api/v1/citizens/{pid}"
+    access, other = _json_lines(lambda logger: (
+        logger.info("%s %s %d", "GET", template, 200,
+                    extra=logs.nothing_to_mask(method="GET", route=template, status=200, duration_ms=1.5)),
+        logger.info("GET %s", f"/api/v1/citizens/{PID}", extra={"route": f"/api/v1/citizens/{PID}"})))
+    assert access["message"] == f"GET {template} 200" and access["route"] == template
+    assert access["status"] == 200 and access["duration_ms"] == 1.5
+    assert other["message"] == "GET /api/v1/citizens/[pid]" and other["route"] == "/api/v1/citizens/[pid]"
+    # left as it is: not rendered, nothing of it looked at
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s %s %d", ("GET", template, 200), None)
+    record.__dict__.update(logs.nothing_to_mask(route=template))
+    assert logs.PersonalDataFilter().filter(record) and record.args == ("GET", template, 200)
+
+
+def test_json_lines_keep_diacritics_and_write_what_the_fast_encoder_refuses():
+    import datetime as dt
+
+    line, = _json_lines(lambda logger: logger.info(
+        "xã %s", "Phường Bến Nghé", extra={"commune": "Phường Bến Nghé", "big": 2 ** 70,
+                                           "at": dt.datetime(2026, 12, 7, 21, 30, tzinfo=dt.UTC)}))
+    assert line["message"] == "xã Phường Bến Nghé" and line["commune"] == "Phường Bến Nghé"
+    assert line["big"] == 2 ** 70  # beyond 64 bits: the json module's line, not an exception
+    assert line["at"].startswith("2026-12-07")
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.JsonFormatter())
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "Nguyễn Văn An", (), None)
+    assert "Nguyễn Văn An" in handler.format(record)  # UTF-8 as it is, not \u escapes
+
+
 def test_serve_writes_json_log_lines_with_the_request_id(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DINHDANH_DATABASE_URL", "DINHDANH_LOG_FORMAT")}
