@@ -8,7 +8,9 @@ Servers, all pinned to core 0 (``taskset``) and started together, on loopback; o
 loaded while the others wait idle (``--rounds``, below):
 
 - ours: the real app (``create_app``) on uvicorn (httptools, uvloop), one worker, as
-  ``dinhdanh serve`` runs it; a SQLite register (or a scratch PostgreSQL database), one approved
+  ``dinhdanh serve`` runs it, its logs included: JSON lines at INFO (serve's default), one access
+  line a request, written to a file (``--log-level WARNING``: without them; before 2026-12-07 the
+  bench ran ours without, so earlier figures have no access log); a SQLite register (or a scratch PostgreSQL database), one approved
   partner (``client_secret_basic``, ``client_credentials``, scope ``dinhdanh.verify``) and one approved
   relying party (``authorization_code`` + ``refresh_token``), registered with the service functions
   the CLI calls (``oidc.clients.register_client`` / ``approve_client``). Every token is a JWT (ES256)
@@ -16,8 +18,8 @@ loaded while the others wait idle (``--rounds``, below):
   (reuse detection) and writes the new access and refresh rows, in one transaction.
 - peer: ``oidc-provider`` (pinned ``PEER_VERSION``) installed with npm into
   ``~/.cache/dinhdanh-bench/oidc-provider`` (outside the package), on Node's own HTTP server
-  (``provider.listen``), its default in-memory adapter (nothing is written to disk). Clients
-  alike: a ``client_secret_basic`` partner with ``client_credentials``, a relying party with
+  (``provider.listen``), its default in-memory adapter (nothing is written to disk), no request
+  log (its default). Clients alike: a ``client_secret_basic`` partner with ``client_credentials``, a relying party with
   ``authorization_code`` + ``refresh_token``; ``rotateRefreshToken: true``; access tokens are JWTs
   signed ES256 (``resourceIndicators`` with a default resource whose ``accessTokenFormat`` is
   ``jwt``), as ours are. Its refresh tokens are minted before each run through its own models
@@ -234,12 +236,16 @@ def setup_ours(db: str, chains: int) -> dict:
     return {"partner": partner, "rp": rp, "refresh_tokens": refresh_tokens}
 
 
-def serve_ours(db: str, port: int) -> None:
+def serve_ours(db: str, port: int, log_level: str) -> None:
     import uvicorn
 
+    from dinhdanh import logs
     from dinhdanh.store.engine import make_engine
     from dinhdanh.web.app import create_app, settle_heap
 
+    # as serve logs by default: JSON lines on stderr (the bench sends them to a file), one access
+    # line a request at INFO (``--log-level WARNING``: none)
+    logs.configure(json=True, level=log_level)
     app = create_app(make_engine(db))
     settle_heap()  # as serve does
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop",
@@ -713,6 +719,8 @@ def main() -> None:
                         help="the load: this file's asyncio client, or wrk (one thread, or one a refresh chain)")
     parser.add_argument("--grants", default=",".join(GRANTS), help="client_credentials,refresh_token,jwks")
     parser.add_argument("--servers", default="ours,peer,floor", help="ours,peer,floor")
+    parser.add_argument("--log-level", default="INFO", choices=("INFO", "WARNING"),
+                        help="ours' log level: INFO (serve's default) writes an access line a request")
     parser.add_argument("--serve", choices=("ours", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -724,7 +732,7 @@ def main() -> None:
     if args.load:
         return load_main(args)
     if args.serve == "ours":
-        return serve_ours(args.db, args.port)
+        return serve_ours(args.db, args.port, args.log_level)
     if args.serve == "floor":
         return serve_floor(args.db, args.port, args.setup)
     grants = [g for g in args.grants.split(",") if g]
@@ -761,8 +769,10 @@ def main() -> None:
                     secrets.token_urlsafe(48) for _ in range(chains(args, grants))]}))
                 if "ours" in servers:
                     port = free_port()
-                    process = subprocess.Popen([*pinned(0), sys.executable, str(HERE), "--serve", "ours", "--db", db,
-                                                "--port", str(port)], env=ENV)
+                    with (work / "ours.log").open("w") as log_file:  # the server keeps its own descriptor
+                        process = subprocess.Popen([*pinned(0), sys.executable, str(HERE), "--serve", "ours", "--db",
+                                                    db, "--port", str(port), "--log-level", args.log_level], env=ENV,
+                                                   stderr=log_file)
                     started["ours"] = (process, port, {**ours, "cc_scope": "dinhdanh.verify"})
                 if "floor" in servers:
                     floor_setup = json.loads(setup_file.read_text())
@@ -778,6 +788,8 @@ def main() -> None:
                 after = token_rows(db)
                 written = {k: after.get(k, 0) - before.get(k, 0) for k in ("access", "refresh")}
                 print(f"ours: token rows written (warm-ups included): {written}")
+                access_lines = sum(1 for line in (work / "ours.log").open() if '"dinhdanh.access"' in line)
+                print(f"ours: access-log lines written (--log-level {args.log_level}): {access_lines:,}")
                 wanted_access = sum(r["requests"] for g in ("client_credentials", "refresh_token")
                                     for r in runs["ours"].get(g, []))
                 if written["access"] < wanted_access:
