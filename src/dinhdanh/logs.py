@@ -5,7 +5,9 @@ personal data.
 loggers, uvicorn's included, propagate to it). A JSON line holds ``time`` (ISO 8601, UTC, to the
 millisecond), ``level``, ``logger``, ``message``, ``request_id`` (the request being served, from
 the ``REQUEST_ID`` context variable that ``web.observability`` sets; absent outside a request) and
-whatever the call passed as ``extra=``, plus ``exception`` when there is one.
+whatever the call passed as ``extra=``, plus ``exception`` when there is one. Lines written during
+one turn of an event loop leave in one write at its end (``TurnHandler``); warnings and worse, and
+lines from threads without a loop, at once.
 
 The code already avoids logging personal data (officers' reads are recorded in the access log,
 not in the process log). ``PersonalDataFilter`` is defence in depth, on the handler: in the
@@ -25,6 +27,7 @@ message, the extras and the traceback it masks
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json as jsonlib
 import logging
@@ -35,7 +38,7 @@ from contextvars import ContextVar
 import orjson
 
 __all__ = ["REQUEST_ID", "configure", "mask", "nothing_to_mask", "JsonFormatter", "TextFormatter",
-           "PersonalDataFilter"]
+           "PersonalDataFilter", "TurnHandler"]
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("dinhdanh_request_id", default=None)
 
@@ -170,6 +173,57 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+def _running_loop():
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class TurnHandler(logging.StreamHandler):
+    """A stream handler whose lines below WARNING, written on a thread running an event loop, leave
+    in one write at the end of the loop's turn: a server answering eight requests in a turn wrote
+    eight access lines in eight system calls (a third of the line's cost, more than its JSON). Any
+    other line (a WARNING or worse, a line from a thread without a loop) is written at once, after
+    those waiting. What a turn has written is on the stream before the loop does anything else; a
+    process killed within the turn loses that turn's lines, as it would have lost the lines it had
+    not reached. ``flush`` (and ``logging.shutdown``, at exit) writes what waits."""
+
+    def __init__(self, stream=None):
+        super().__init__(stream)
+        self._waiting: list[str] = []
+        self._flush_on = None  # the loop a flush is scheduled on
+
+    def emit(self, record: logging.LogRecord) -> None:  # called with the handler's lock held
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # noqa: BLE001 - logging's own contract: a bad record is reported, not raised
+            self.handleError(record)
+            return
+        self._waiting.append(line)
+        loop = _running_loop() if record.levelno < logging.WARNING else None
+        if loop is None:
+            self.flush()
+        elif self._flush_on is not loop:
+            self._flush_on = loop
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._flush_on = None
+            if self._waiting and self.stream is not None:
+                text = "".join(self._waiting)
+                self._waiting.clear()
+                try:
+                    self.stream.write(text)
+                except Exception:  # noqa: BLE001 - a closed or broken stream: as StreamHandler, reported
+                    self.handleError(logging.makeLogRecord({"msg": "lines lost: the log stream failed"}))
+            super().flush()
+        finally:
+            self.release()
+
+
 _HANDLER_MARK = "_dinhdanh_handler"
 # the servers' own loggers: their handlers go, they propagate to the root's one handler
 _SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
@@ -186,7 +240,7 @@ def configure(json: bool = True, level: str | int = "INFO", stream=None) -> logg
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = TurnHandler(stream or sys.stderr)
     setattr(handler, _HANDLER_MARK, True)
     handler.addFilter(PersonalDataFilter())
     handler.setFormatter(JsonFormatter() if json else TextFormatter())

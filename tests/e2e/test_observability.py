@@ -3,6 +3,7 @@ gauges, /readyz, masked JSON logs, and ``dinhdanh serve --log-format json`` writ
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -12,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -288,6 +290,70 @@ def test_json_lines_keep_diacritics_and_write_what_the_fast_encoder_refuses():
     handler.setFormatter(logs.JsonFormatter())
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "Nguyễn Văn An", (), None)
     assert "Nguyễn Văn An" in handler.format(record)  # UTF-8 as it is, not \u escapes
+
+
+class _Writes(io.StringIO):
+    """A stream that remembers each write."""
+
+    def __init__(self):
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text):
+        self.writes.append(text)
+        return super().write(text)
+
+
+def _turn_logger(stream):
+    handler = logs.TurnHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("dinhdanh.test_observability.turns")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger
+
+
+def test_lines_of_one_turn_of_the_loop_leave_in_one_write_before_the_next_turn():
+    stream = _Writes()
+    logger = _turn_logger(stream)
+
+    async def main():
+        for i in range(5):
+            logger.info("line %d", i)
+        assert stream.writes == []  # waiting for the end of the turn
+        await asyncio.sleep(0)
+        seen = list(stream.writes)
+        logger.info("line 5")
+        logger.warning("at once")  # a warning is written at once, after what waits
+        return seen
+
+    seen = asyncio.run(main())
+    assert seen == ["".join(f"INFO line {i}\n" for i in range(5))]
+    assert stream.writes[1:] == ["INFO line 5\nWARNING at once\n"]
+
+
+def test_lines_without_a_loop_are_written_at_once():
+    stream = _Writes()
+    logger = _turn_logger(stream)
+    logger.info("one")
+    thread = threading.Thread(target=logger.info, args=("two",))
+    thread.start()
+    thread.join()
+    assert stream.writes == ["INFO one\n", "INFO two\n"]
+
+
+def test_a_flush_writes_the_lines_waiting():
+    stream = _Writes()
+    logger = _turn_logger(stream)
+
+    async def main():
+        logger.info("waiting")
+        logger.handlers[0].flush()  # what logging.shutdown does at exit
+        return list(stream.writes)
+
+    assert asyncio.run(main()) == ["INFO waiting\n"]
+    assert stream.getvalue() == "INFO waiting\n"
 
 
 def test_serve_writes_json_log_lines_with_the_request_id(tmp_path):
