@@ -306,16 +306,25 @@ def floor_app(db_path: str, clients_: dict, refresh_tokens: list[str]):
         if stored is None or not hmac.compare_digest(stored, hashlib.sha256(secret.encode()).hexdigest()):
             return await answer(send, 401, {"error": "invalid_client"})
         now = time.strftime("%Y-%m-%dT%H:%M:%S")
+        # the write lock from the start (as ours' units take it), so a read never has to be upgraded;
+        # a failure rolls back, so one busy moment (another server finishing its run) stays one error
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            return await grant(send, form, client_id, now)
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return await answer(send, 503, {"error": "temporarily_unavailable"})
+
+    async def grant(send, form: dict, client_id: str, now: str):
         if form.get("grant_type") == "client_credentials":
             token, jti = sign(client_id, "dinhdanh.verify")
-            conn.execute("BEGIN")
             conn.execute("INSERT INTO floor_tokens (kind, token_hash, jti, client_id, scope, issued_at, expires_at) "
                          "VALUES ('access', ?, ?, ?, 'dinhdanh.verify', ?, ?)",
                          (hashlib.sha256(token.encode()).hexdigest(), jti, client_id, now, now))
             conn.execute("COMMIT")
             return await answer(send, 200, {"access_token": token, "token_type": "Bearer", "expires_in": 600,
                                             "scope": "dinhdanh.verify"})
-        conn.execute("BEGIN")
         row = conn.execute("SELECT id, family_id, scope FROM floor_tokens WHERE token_hash = ? AND kind = 'refresh' "
                            "AND client_id = ?", (hashlib.sha256(form.get("refresh_token", "").encode()).hexdigest(),
                                                  client_id)).fetchone()
