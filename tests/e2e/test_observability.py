@@ -356,6 +356,28 @@ def test_a_flush_writes_the_lines_waiting():
     assert stream.getvalue() == "INFO waiting\n"
 
 
+def test_configuring_again_writes_what_the_replaced_handler_held():
+    first, second = _Writes(), _Writes()
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        logs.configure(json=False, level="INFO", stream=first)
+
+        async def main():
+            logging.getLogger("dinhdanh.test_observability.again").info("held in the turn")
+            logs.configure(json=False, level="INFO", stream=second)  # within the same turn
+
+        asyncio.run(main())
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+        logging._srcfile = os.path.normcase(logging.addLevelName.__code__.co_filename)
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = True
+    assert "held in the turn" in first.getvalue() and second.getvalue() == ""
+
+
 def test_serve_writes_json_log_lines_with_the_request_id(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DINHDANH_DATABASE_URL", "DINHDANH_LOG_FORMAT")}
