@@ -364,10 +364,12 @@ def test_configuring_again_writes_what_the_replaced_handler_held():
         logs.configure(json=False, level="INFO", stream=first)
 
         async def main():
-            logging.getLogger("dinhdanh.test_observability.again").info("held in the turn")
+            logging.getLogger("dinhdanh.test_configure_again").info("held in the turn")
+            assert first.getvalue() == ""
             logs.configure(json=False, level="INFO", stream=second)  # within the same turn
+            return first.getvalue()  # written then, not left to a turn the loop may never take
 
-        asyncio.run(main())
+        assert "held in the turn" in asyncio.run(main())
     finally:
         for handler in list(root.handlers):
             if handler not in handlers:
