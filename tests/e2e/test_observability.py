@@ -380,6 +380,74 @@ def test_configuring_again_writes_what_the_replaced_handler_held():
     assert "held in the turn" in first.getvalue() and second.getvalue() == ""
 
 
+@pytest.fixture
+def configured():
+    """``logs.configure`` on a stream of the test's, everything it changes put back afterwards."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+
+    def configure(json: bool, level_name: str = "INFO"):
+        stream = _Writes()
+        logs.configure(json=json, level=level_name, stream=stream)
+        return stream
+
+    yield configure
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    logging._srcfile = os.path.normcase(logging.addLevelName.__code__.co_filename)
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = True
+
+
+def _access_both_ways(logger_name: str) -> None:
+    logger = logging.getLogger(logger_name)
+    token = logs.REQUEST_ID.set("req-7")
+    try:
+        logs.write_access(logger, "GET", "/api/v1/citizens/{pid}", 404, 1.25)
+        logger.info("%s %s %d", "GET", "/api/v1/citizens/{pid}", 404,
+                    extra=logs.nothing_to_mask(method="GET", route="/api/v1/citizens/{pid}", status=404,
+                                               duration_ms=1.25))
+    finally:
+        logs.REQUEST_ID.reset(token)
+
+
+def test_the_access_line_written_straight_is_the_line_logging_writes(configured):
+    stream = configured(json=True)
+    _access_both_ways("dinhdanh.test_access_json")
+    straight, through = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert straight.pop("time")[:16] == through.pop("time")[:16]
+    assert straight == through == {"level": "INFO", "logger": "dinhdanh.test_access_json",
+                                   "message": "GET /api/v1/citizens/{pid} 404", "request_id": "req-7",
+                                   "method": "GET", "route": "/api/v1/citizens/{pid}", "status": 404,
+                                   "duration_ms": 1.25}
+    stream = configured(json=False)
+    _access_both_ways("dinhdanh.test_access_text")
+    straight, through = (line.split(" ", 1)[1] for line in stream.getvalue().splitlines())
+    assert straight == through == ("INFO    dinhdanh.test_access_text [req-7] GET /api/v1/citizens/{pid} 404 "
+                                   "method=GET route=/api/v1/citizens/{pid} status=404 duration_ms=1.25")
+
+
+def test_the_access_line_goes_through_logging_to_any_other_handler(configured):
+    stream = configured(json=True)
+    seen = []
+    other = logging.Handler()
+    other.emit = seen.append
+    logging.getLogger().addHandler(other)  # a test's capture, say
+    try:
+        logs.write_access(logging.getLogger("dinhdanh.test_access_other"), "POST", "/token", 200, 2.0)
+    finally:
+        logging.getLogger().removeHandler(other)
+    assert [r.getMessage() for r in seen] == ["POST /token 200"]
+    assert json.loads(stream.getvalue())["route"] == "/token"
+
+
+def test_no_access_line_above_info(configured):
+    stream = configured(json=True, level_name="WARNING")
+    logs.write_access(logging.getLogger("dinhdanh.test_access_quiet"), "GET", "/jwks", 200, 0.1)
+    assert stream.getvalue() == ""
+
+
 def test_serve_writes_json_log_lines_with_the_request_id(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DINHDANH_DATABASE_URL", "DINHDANH_LOG_FORMAT")}

@@ -49,7 +49,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
-from dinhdanh.logs import REQUEST_ID, nothing_to_mask
+from dinhdanh.logs import REQUEST_ID, write_access
 from dinhdanh.store.unit_of_work import sqlite_read
 
 __all__ = ["Observability", "BacklogCollector", "MetricsApp", "install_metrics", "readiness", "REQUESTS", "DURATION",
@@ -135,10 +135,7 @@ class Observability:
             template = getattr(route, "path", None) or UNMATCHED
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             self._observe(method, template, status, elapsed)
-            if log.isEnabledFor(logging.INFO):
-                log.info("%s %s %d", method, template, status,
-                         extra=nothing_to_mask(method=method, route=template, status=status,
-                                               duration_ms=round(elapsed * 1000, 2)))
+            write_access(log, method, template, status, round(elapsed * 1000, 2))
             REQUEST_ID.reset(token)
 
     def _observe(self, method: str, route: str, status: int, elapsed: float) -> None:
