@@ -205,10 +205,10 @@ class TurnHandler(logging.StreamHandler):
     """A stream handler whose lines below WARNING, written on a thread running an event loop, leave
     in one write at the end of the loop's turn: a server answering eight requests in a turn wrote
     eight access lines in eight system calls (JWKS, the cheapest answer, 2-17% faster without
-    them). Any other line (a WARNING or worse, a line from a thread without a loop) is written at once, after
-    those waiting. What a turn has written is on the stream before the loop does anything else; a
-    process killed within the turn loses that turn's lines, as it would have lost the lines it had
-    not reached. ``flush`` (and ``logging.shutdown``, at exit) writes what waits."""
+    them). Any other line (a WARNING or worse, a line from a thread without a loop) is written at
+    once, after those waiting. What a turn has written is on the stream before the loop does
+    anything else; a process killed within the turn loses that turn's lines, as it would have lost
+    the lines it had not reached. ``flush`` (and ``logging.shutdown``, at exit) writes what waits."""
 
     def __init__(self, stream=None):
         super().__init__(stream)
