@@ -210,41 +210,40 @@ def test_readyz_checks_configured_redis_and_nats(sqlite_engine, monkeypatch):
 
 
 def test_json_log_lines_mask_personal_data():
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.addFilter(logs.PersonalDataFilter())
-    handler.setFormatter(logs.JsonFormatter())
-    logger = logging.getLogger("dinhdanh.test_observability")
-    logger.addHandler(handler)
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    token = logs.REQUEST_ID.set("req-1")
-    try:
-        logger.info("read %s; card %s; old CMND 012345678; otp: 246810", PID, MRZ,
-                    extra={"pid": PID, "passcode": "135790", "code": 246810, "commune_code": "00070",
-                           "status": 200, "people": [PID, "x"]})
+    def log(logger):
+        token = logs.REQUEST_ID.set("req-1")
         try:
-            raise ValueError(f"no person {PID}")
-        except ValueError:
-            logger.exception("failed for %s", PID)
-    finally:
-        logs.REQUEST_ID.reset(token)
-        logger.removeHandler(handler)
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+            logger.info("read %s; card %s; old CMND 012345678; otp: 246810", PID, MRZ,
+                        extra={"pid": PID, "passcode": "135790", "code": 246810, "commune_code": "00070",
+                               "status": 200, "people": [PID, "x"]})
+            try:
+                raise ValueError(f"no person {PID}")
+            except ValueError:
+                logger.exception("failed for %s", PID)
+        finally:
+            logs.REQUEST_ID.reset(token)
+
+    text = _json_text(log)
+    lines = [json.loads(line) for line in text.splitlines()]
     assert len(lines) == 2
     first, second = lines
     assert first["message"] == "read [pid]; card [mrz]; old CMND [cmnd]; otp: [code]"
-    assert first["level"] == "INFO" and first["logger"] == "dinhdanh.test_observability"
+    assert first["level"] == "INFO" and first["logger"] == "dinhdanh.test_observability.lines"
     assert first["request_id"] == "req-1" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["time"])
     assert first["pid"] == "[pid]" and first["passcode"] == "[masked]" and first["code"] == "[masked]"
     assert first["commune_code"] == "00070" and first["status"] == 200 and first["people"] == ["[pid]", "x"]
     assert second["level"] == "ERROR" and "ValueError" in second["exception"]
-    assert PID not in out.getvalue() and MRZ not in out.getvalue() and "246810" not in out.getvalue()
+    assert PID not in text and MRZ not in text and "246810" not in text
     assert logs.mask("mã xác thực 123456 và passcode=654321") == "mã xác thực [code] và passcode=[code]"
     assert logs.mask("commune 00070, 2026-12-06, 10 people") == "commune 00070, 2026-12-06, 10 people"
 
 
 def _json_lines(log) -> list[dict]:
+    return [json.loads(line) for line in _json_text(log).splitlines()]
+
+
+def _json_text(log) -> str:
+    """What ``log(logger)`` writes through a masked JSON handler."""
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.addFilter(logs.PersonalDataFilter())
@@ -257,7 +256,7 @@ def _json_lines(log) -> list[dict]:
         log(logger)
     finally:
         logger.removeHandler(handler)
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    return out.getvalue()
 
 
 def test_a_record_with_nothing_to_mask_is_written_as_it_is_and_others_are_still_masked():
@@ -356,28 +355,18 @@ def test_a_flush_writes_the_lines_waiting():
     assert stream.getvalue() == "INFO waiting\n"
 
 
-def test_configuring_again_writes_what_the_replaced_handler_held():
-    first, second = _Writes(), _Writes()
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    try:
-        logs.configure(json=False, level="INFO", stream=first)
+def test_configuring_again_writes_what_the_replaced_handler_held(configured):
+    first = configured(json=False)
+    second = []
 
-        async def main():
-            logging.getLogger("dinhdanh.test_configure_again").info("held in the turn")
-            assert first.getvalue() == ""
-            logs.configure(json=False, level="INFO", stream=second)  # within the same turn
-            return first.getvalue()  # written then, not left to a turn the loop may never take
+    async def main():
+        logging.getLogger("dinhdanh.test_configure_again").info("held in the turn")
+        assert first.getvalue() == ""
+        second.append(configured(json=False))  # within the same turn
+        return first.getvalue()  # written then, not left to a turn the loop may never take
 
-        assert "held in the turn" in asyncio.run(main())
-    finally:
-        for handler in list(root.handlers):
-            if handler not in handlers:
-                root.removeHandler(handler)
-        root.setLevel(level)
-        logging._srcfile = os.path.normcase(logging.addLevelName.__code__.co_filename)
-        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = True
-    assert "held in the turn" in first.getvalue() and second.getvalue() == ""
+    assert "held in the turn" in asyncio.run(main())
+    assert "held in the turn" in first.getvalue() and second[0].getvalue() == ""
 
 
 @pytest.fixture
