@@ -342,6 +342,35 @@ def test_lines_without_a_loop_are_written_at_once():
     assert stream.writes == ["INFO one\n", "INFO two\n"]
 
 
+def test_lines_from_many_threads_and_a_loop_each_reach_the_stream_once_and_whole():
+    stream = _Writes()
+    logger = _turn_logger(stream)
+
+    def thread_lines(t):
+        for i in range(300):
+            logger.info("thread %d line %d %s", t, i, "x" * 40)
+
+    async def loop_lines():
+        for i in range(300):
+            logger.info("loop line %d %s", i, "y" * 40)
+            if i % 7 == 0:
+                await asyncio.sleep(0)  # a turn ends: what waits is written
+
+    threads = [threading.Thread(target=thread_lines, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    asyncio.run(loop_lines())
+    for thread in threads:
+        thread.join()
+    logger.handlers[0].flush()
+    lines = stream.getvalue().splitlines()
+    expected = {f"INFO thread {t} line {i} {'x' * 40}" for t in range(8) for i in range(300)} | {
+        f"INFO loop line {i} {'y' * 40}" for i in range(300)}
+    assert len(lines) == len(expected) and set(lines) == expected
+    loop_order = [line for line in lines if line.startswith("INFO loop")]
+    assert loop_order == [f"INFO loop line {i} {'y' * 40}" for i in range(300)]  # in the order written
+
+
 def test_a_flush_writes_the_lines_waiting():
     stream = _Writes()
     logger = _turn_logger(stream)
