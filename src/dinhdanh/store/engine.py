@@ -44,13 +44,15 @@ def _sqlite_connect(timeout_ms: int):
         dbapi_conn.isolation_level = None  # no implicit BEGIN by the driver: ours, in _sqlite_begin
         record.info[_BUSY_TIMEOUT] = timeout_ms  # what a BEGIN without waiting puts back
         cur = dbapi_conn.cursor()
+        # first: the open itself may wait, for a hot journal (a writer killed midway) that another
+        # process still holds locked or is playing back; it waits as long as any unit, not the driver's 5 s
+        cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
         cur.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a commit survives the process being killed (the WAL is written before
         # COMMIT returns); only an OS crash or power loss can lose the last commits. PostgreSQL is
         # the production store (synchronous_commit on).
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
         cur.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache
         # statement journals (a savepoint's, group commit's units: store.group_commit) in memory, not
         # in a temporary file opened, written and closed at every commit
