@@ -214,11 +214,14 @@ def _writer_of(pid: int) -> int:
 
 
 def _gone(pid: int) -> bool:
+    """Whether every thread of ``pid`` has ended (its files, and SQLite's locks on them, closed). A
+    zombie leader is not enough: it shows ``Z`` while the process's other threads are still ending,
+    holding the files they share."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # a zombie: ended, not yet reaped
+        tasks = [Path(f"/proc/{pid}/task/{task}/stat").read_text() for task in os.listdir(f"/proc/{pid}/task")]
+    except (FileNotFoundError, ProcessLookupError):  # reaped (a thread that ends between the two reads too)
+        return not Path(f"/proc/{pid}").exists()
+    return all(stat.rsplit(")", 1)[1].split()[0] == "Z" for stat in tasks)  # ended, not yet reaped
 
 
 @pytest.mark.parametrize("killed", ["both", "importer", "writer"])
