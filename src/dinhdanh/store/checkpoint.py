@@ -10,6 +10,18 @@ seconds (SQLite releases the GIL: the copying and the syncs overlap the serving)
 checkpoint never waits for a reader or writer: it copies what it can and the next one goes on.
 A page written many times between two checkpoints is copied once.
 
+A passive checkpoint alone does not keep the log short. SQLite writes the log from its beginning
+again only when a writer begins after a checkpoint that copied all of it, and under a steady stream
+of commits there is never such a moment: commits land while the checkpoint copies. The log then
+grows without end (1.2 GB in half a minute of token refreshes, each commit appending to it and
+extending the file). So when a passive checkpoint leaves more than ``RESTART_PAGES`` in the log, a
+``RESTART`` checkpoint follows: it holds the write lock, copies what the passive one left (little),
+and waits for readers of the log to move on, so the next commit starts the log over. It waits at
+most ``RESTART_WAIT_MS`` for a writer or a reader, then gives up until the next tick: no writer
+waits longer for it. Meanwhile the event loop's group commit finds the writer taken and its units
+run in the thread pool, waiting there (``store.group_commit``). ``journal_size_limit`` then cuts a
+log that grew in a burst back to ``LOG_BYTES`` when it starts over.
+
 What does not change: a commit is durable once it returns (the WAL is written before COMMIT returns,
 ``synchronous=NORMAL``); the log is still checkpointed; connections made without it (the CLI, a
 migration, any engine not serving) keep SQLite's own automatic checkpoint. Between checkpoints
@@ -29,6 +41,9 @@ from dinhdanh.store.engine import sqlite_path
 log = logging.getLogger(__name__)
 
 EVERY = 1.0  # seconds between two passive checkpoints (a page written again meanwhile is copied once)
+RESTART_PAGES = 1000  # a log longer than this after the passive checkpoint is started over (4 MB)
+RESTART_WAIT_MS = 100  # how long the restart waits for the writer and the log's readers, at most
+LOG_BYTES = 64 << 20  # the log file is cut back to this size when it starts over
 
 
 def applies(engine: sa.Engine) -> bool:
@@ -44,10 +59,12 @@ class Checkpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs = 0  # checkpoints run
+        self.restarts = 0  # of them, those that left the log to start over
 
     def _manual(self, dbapi_conn, record) -> None:  # a method: each checkpointer's own listener
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA wal_autocheckpoint=0")
+        cursor.execute(f"PRAGMA journal_size_limit={LOG_BYTES}")
         cursor.close()
 
     def start(self) -> None:
@@ -57,10 +74,20 @@ class Checkpointer:
         self._thread.start()
 
     def checkpoint(self) -> tuple[int, int, int]:
-        """One passive checkpoint: (busy, pages in the log, pages copied), as SQLite reports them."""
+        """One passive checkpoint, and a restart of the log if it is still long (see the module's
+        notes): (busy, pages in the log, pages copied) of the last, as SQLite reports them."""
         raw = self.engine.raw_connection()  # outside any transaction (the driver's autocommit)
         try:
-            got = tuple(raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+            driver = raw.driver_connection
+            got = tuple(driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+            if got[1] > RESTART_PAGES:
+                waits = driver.execute("PRAGMA busy_timeout").fetchone()[0]
+                driver.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+                try:
+                    got = tuple(driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchone())
+                    self.restarts += not got[0]
+                finally:
+                    driver.execute(f"PRAGMA busy_timeout={waits}")
         finally:
             raw.close()
         self.runs += 1
