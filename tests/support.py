@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 # A small register with known people: a family in Hà Nội (Phường Hoàn Kiếm, 00070), a couple in
@@ -57,3 +58,27 @@ def schema_drift(engine, *tables: str) -> list:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"include_object": ours, "compare_type": True})
         return compare_metadata(ctx, metadata)
+
+
+def query_plan(conn, statement, params: dict) -> str:
+    """The plan the database makes for ``statement`` with ``params`` (SQLite's ``EXPLAIN QUERY PLAN``;
+    on PostgreSQL the generic plan of a prepared statement, in a transaction the caller began)."""
+    compiled = statement.compile(dialect=conn.dialect)
+    sql = str(compiled)
+    values = compiled.construct_params(params)
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(values[k] for k in compiled.positiontup))
+        return "\n".join(str(r[-1]) for r in rows)
+    # the plan psycopg's prepared statement gets after its first executions: a generic one, made
+    # before the parameters are known (a condition on a parameter cannot choose a partial index)
+    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
+    prepared = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", sql)
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # an empty table: only a usable index beats it
+    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    conn.exec_driver_sql("PREPARE planned AS " + prepared.replace("%%", "%"))
+    arguments = ", ".join("'" + str(values[name]).replace("'", "''") + "'" for name in names)  # the test's own
+    try:
+        return "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN EXECUTE planned({arguments})" if names
+                                                              else "EXPLAIN EXECUTE planned"))
+    finally:
+        conn.exec_driver_sql("DEALLOCATE planned")

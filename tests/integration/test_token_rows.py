@@ -9,7 +9,6 @@ import base64
 import datetime as dt
 import json
 import os
-import re
 import time
 
 import pytest
@@ -22,7 +21,7 @@ from dinhdanh.store.base import utcnow
 from dinhdanh.store.engine import alembic_config, upgrade
 from dinhdanh.store.vault import Vault
 from tests.oidc_support import BINH, add_client, load_people
-from tests.support import schema_drift
+from tests.support import query_plan, schema_drift
 
 ISSUER = "https://op.test"
 
@@ -127,28 +126,6 @@ def test_both_kinds_of_token_are_unique(engine, vault, rp):
                      issued_at=utcnow(), expires_at=utcnow() + tokens.REFRESH_TTL)
 
 
-def _plan(conn, statement, params: dict) -> str:
-    compiled = statement.compile(dialect=conn.dialect)
-    sql = str(compiled)
-    values = compiled.construct_params(params)
-    if conn.dialect.name == "sqlite":
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(values[k] for k in compiled.positiontup))
-        return "\n".join(str(r[-1]) for r in rows)
-    # the plan psycopg's prepared statement gets after its first executions: a generic one, made
-    # before the parameters are known (a condition on a parameter cannot choose a partial index)
-    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
-    prepared = re.sub(r"%\((\w+)\)s", lambda m: f"${names.index(m.group(1)) + 1}", sql)
-    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # an empty table: only a usable index beats it
-    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-    conn.exec_driver_sql("PREPARE planned AS " + prepared.replace("%%", "%"))
-    arguments = ", ".join("'" + str(values[name]).replace("'", "''") + "'" for name in names)  # the test's own
-    try:
-        return "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN EXECUTE planned({arguments})" if names
-                                                              else "EXPLAIN EXECUTE planned"))
-    finally:
-        conn.exec_driver_sql("DEALLOCATE planned")
-
-
 def test_each_lookup_uses_its_index(engine, vault, rp):
     with engine.begin() as conn:
         _access(conn, vault, rp["client_id"])
@@ -162,7 +139,7 @@ def test_each_lookup_uses_its_index(engine, vault, rp):
             (sa.select(oidc_tokens.c.token_id).where(oidc_tokens.c.account_id == 1), {}, "ix_oidc_tokens_account_id"),
         )
         for statement, params, index in cases:
-            plan = _plan(conn, statement, params)
+            plan = query_plan(conn, statement, params)
             assert index in plan, plan
 
 

@@ -13,6 +13,15 @@ import sqlalchemy as sa
 
 from dinhdanh.store.base import Id, Key, UTCDateTime, metadata, one_of
 
+# (name, column) of the indexes of persons over the rows where the column is set
+PERSONS_SPARSE_INDEXES = (
+    ("ix_persons_temp_commune_code", "temp_commune_code"),
+    ("ix_persons_father_id", "father_id"),
+    ("ix_persons_mother_id", "mother_id"),
+    ("ix_persons_spouse_id", "spouse_id"),
+    ("ix_persons_representative_id", "representative_id"),
+)
+
 persons = sa.Table(
     "persons", metadata,
     sa.Column("person_id", Id, primary_key=True, autoincrement=True),
@@ -70,12 +79,12 @@ persons = sa.Table(
     sa.Index("ix_persons_commune_code", "commune_code"),
     # answers "name + year of birth + province" wholly, in the order search returns it
     sa.Index("ix_persons_province_code_birth_year_name_key", "province_code", "birth_year", "name_key"),
-    sa.Index("ix_persons_temp_commune_code", "temp_commune_code"),
-    sa.Index("ix_persons_father_id", "father_id"),
-    sa.Index("ix_persons_mother_id", "mother_id"),
-    # every foreign key to persons is indexed: SQLite checks referencing rows through them
-    sa.Index("ix_persons_spouse_id", "spouse_id"),
-    sa.Index("ix_persons_representative_id", "representative_id"),
+    # every foreign key to persons is indexed: SQLite checks referencing rows through them. Where
+    # most rows hold no value (no temporary residence, parent, spouse or representative recorded)
+    # the index covers the rows that do: every lookup is by value ("father_id = ?" implies "IS NOT
+    # NULL", on SQLite and PostgreSQL alike), and a row without one costs no index entry
+    *(sa.Index(name, column, sqlite_where=sa.text(f"{column} IS NOT NULL"),
+               postgresql_where=sa.text(f"{column} IS NOT NULL")) for name, column in PERSONS_SPARSE_INDEXES),
     sa.Index("ix_persons_household_id", "household_id"),
 )
 
