@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from dinhdanh.oidc import housekeeping, tokens
 from dinhdanh.oidc.tables import oidc_assertions, oidc_sessions, oidc_tokens
 from dinhdanh.store.base import utcnow
-from tests.integration.test_token_rows import _plan
 from tests.oidc_support import BINH, add_client, load_people
+from tests.support import query_plan
 
 NOW = utcnow()
 LONG_AGO = NOW - dt.timedelta(days=40)  # past the purge's day of grace
@@ -131,7 +131,7 @@ def test_finding_a_sessions_references_uses_their_indexes(engine):
             statement = sa.select(oidc_sessions.c.session_id).where(
                 oidc_sessions.c.session_id == sa.bindparam("id"), ~sa.exists().where(
                     table.c.session_id == oidc_sessions.c.session_id))
-            plan = _plan(conn, statement, {"id": 1})
+            plan = query_plan(conn, statement, {"id": 1})
             assert index in plan, plan
 
 
