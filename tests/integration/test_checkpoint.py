@@ -3,6 +3,7 @@ checkpointing in their commits, the thread keeps the log checkpointed, everythin
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -143,3 +144,48 @@ def test_the_log_starts_over_under_a_steady_stream_of_commits(tmp_path, monkeypa
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(ROWS)).scalar_one() == rows
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
+
+
+def test_a_long_reader_does_not_make_every_tick_hold_the_writer(tmp_path, monkeypatch):
+    """A reader that keeps an old snapshot (an export, a backup) stops the log from starting over
+    until it ends. The restart is then not tried: tried, it would hold the write lock for its whole
+    wait (0.1 s) at every tick, and every commit with it. Once the reader is gone the log starts
+    over again."""
+    from dinhdanh.store import checkpoint
+
+    monkeypatch.setattr(checkpoint, "RESTART_PAGES", 20)
+    path = tmp_path / "r.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        conn.execute(ROWS.insert(), [{"id": i, "v": "x" * 3000} for i in range(50)])
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM t").fetchone() == (50,)  # its snapshot, held
+    checkpoints = Checkpointer(engine, every=0.02)
+    checkpoints.start()
+    waits, next_id = [], 50
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            began = time.perf_counter()
+            with engine.begin() as conn:
+                conn.execute(ROWS.insert(), [{"id": next_id, "v": "x" * 3000}])
+            waits.append(time.perf_counter() - began)
+            next_id += 1
+            time.sleep(0.002)
+        assert checkpoints.runs >= 10 and checkpoints.restarts == 0
+        assert sum(w > 0.09 for w in waits) <= 2, sorted(waits)[-5:]  # a restart waiting would hold ~0.1 s a tick
+        reader.execute("COMMIT")
+        deadline = time.monotonic() + 10
+        while checkpoints.restarts == 0:  # the reader gone: the log starts over again
+            with engine.begin() as conn:
+                conn.execute(ROWS.insert(), [{"id": next_id, "v": "x" * 3000}])
+            next_id += 1
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+    finally:
+        reader.close()
+        checkpoints.close()
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ROWS)).scalar_one() == next_id

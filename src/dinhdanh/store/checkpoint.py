@@ -14,13 +14,16 @@ A passive checkpoint alone does not keep the log short. SQLite writes the log fr
 again only when a writer begins after a checkpoint that copied all of it, and under a steady stream
 of commits there is never such a moment: commits land while the checkpoint copies. The log then
 grows without end (1.2 GB in half a minute of token refreshes, each commit appending to it and
-extending the file). So when a passive checkpoint leaves more than ``RESTART_PAGES`` in the log, a
-``RESTART`` checkpoint follows: it holds the write lock, copies what the passive one left (little),
-and waits for readers of the log to move on, so the next commit starts the log over. It waits at
-most ``RESTART_WAIT_MS`` for a writer or a reader, then gives up until the next tick: no writer
-waits longer for it. Meanwhile the event loop's group commit finds the writer taken and its units
-run in the thread pool, waiting there (``store.group_commit``). ``journal_size_limit`` then cuts a
-log that grew in a burst back to ``LOG_BYTES`` when it starts over.
+extending the file). So when a passive checkpoint copied the whole log and it is longer than
+``RESTART_PAGES``, a ``RESTART`` checkpoint follows: it holds the write lock, copies what was
+committed meanwhile (little), and waits for readers of the log to move on, so the next commit
+starts the log over. It waits at most ``RESTART_WAIT_MS`` for a writer or a reader, then gives up
+until the next tick: no writer waits longer for it. Meanwhile the event loop's group commit finds
+the writer taken and its units run in the thread pool, waiting there (``store.group_commit``).
+When the passive one could not copy the whole log, a reader holds an older part of it (a long
+export, a backup): the restart would wait for it at every tick, and every writer with it, so it
+is not tried until that reader is gone. ``journal_size_limit`` cuts a log that grew in a burst
+back to ``LOG_BYTES`` when it starts over.
 
 What does not change: a commit is durable once it returns (the WAL is written before COMMIT returns,
 ``synchronous=NORMAL``); the log is still checkpointed; connections made without it (the CLI, a
@@ -80,7 +83,7 @@ class Checkpointer:
         try:
             driver = raw.driver_connection
             got = tuple(driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
-            if got[1] > RESTART_PAGES:
+            if got[1] > RESTART_PAGES and got[1] == got[2]:  # copied whole: no reader of an older part
                 waits = driver.execute("PRAGMA busy_timeout").fetchone()[0]
                 driver.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
                 try:
