@@ -82,3 +82,9 @@ def query_plan(conn, statement, params: dict) -> str:
                                                               else "EXPLAIN EXECUTE planned"))
     finally:
         conn.exec_driver_sql("DEALLOCATE planned")
+
+
+def proc_stat(path: Path) -> list[str]:
+    """The fields of a ``/proc/.../stat`` file after the command's name, which may hold spaces and
+    parentheses: ``[0]`` the state (``Z``: ended, not reaped), ``[1]`` the parent's pid."""
+    return path.read_text().rsplit(")", 1)[1].split()

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from dinhdanh.audit.tables import access_log
 from dinhdanh.officers.service import add_officer
 from tests.oidc_support import free_port
+from tests.support import proc_stat
 
 AN = "001085000001"
 
@@ -32,7 +33,7 @@ def workers_of(parent: int) -> list[int]:
         if not proc.name.isdigit():
             continue
         try:
-            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            ppid = int(proc_stat(proc / "stat")[1])
             cmdline = (proc / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue

@@ -25,6 +25,7 @@ from dinhdanh.registry.errors import Conflict, InvalidInput, RuleViolation
 from dinhdanh.registry.search import SearchQuery, search
 from dinhdanh.registry.tables import events, households, persons
 from dinhdanh.store.engine import make_engine, upgrade
+from tests.support import proc_stat
 
 PEOPLE = 20_000
 STAMPS = {"created_at", "updated_at"}  # the time of each load: the only thing allowed to differ
@@ -218,10 +219,10 @@ def _gone(pid: int) -> bool:
     zombie leader is not enough: it shows ``Z`` while the process's other threads are still ending,
     holding the files they share."""
     try:
-        tasks = [Path(f"/proc/{pid}/task/{task}/stat").read_text() for task in os.listdir(f"/proc/{pid}/task")]
+        states = [proc_stat(task / "stat")[0] for task in Path(f"/proc/{pid}/task").iterdir()]
     except (FileNotFoundError, ProcessLookupError):  # reaped (a thread that ends between the two reads too)
         return not Path(f"/proc/{pid}").exists()
-    return all(stat.rsplit(")", 1)[1].split()[0] == "Z" for stat in tasks)  # ended, not yet reaped
+    return all(state == "Z" for state in states)  # ended, not yet reaped
 
 
 @pytest.mark.parametrize("killed", ["both", "importer", "writer"])

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from dinhdanh.store.engine import make_engine
+from tests.support import proc_stat
 
 WRITER = textwrap.dedent("""
     import sqlite3, sys
@@ -62,7 +63,7 @@ def hot(tmp_path):
 
 
 def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return proc_stat(Path(f"/proc/{pid}/stat"))[0]
 
 
 def _open(path) -> tuple[float, int | Exception]:
