@@ -139,7 +139,9 @@ def test_the_log_starts_over_under_a_steady_stream_of_commits(tmp_path, monkeypa
     finally:
         stop.set()
         checkpoints.close()
-    assert largest[0] < 8 << 20  # what a restart is late by at most, on a slow machine: not 40 MB
+    # Without restarts the log holds all 40 MB. A restart is late when the checkpointing thread
+    # waits for a core or a reader: ~6 MB here with the machine's cores busy, 15 MB seen on CI.
+    assert largest[0] < 20 << 20
     assert checkpoints.restarts >= 5
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(ROWS)).scalar_one() == rows
@@ -189,3 +191,73 @@ def test_a_long_reader_does_not_make_every_tick_hold_the_writer(tmp_path, monkey
         checkpoints.close()
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(ROWS)).scalar_one() == next_id
+
+
+def test_a_restart_that_gave_up_is_not_tried_again_before_the_log_grows(tmp_path, monkeypatch):
+    """A reader that began within the last tick lets the restart be tried (it waits for the
+    reader); if that reader stays and nothing is written, the ticks after do not try again: each
+    would hold the write lock for the whole wait."""
+    from dinhdanh.store import checkpoint
+
+    monkeypatch.setattr(checkpoint, "RESTART_PAGES", 20)
+    path = tmp_path / "r.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    checkpoints = Checkpointer(engine, every=3600)  # ticks by hand below
+    checkpoints.start()
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        assert checkpoints.checkpoint()[0] == 0  # the first tick: what the log holds, noted
+        with engine.begin() as conn:
+            conn.execute(ROWS.insert(), [{"id": i, "v": "x" * 3000} for i in range(50)])
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (50,)  # at the log's end
+        began = time.perf_counter()
+        assert checkpoints.checkpoint()[0] == 1  # tried: waited for the reader, then gave up
+        assert time.perf_counter() - began >= checkpoint.RESTART_WAIT_MS / 1000 * 0.9
+        for _ in range(3):
+            began = time.perf_counter()
+            busy, logged, copied = checkpoints.checkpoint()
+            assert (busy, logged == copied) == (0, True)  # the passive one only: nothing waited for
+            assert time.perf_counter() - began < 0.05
+        assert checkpoints.restarts == 0
+        reader.execute("COMMIT")  # the reader gone, the copied log is written from its beginning
+        with engine.begin() as conn:
+            conn.execute(ROWS.insert(), [{"id": 50, "v": "x"}])
+        assert _log_pages(engine)[0] <= 2
+    finally:
+        reader.close()
+        checkpoints.close()
+
+
+def test_a_reader_that_began_within_the_tick_is_waited_for(tmp_path, monkeypatch):
+    """Under commits with reads beside them the passive checkpoint seldom copies the whole log: a
+    read that began before the last commit holds it back. Such a reader is recent (it began since
+    the previous tick), so the restart is tried and waits for it to end."""
+    from dinhdanh.store import checkpoint
+
+    monkeypatch.setattr(checkpoint, "RESTART_PAGES", 20)
+    path = tmp_path / "r.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    checkpoints = Checkpointer(engine, every=3600)  # ticks by hand below
+    checkpoints.start()
+    reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        checkpoints.checkpoint()  # the previous tick
+        with engine.begin() as conn:
+            conn.execute(ROWS.insert(), [{"id": i, "v": "x" * 3000} for i in range(30)])
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (30,)
+        with engine.begin() as conn:  # a commit after the reader's snapshot
+            conn.execute(ROWS.insert(), [{"id": 30 + i, "v": "x" * 3000} for i in range(10)])
+        ends = threading.Timer(0.02, reader.execute, ("COMMIT",))
+        ends.start()
+        assert checkpoints.checkpoint()[0] == 0  # waited for the reader, then restarted
+        ends.join()
+        assert checkpoints.restarts == 1
+    finally:
+        reader.close()
+        checkpoints.close()

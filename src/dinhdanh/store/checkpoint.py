@@ -20,9 +20,14 @@ committed meanwhile (little), and waits for readers of the log to move on, so th
 starts the log over. It waits at most ``RESTART_WAIT_MS`` for a writer or a reader, then gives up
 until the next tick: no writer waits longer for it. Meanwhile the event loop's group commit finds
 the writer taken and its units run in the thread pool, waiting there (``store.group_commit``).
-When the passive one could not copy the whole log, a reader holds an older part of it (a long
-export, a backup): the restart would wait for it at every tick, and every writer with it, so it
-is not tried until that reader is gone. ``journal_size_limit`` cuts a log that grew in a burst
+The restart is tried when the passive one copied at least what the log held at the previous
+tick: the readers still in the log then all began within the last tick (short reads, which end
+within the wait), and under a stream of commits with reads beside them there is nearly always such
+a reader, so "copied the whole log" would seldom hold. When it copied less, a reader holds an
+older part of the log (a long export, a backup): the restart would wait for it at every tick, and
+every writer with it, so it is not tried until that reader is gone. After a restart that gave up,
+the next one waits for the log to change: a reader at its very end and no writes would otherwise
+hold every tick's restart for its whole wait. ``journal_size_limit`` cuts a log that grew in a burst
 back to ``LOG_BYTES`` when it starts over.
 
 What does not change: a commit is durable once it returns (the WAL is written before COMMIT returns,
@@ -63,6 +68,8 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
         self.runs = 0  # checkpoints run
         self.restarts = 0  # of them, those that left the log to start over
+        self._held: int | None = None  # pages in the log at the previous tick (None: no tick yet)
+        self._gave_up = 0  # pages in the log when a restart last gave up (0: it did not)
 
     def _manual(self, dbapi_conn, record) -> None:  # a method: each checkpointer's own listener
         cursor = dbapi_conn.cursor()
@@ -83,14 +90,20 @@ class Checkpointer:
         try:
             driver = raw.driver_connection
             got = tuple(driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
-            if got[1] > RESTART_PAGES and got[1] == got[2]:  # copied whole: no reader of an older part
+            held, self._held = self._held, got[1]
+            fresh = held is not None and got[2] >= held  # no reader older than a tick
+            if got[1] > RESTART_PAGES and fresh and got[1] != self._gave_up:
                 waits = driver.execute("PRAGMA busy_timeout").fetchone()[0]
                 driver.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
                 try:
                     got = tuple(driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchone())
-                    self.restarts += not got[0]
                 finally:
                     driver.execute(f"PRAGMA busy_timeout={waits}")
+                if got[0]:  # gave up: not again before the log changes
+                    self._gave_up = got[1]
+                else:
+                    self.restarts += 1
+                    self._held, self._gave_up = 0, 0  # the next commit writes the log from its beginning
         finally:
             raw.close()
         self.runs += 1
