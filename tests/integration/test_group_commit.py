@@ -1,11 +1,13 @@
 """Group commit (``store.group_commit``): the units ready at one turn of the event loop share one
 SQLite transaction, each in its savepoint; a caller is answered only after the commit; a unit that
-raises is undone alone; the writer held elsewhere means nothing runs (``WouldWait``)."""
+raises is undone alone; with the writer held elsewhere the group waits for it in the thread pool,
+whole, and the groups after it run on the loop again."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from dinhdanh.store.base import utcnow
 from dinhdanh.store.group_commit import GroupCommit
 from dinhdanh.store.outbox import outbox
-from dinhdanh.store.unit_of_work import UnitOfWork, WouldWait
+from dinhdanh.store.unit_of_work import DatabaseBusy, UnitOfWork
 
 
 def _topics(engine) -> list[str]:
@@ -89,29 +91,128 @@ def test_a_unit_sees_the_units_queued_before_it(sqlite_engine):
     assert asyncio.run(main()) == ["t.a", 1, "t.b", 2]
 
 
-def test_with_the_writer_held_elsewhere_nothing_runs(sqlite_engine):
+def _where(topic: str, threads: dict[str, int]):
+    """A unit writing ``topic`` that notes the thread it ran on."""
+    def work(conn):
+        threads[topic] = threading.get_ident()
+        return _write(topic)(conn)
+    return work
+
+
+class _Holder:
+    """Another thread's unit holding the writer until ``release``."""
+
+    def __init__(self, uow: UnitOfWork):
+        self.holding, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold, args=(uow,))
+
+    def _hold(self, uow):
+        with uow.begin():
+            self.holding.set()
+            self.release.wait(10)
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.holding.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.thread.join()
+
+
+def test_with_the_writer_held_elsewhere_the_group_waits_for_it_in_the_pool_whole(sqlite_engine, commits):
     uow = UnitOfWork(sqlite_engine)
     group = GroupCommit(uow)
-    holding, release = threading.Event(), threading.Event()
+    threads: dict[str, int] = {}
+    topics = [f"t.{i}" for i in range(5)]
 
-    def hold():
-        with uow.begin():
-            holding.set()
-            release.wait(10)
+    async def main():
+        runs = [asyncio.ensure_future(group.run(_where(t, threads))) for t in topics]
+        for _ in range(20):
+            await asyncio.sleep(0)  # the flush found the writer held: nothing ran, nothing answered
+        assert threads == {} and not any(run.done() for run in runs)
+        holder.release.set()  # the writer free: the group runs
+        return await asyncio.gather(*runs), threading.get_ident()
 
-    thread = threading.Thread(target=hold)
-    thread.start()
-    holding.wait(10)
-    try:
-        async def main():
-            return await asyncio.gather(*(group.run(_write(f"t.{i}")) for i in range(5)), return_exceptions=True)
+    with _Holder(uow) as holder:
+        results, loop_thread = asyncio.run(main())
+    assert results == topics and _topics(sqlite_engine) == topics
+    assert len(commits) == 2, len(commits)  # the holder's, then the five units' one transaction
+    assert len(set(threads.values())) == 1 and loop_thread not in threads.values()  # in one worker thread
 
+
+def test_the_groups_behind_one_in_the_pool_run_after_it_on_the_loop(sqlite_engine):
+    uow = UnitOfWork(sqlite_engine)
+    group = GroupCommit(uow)
+    threads: dict[str, int] = {}
+
+    async def main():
+        first = [asyncio.ensure_future(group.run(_where(f"a.{i}", threads))) for i in range(3)]
+        for _ in range(20):
+            await asyncio.sleep(0)  # the first group is in the pool, waiting for the writer
+        later = [asyncio.ensure_future(group.run(_where(f"b.{i}", threads))) for i in range(3)]
+        for _ in range(20):
+            await asyncio.sleep(0)  # the second group is flushed: it waits behind the first
+        assert threads == {}
+        holder.release.set()
+        return await asyncio.gather(*first, *later), threading.get_ident()
+
+    with _Holder(uow) as holder:
+        results, loop_thread = asyncio.run(main())
+    order = [f"a.{i}" for i in range(3)] + [f"b.{i}" for i in range(3)]
+    assert results == order and _topics(sqlite_engine) == order  # in the order queued
+    assert {threads[f"b.{i}"] for i in range(3)} == {loop_thread}  # back on the loop
+    assert loop_thread not in {threads[f"a.{i}"] for i in range(3)}
+
+
+def test_a_writer_held_past_the_lock_timeout_fails_the_group_and_writes_nothing(sqlite_engine):
+    uow = UnitOfWork(sqlite_engine, lock_timeout=0.2)
+    group = GroupCommit(uow)
+
+    async def main():
+        return await asyncio.gather(*(group.run(_write(f"t.{i}")) for i in range(4)), return_exceptions=True)
+
+    with _Holder(uow):
         outcomes = asyncio.run(main())
-    finally:
-        release.set()
-        thread.join()
-    assert all(isinstance(o, WouldWait) for o in outcomes), outcomes
+    assert all(isinstance(o, DatabaseBusy) for o in outcomes), outcomes
     assert _topics(sqlite_engine) == []
+
+
+def test_chains_of_units_go_back_to_the_loop_after_the_writer_was_held(sqlite_engine, commits):
+    """Eight chains, each sending its next unit when the last is answered (a server under eight
+    refresh chains), and the writer held by another thread for a moment: the units of that moment
+    wait in the pool, and then the chains run on the loop again, in groups. (Before, each unit whose
+    flush found the writer held went to the pool alone, in a transaction of its own, and with every
+    new unit finding the writer held by one of those, nearly all the rest followed it there.)"""
+    uow = UnitOfWork(sqlite_engine)
+    group = GroupCommit(uow)
+    threads: dict[str, int] = {}
+
+    held = threading.Event()
+
+    def hold() -> None:  # as a checkpoint starting the log over holds it
+        with uow.begin():
+            held.set()
+            time.sleep(0.05)
+
+    async def chain(c: int) -> None:
+        for i in range(40):
+            await group.run(_where(f"t.{c}.{i:02d}", threads))
+            if c == 0 and i == 5:
+                threading.Thread(target=hold).start()
+                while not held.is_set():
+                    await asyncio.sleep(0.001)
+
+    async def main():
+        await asyncio.gather(*(chain(c) for c in range(8)))
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert held.is_set() and len(threads) == 320 and len(_topics(sqlite_engine)) == 320
+    off_loop = sum(ident != loop_thread for ident in threads.values())
+    assert 1 <= off_loop <= 16, off_loop  # the groups of the moment the writer was held, no more
+    assert len(commits) <= 320 // 3, len(commits)
 
 
 def test_a_cancelled_caller_s_unit_does_not_run(sqlite_engine):

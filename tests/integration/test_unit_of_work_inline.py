@@ -1,7 +1,8 @@
 """Units that begin without waiting (``UnitOfWork.begin(wait=False)``) and the hot routes' units run
 on the event loop (``web.deps.in_unit(inline=True)``): on SQLite a unit runs on the loop only when
 the writer is free now, in this process and in the database; otherwise it says so at once
-(``WouldWait``, nothing run, nothing held) and goes to the thread pool, where it waits as any unit.
+(``WouldWait``, nothing run, nothing held); its group (``store.group_commit``) then waits for the
+writer in the thread pool.
 The loop is never blocked on a lock: while another thread or another connection (as another process
 would) holds the writer, the loop keeps running other work. On PostgreSQL the units stay in the pool."""
 

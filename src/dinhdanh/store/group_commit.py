@@ -17,8 +17,12 @@ as its first unit. In the group:
   its changes are committed, and when the commit fails every unit of the group fails with it;
 - the units run in the order they were queued, each seeing the ones before it as a unit run
   after them would (a refresh token presented twice: the second finds it rotated);
-- if the writer is not free now (another thread's unit, another process), the flush begins
-  nothing and every caller gets ``WouldWait`` (and runs its unit in the thread pool, alone);
+- if the writer is not free now (another thread's unit, a checkpoint starting the log over,
+  another process), the group waits for it in the thread pool and runs there, still one
+  transaction; the loop's next groups queue behind it and run on the loop again once it is done.
+  (Each unit used to go to the pool alone: one transaction each, and, with every new unit finding
+  the writer held by one of those, the server stayed in that mode. Under eight refresh chains a
+  log restart put whole seconds of requests there, at three times the CPU a token.)
 - if SQLite ends the transaction itself (a full disk, an I/O error: it rolls it back whole), the
   units already run are lost with it, so each caller of the group gets the error.
 
@@ -34,9 +38,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import anyio.to_thread
 import sqlalchemy as sa
 
-from dinhdanh.store.unit_of_work import DatabaseUnavailable, UnitOfWork
+from dinhdanh.store.unit_of_work import DatabaseUnavailable, UnitOfWork, WouldWait
 
 MAX_UNITS = 32
 MAX_TURNS = 16  # turns of the loop a group waits for more units, at most
@@ -61,10 +66,11 @@ class GroupCommit:
         self.max_units = max_units
         self.max_turns = max_turns
         self._queues: dict[asyncio.AbstractEventLoop, list] = {}
+        self._pooled: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}  # a group waiting in the pool
 
     async def run(self, work: Callable[[sa.Connection], Any]) -> Any:
         """``work(conn)`` in the loop's next group; its result once the group is committed, or its
-        exception (``WouldWait``: the writer was not free, nothing ran)."""
+        exception."""
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
@@ -92,28 +98,64 @@ class GroupCommit:
         queue = [(work, future) for work, future in queue if not future.cancelled()]  # a client gone
         if not queue:
             return
-        outcomes: list[tuple[asyncio.Future, bool, Any]] = []
+        loop = asyncio.get_running_loop()
+        pooled = self._pooled.get(loop)
+        if pooled is not None:  # after the group waiting in the pool, not beside it (it has the writer next)
+            pooled.add_done_callback(lambda _: self._run_group(queue))
+            return
         try:
-            with self.uow.begin(wait=False) as conn:
-                driver = conn.connection.driver_connection
-                for work, future in queue:
-                    outcomes.append((future, *_one(conn, driver, work)))
-                    if not driver.in_transaction:  # SQLite rolled the whole transaction back itself
-                        raise DatabaseUnavailable("SQLite ended the group's transaction")
-        except BaseException as exc:  # nothing committed: each caller gets why (WouldWait included)
-            for _, future in queue:
-                if not future.done():
-                    future.set_exception(exc)
+            outcomes = self._transaction(queue, wait=False)
+        except WouldWait:  # the writer is another's: wait for it in the pool, the group whole
+            task = self._pooled[loop] = loop.create_task(self._in_pool(queue))
+            task.add_done_callback(lambda _: self._pooled.pop(loop, None))
+            return
+        except BaseException as exc:
+            _fail(queue, exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for future, ok, value in outcomes:
-            if future.done():
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        _settle(outcomes)
+
+    async def _in_pool(self, queue: list) -> None:
+        try:
+            outcomes = await anyio.to_thread.run_sync(self._transaction, queue, True)
+        except BaseException as exc:
+            _fail(queue, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        _settle(outcomes)
+
+    def _transaction(self, queue: list, wait: bool) -> list[tuple[asyncio.Future, bool, Any]]:
+        """The units of ``queue`` in one transaction, each in its savepoint: (future, ok, value) of
+        each once committed; if anything fails before the commit, nothing is, and it raises
+        (``WouldWait`` with ``wait=False``: the writer was not free, nothing ran)."""
+        outcomes = []
+        with self.uow.begin(wait=wait) as conn:
+            driver = conn.connection.driver_connection
+            for work, future in queue:
+                outcomes.append((future, *_one(conn, driver, work)))
+                if not driver.in_transaction:  # SQLite rolled the whole transaction back itself
+                    raise DatabaseUnavailable("SQLite ended the group's transaction")
+        return outcomes
+
+
+def _fail(queue: list, exc: BaseException) -> None:
+    """Nothing committed: each caller gets why."""
+    for _, future in queue:
+        if not future.done():
+            future.set_exception(exc)
+
+
+def _settle(outcomes: list[tuple[asyncio.Future, bool, Any]]) -> None:
+    """Committed: each caller gets its unit's result or exception."""
+    for future, ok, value in outcomes:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def _one(conn: sa.Connection, driver, work) -> tuple[bool, Any]:

@@ -20,7 +20,7 @@ from dinhdanh.officers.service import Officer, officer_by_id
 from dinhdanh.oidc.officers import officer_of_access_token
 from dinhdanh.store.base import utcnow
 from dinhdanh.store import group_commit
-from dinhdanh.store.unit_of_work import UnitOfWork, WouldWait
+from dinhdanh.store.unit_of_work import UnitOfWork
 from dinhdanh.web import errors
 
 bearer = HTTPBearer(auto_error=False, description="An officer's machine token (`dinhdanh officer add|rotate`), or an "
@@ -65,8 +65,8 @@ async def in_unit(request: Request, work: Callable[[sa.Connection], T], *, read:
     prefill, a token): on SQLite, no hop at all. A read runs on the event loop (a read in WAL mode
     never waits for a writer); a writing unit joins the loop's next group commit
     (``store.group_commit``: the units ready at the same turn of the loop in one transaction, each in
-    its savepoint, committed before any is answered) if the writer is free, else runs in the pool as
-    any other. A hop costs about a fifth of a filing's CPU (two threads taking turns at the
+    its savepoint, committed before any is answered); if the writer is not free the group waits
+    for it in the pool, whole. A hop costs about a fifth of a filing's CPU (two threads taking turns at the
     interpreter's lock for each statement), a transaction of its own a quarter of a token's; the
     database is one writer anyway, so the loop running the units itself loses no parallelism. Never
     on PostgreSQL, whose every statement is a network round trip."""
@@ -77,12 +77,9 @@ async def in_unit(request: Request, work: Callable[[sa.Connection], T], *, read:
             return work(conn)
 
     if inline and getattr(uow, "starts_at_once", False):
-        try:
-            if read:
-                return unit(wait=False)
-            return await group_commit.of(uow).run(work)
-        except WouldWait:
-            pass  # the writer is another's: wait for it in the pool, not here
+        if read:
+            return unit()
+        return await group_commit.of(uow).run(work)
     return await run_in_threadpool(unit)
 
 
