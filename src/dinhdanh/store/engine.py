@@ -9,6 +9,12 @@ Transactions are begun the same way on both back-ends (see ``store.unit_of_work`
   ``SQLITE_BUSY`` when another writer got there first. Anything else gets a plain ``BEGIN`` (a
   read snapshot that takes no lock, so a read opened inside a writer's block cannot deadlock on it).
   Waits for another process's lock end after ``busy_timeout`` (``config.lock_timeout``).
+  The pool hands out the connection returned last (LIFO): in WAL mode a connection drops its whole
+  page cache when it begins a transaction after another connection wrote, so connections taken in
+  turn (a FIFO pool: the event loop's group commits, the checkpointer's connection) each began
+  with an empty cache and read every page again from the file (``pread``, 3.4% of the server's
+  CPU under token refreshes; 0.4% in LIFO order, the loop's groups reusing the connection that
+  wrote last).
 - PostgreSQL: ``lock_timeout`` bounds every row or table lock wait, the pool's checkout wait is
   bounded the same, and read-only units run ``READ ONLY`` transactions. A pooled connection that
   rested more than a second is pinged before use (``REST_BEFORE_PING``).
@@ -135,6 +141,7 @@ def make_engine(url: str | None = None, **kwargs) -> sa.Engine:
             kwargs.setdefault("pool_size", 8)
             kwargs.setdefault("max_overflow", 64)
             kwargs.setdefault("pool_timeout", timeout)
+            kwargs.setdefault("pool_use_lifo", True)  # the connection with a warm page cache (module doc)
         engine = sa.create_engine(url, **kwargs)
         sa.event.listen(engine, "connect", _sqlite_connect(int(timeout * 1000)))
         sa.event.listen(engine, "begin", _sqlite_begin)
