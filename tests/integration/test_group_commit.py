@@ -6,6 +6,7 @@ whole, and the groups after it run on the loop again."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 
@@ -289,3 +290,35 @@ def test_a_group_waits_at_most_max_turns(sqlite_engine, commits):
     assert asyncio.run(_one_a_turn(group, topics)) == topics
     assert _topics(sqlite_engine) == topics
     assert 3 <= len(commits) <= 4, len(commits)
+
+
+_CALLER: contextvars.ContextVar[str | None] = contextvars.ContextVar("test_group_commit_caller", default=None)
+
+
+def test_each_unit_runs_in_its_caller_s_context_on_the_loop_and_in_the_pool(sqlite_engine):
+    """What a unit logs carries its own request's id (a context variable), not that of the unit
+    that opened the group."""
+    uow = UnitOfWork(sqlite_engine)
+    group = GroupCommit(uow)
+
+    def seen(conn):
+        return _CALLER.get()
+
+    async def caller(name: str):
+        _CALLER.set(name)  # in this caller's task only
+        return await group.run(seen)
+
+    async def main():
+        return await asyncio.gather(*(caller(f"request-{i}") for i in range(4)))
+
+    assert asyncio.run(main()) == [f"request-{i}" for i in range(4)]  # on the loop
+
+    async def pooled():
+        runs = asyncio.gather(*(caller(f"request-{i}") for i in range(4)))
+        for _ in range(20):
+            await asyncio.sleep(0)  # flushed, waiting for the writer in the pool
+        holder.release.set()
+        return await runs
+
+    with _Holder(uow) as holder:
+        assert asyncio.run(pooled()) == [f"request-{i}" for i in range(4)]

@@ -11,6 +11,8 @@ share a transaction: with a flush at a fixed second turn, a server busy with eig
 committed groups of 1 to 8 units (5.6 on average), and each group's transaction costs about as much
 as its first unit. In the group:
 
+- each unit in its caller's context (``contextvars``: the request id of its log lines is its own
+  request's, not the one whose unit opened the group), on the loop or in the pool;
 - each unit in a savepoint of its own: a unit that raises is rolled back to it alone, and its
   exception goes to its caller; the others go on;
 - the transaction commits before any caller is told anything: a unit's result (a 2xx) still means
@@ -33,6 +35,7 @@ on PostgreSQL units run concurrently in the pool and wait for nothing here.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import weakref
 from collections.abc import Callable
@@ -77,7 +80,7 @@ class GroupCommit:
             queue = self._queues[loop] = []
             loop.call_soon(self._wait, loop, queue, 0, 1)
         future = loop.create_future()
-        queue.append((work, future))
+        queue.append((work, future, contextvars.copy_context()))
         if len(queue) >= self.max_units:
             del self._queues[loop]  # full: the flush already scheduled takes it; the next unit opens another
             loop.call_soon(self._run_group, queue)
@@ -95,7 +98,7 @@ class GroupCommit:
             loop.call_soon(self._wait, loop, queue, len(queue), turn + 1)
 
     def _run_group(self, queue: list) -> None:
-        queue = [(work, future) for work, future in queue if not future.cancelled()]  # a client gone
+        queue = [unit for unit in queue if not unit[1].cancelled()]  # a client gone
         if not queue:
             return
         loop = asyncio.get_running_loop()
@@ -133,8 +136,8 @@ class GroupCommit:
         outcomes = []
         with self.uow.begin(wait=wait) as conn:
             driver = conn.connection.driver_connection
-            for work, future in queue:
-                outcomes.append((future, *_one(conn, driver, work)))
+            for work, future, context in queue:  # each in its caller's context (its request id in the logs)
+                outcomes.append((future, *context.run(_one, conn, driver, work)))
                 if not driver.in_transaction:  # SQLite rolled the whole transaction back itself
                     raise DatabaseUnavailable("SQLite ended the group's transaction")
         return outcomes
@@ -142,7 +145,7 @@ class GroupCommit:
 
 def _fail(queue: list, exc: BaseException) -> None:
     """Nothing committed: each caller gets why."""
-    for _, future in queue:
+    for _, future, _ in queue:
         if not future.done():
             future.set_exception(exc)
 
