@@ -167,16 +167,24 @@ def test_the_groups_behind_one_in_the_pool_run_after_it_on_the_loop(sqlite_engin
     assert loop_thread not in {threads[f"a.{i}"] for i in range(3)}
 
 
-def test_a_writer_held_past_the_lock_timeout_fails_the_group_and_writes_nothing(sqlite_engine):
-    uow = UnitOfWork(sqlite_engine, lock_timeout=0.2)
+def test_a_writer_held_past_the_lock_timeout_fails_the_group_and_those_behind_it(sqlite_engine):
+    """The group waiting in the pool gives up after the bound (``DatabaseBusy``); a group queued
+    behind it meanwhile fails with it, not after a bound of its own more."""
+    uow = UnitOfWork(sqlite_engine, lock_timeout=1.0)
     group = GroupCommit(uow)
 
     async def main():
-        return await asyncio.gather(*(group.run(_write(f"t.{i}")) for i in range(4)), return_exceptions=True)
+        began = time.monotonic()
+        first = asyncio.gather(*(group.run(_write(f"a.{i}")) for i in range(4)), return_exceptions=True)
+        await asyncio.sleep(0.2)
+        behind = asyncio.gather(*(group.run(_write(f"b.{i}")) for i in range(3)), return_exceptions=True)
+        outcomes = [*await first, *await behind]
+        return outcomes, time.monotonic() - began
 
     with _Holder(uow):
-        outcomes = asyncio.run(main())
-    assert all(isinstance(o, DatabaseBusy) for o in outcomes), outcomes
+        outcomes, took = asyncio.run(main())
+    assert len(outcomes) == 7 and all(isinstance(o, DatabaseBusy) for o in outcomes), outcomes
+    assert took < 1.6, took  # one bound (1 s), not two
     assert _topics(sqlite_engine) == []
 
 

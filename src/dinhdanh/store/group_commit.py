@@ -21,7 +21,9 @@ as its first unit. In the group:
   after them would (a refresh token presented twice: the second finds it rotated);
 - if the writer is not free now (another thread's unit, a checkpoint starting the log over,
   another process), the group waits for it in the thread pool and runs there, still one
-  transaction; the loop's next groups queue behind it and run on the loop again once it is done.
+  transaction; the loop's next groups queue behind it and run on the loop again once it is done
+  (if it waited the whole bound in vain, ``DatabaseBusy``, they fail with it: no request waits
+  more than about one bound).
   (Each unit used to go to the pool alone: one transaction each, and, with every new unit finding
   the writer held by one of those, the server stayed in that mode. Under eight refresh chains a
   log restart put whole seconds of requests there, at three times the CPU a token.)
@@ -44,7 +46,7 @@ from typing import Any
 import anyio.to_thread
 import sqlalchemy as sa
 
-from dinhdanh.store.unit_of_work import DatabaseUnavailable, UnitOfWork, WouldWait
+from dinhdanh.store.unit_of_work import DatabaseBusy, DatabaseUnavailable, UnitOfWork, WouldWait
 
 MAX_UNITS = 32
 MAX_TURNS = 16  # turns of the loop a group waits for more units, at most
@@ -104,7 +106,7 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         pooled = self._pooled.get(loop)
         if pooled is not None:  # after the group waiting in the pool, not beside it (it has the writer next)
-            pooled.add_done_callback(lambda _: self._run_group(queue))
+            pooled.add_done_callback(lambda task: self._after(task, queue))
             return
         try:
             outcomes = self._transaction(queue, wait=False)
@@ -119,15 +121,27 @@ class GroupCommit:
             return
         _settle(outcomes)
 
-    async def _in_pool(self, queue: list) -> None:
+    async def _in_pool(self, queue: list) -> Exception | None:
+        """The group, waiting for the writer in the thread pool; what failed it, if anything did."""
         try:
             outcomes = await anyio.to_thread.run_sync(self._transaction, queue, True)
         except BaseException as exc:
             _fail(queue, exc)
             if not isinstance(exc, Exception):
                 raise
-            return
+            return exc
         _settle(outcomes)
+        return None
+
+    def _after(self, pooled: asyncio.Task, queue: list) -> None:
+        """A group queued behind one that waited in the pool: if that one found the writer not free
+        in time (``DatabaseBusy``), this one fails with it, having waited meanwhile (queued behind
+        it again it would wait a whole bound more, and the group after it more still); else it runs."""
+        failed = None if pooled.cancelled() else (pooled.exception() or pooled.result())
+        if isinstance(failed, DatabaseBusy):
+            _fail([unit for unit in queue if not unit[1].cancelled()], failed)
+            return
+        self._run_group(queue)
 
     def _transaction(self, queue: list, wait: bool) -> list[tuple[asyncio.Future, bool, Any]]:
         """The units of ``queue`` in one transaction, each in its savepoint: (future, ok, value) of
