@@ -261,3 +261,60 @@ def test_a_reader_that_began_within_the_tick_is_waited_for(tmp_path, monkeypatch
     finally:
         reader.close()
         checkpoints.close()
+
+
+def test_the_restart_queues_for_the_process_s_writer_as_its_units_do(tmp_path, monkeypatch):
+    """The restart takes this process's writer lock (``unit_of_work.writer_of``) first: the units
+    that wait meanwhile are handed the writer the moment it ends, instead of polling SQLite's lock
+    with growing sleeps. While a unit holds the writer past the restart's wait, the tick leaves the
+    restart for later without touching SQLite's lock."""
+    from dinhdanh.store import checkpoint
+    from dinhdanh.store.unit_of_work import UnitOfWork, writer_of
+
+    monkeypatch.setattr(checkpoint, "RESTART_PAGES", 20)
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    checkpoints = Checkpointer(engine, every=3600)  # ticks by hand below
+    checkpoints.start()
+    uow = UnitOfWork(engine)
+    try:
+        checkpoints.checkpoint()  # the previous tick
+        with uow.begin() as conn:
+            conn.execute(ROWS.insert(), [{"id": i, "v": "x" * 3000} for i in range(30)])
+        held, release = threading.Event(), threading.Event()
+
+        def hold():
+            with uow.begin():
+                held.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(10)
+        began = time.perf_counter()
+        assert checkpoints.checkpoint()[0] == 0  # the passive one's report: the restart not tried
+        assert time.perf_counter() - began >= checkpoint.RESTART_WAIT_MS / 1000 * 0.9
+        release.set()
+        holder.join()
+        lock = writer_of(engine)
+        waits = []
+        original = lock.acquire
+
+        def noted(timeout=-1):
+            waits.append(timeout)
+            return original(timeout)
+
+        for tick in range(2):  # the unit's writes, then a tick (twice: SQLite may start the log over itself)
+            with uow.begin() as conn:
+                conn.execute(ROWS.insert(), [{"id": 100 * (tick + 1) + i, "v": "x" * 3000} for i in range(30)])
+            lock.acquire = noted  # the tick's own calls only
+            try:
+                assert checkpoints.checkpoint()[0] == 0
+            finally:
+                del lock.acquire
+        assert checkpoints.restarts >= 1 and len(waits) == checkpoints.restarts  # each restart took the writer
+        assert lock.try_acquire()  # and gave it back
+        lock.release()
+    finally:
+        checkpoints.close()

@@ -114,7 +114,9 @@ _writers: weakref.WeakKeyDictionary[sa.Engine, FairLock] = weakref.WeakKeyDictio
 _writers_lock = threading.Lock()
 
 
-def _writer_of(engine: sa.Engine) -> FairLock | None:
+def writer_of(engine: sa.Engine) -> FairLock | None:
+    """The process's writer lock of a SQLite ``engine`` (None for PostgreSQL): held by whoever writes
+    through it in this process (units of work; the checkpointer while it starts the log over)."""
     if engine.dialect.name != "sqlite":
         return None
     with _writers_lock:
@@ -130,7 +132,7 @@ class UnitOfWork:
     def __init__(self, engine: sa.Engine, *, lock_timeout: float | None = None):
         self.engine = engine
         self.lock_timeout = config.lock_timeout() if lock_timeout is None else lock_timeout
-        self._writer = _writer_of(engine)
+        self._writer = writer_of(engine)
         self._postgres = engine.dialect.name == "postgresql"
 
     @property
