@@ -318,3 +318,55 @@ def test_the_restart_queues_for_the_process_s_writer_as_its_units_do(tmp_path, m
         lock.release()
     finally:
         checkpoints.close()
+
+
+def test_a_restart_that_fails_gives_the_process_s_writer_back(tmp_path, monkeypatch):
+    """Whatever fails while the restart holds the process's writer lock (here the driver, at its
+    first statement), the lock is released: every unit of this process would wait for it for ever."""
+    from dinhdanh.store import checkpoint
+    from dinhdanh.store.unit_of_work import UnitOfWork, writer_of
+
+    monkeypatch.setattr(checkpoint, "RESTART_PAGES", 20)
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    checkpoints = Checkpointer(engine, every=3600)  # ticks by hand below
+    checkpoints.start()
+    uow = UnitOfWork(engine)
+
+    class Failing:  # the driver's connection, failing where the restart begins
+        def __init__(self, driver):
+            self.driver = driver
+
+        def execute(self, sql):
+            if sql == "PRAGMA busy_timeout":
+                raise sqlite3.OperationalError("disk I/O error")
+            return self.driver.execute(sql)
+
+    class Raw:
+        def __init__(self, raw):
+            self.raw, self.driver_connection = raw, Failing(raw.driver_connection)
+
+        def close(self):
+            self.raw.close()
+
+    try:
+        checkpoints.checkpoint()  # the previous tick
+        with uow.begin() as conn:
+            conn.execute(ROWS.insert(), [{"id": i, "v": "x" * 3000} for i in range(30)])
+        raw_connection = engine.raw_connection
+        monkeypatch.setattr(engine, "raw_connection", lambda: Raw(raw_connection()))
+        try:
+            checkpoints.checkpoint()
+        except sqlite3.OperationalError:
+            pass
+        else:
+            raise AssertionError("the restart was not tried")
+        monkeypatch.setattr(engine, "raw_connection", raw_connection)
+        lock = writer_of(engine)
+        assert lock.try_acquire()  # given back
+        lock.release()
+        with uow.begin() as conn:  # and the units go on
+            conn.execute(ROWS.insert(), [{"id": 30, "v": "x"}])
+    finally:
+        checkpoints.close()

@@ -23,7 +23,7 @@ until the next tick: no writer waits longer for it. It takes this process's writ
 lock and are handed the writer the moment the restart ends, where SQLite's busy handler would
 have them poll with sleeps of 1, 2, 5, 10 ms and more (the refresh bench's p99: 8-17 ms before,
 8 ms after). Meanwhile the event loop's group commit finds
-the writer taken and its units run in the thread pool, waiting there (``store.group_commit``).
+the writer taken and the group waits for it in the thread pool, whole (``store.group_commit``).
 The restart is tried when the passive one copied at least what the log held at the previous
 tick: the readers still in the log then all began within the last tick (short reads, which end
 within the wait), and under a stream of commits with reads beside them there is nearly always such
@@ -100,12 +100,14 @@ class Checkpointer:
             fresh = held is not None and got[2] >= held  # no reader older than a tick
             tried = got[1] > RESTART_PAGES and fresh and got[1] != self._gave_up
             if tried and self._writer.acquire(RESTART_WAIT_MS / 1000):  # this process's writers queue on it
-                waits = driver.execute("PRAGMA busy_timeout").fetchone()[0]
-                driver.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
                 try:
-                    got = tuple(driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchone())
+                    waits = driver.execute("PRAGMA busy_timeout").fetchone()[0]
+                    driver.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+                    try:
+                        got = tuple(driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchone())
+                    finally:
+                        driver.execute(f"PRAGMA busy_timeout={waits}")
                 finally:
-                    driver.execute(f"PRAGMA busy_timeout={waits}")
                     self._writer.release()
                 if got[0]:  # gave up: not again before the log changes
                     self._gave_up = got[1]
