@@ -193,10 +193,9 @@ def test_a_long_reader_does_not_make_every_tick_hold_the_writer(tmp_path, monkey
         assert conn.execute(sa.select(sa.func.count()).select_from(ROWS)).scalar_one() == next_id
 
 
-def test_a_restart_that_gave_up_is_not_tried_again_before_the_log_grows(tmp_path, monkeypatch):
-    """A reader that began within the last tick lets the restart be tried (it waits for the
-    reader); if that reader stays and nothing is written, the ticks after do not try again: each
-    would hold the write lock for the whole wait."""
+def _ticked_by_hand(tmp_path, monkeypatch) -> tuple[Path, sa.Engine, Checkpointer]:
+    """A register with table ``t``, and a checkpointer started whose ticks the test runs itself
+    (``checkpoint()``); a log of more than 20 pages is started over."""
     from dinhdanh.store import checkpoint
 
     monkeypatch.setattr(checkpoint, "RESTART_PAGES", 20)
@@ -204,8 +203,18 @@ def test_a_restart_that_gave_up_is_not_tried_again_before_the_log_grows(tmp_path
     engine = make_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    checkpoints = Checkpointer(engine, every=3600)  # ticks by hand below
+    checkpoints = Checkpointer(engine, every=3600)
     checkpoints.start()
+    return path, engine, checkpoints
+
+
+def test_a_restart_that_gave_up_is_not_tried_again_before_the_log_grows(tmp_path, monkeypatch):
+    """A reader that began within the last tick lets the restart be tried (it waits for the
+    reader); if that reader stays and nothing is written, the ticks after do not try again: each
+    would hold the write lock for the whole wait."""
+    from dinhdanh.store import checkpoint
+
+    path, engine, checkpoints = _ticked_by_hand(tmp_path, monkeypatch)
     reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         assert checkpoints.checkpoint()[0] == 0  # the first tick: what the log holds, noted
@@ -235,15 +244,7 @@ def test_a_reader_that_began_within_the_tick_is_waited_for(tmp_path, monkeypatch
     """Under commits with reads beside them the passive checkpoint seldom copies the whole log: a
     read that began before the last commit holds it back. Such a reader is recent (it began since
     the previous tick), so the restart is tried and waits for it to end."""
-    from dinhdanh.store import checkpoint
-
-    monkeypatch.setattr(checkpoint, "RESTART_PAGES", 20)
-    path = tmp_path / "r.sqlite"
-    engine = make_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    checkpoints = Checkpointer(engine, every=3600)  # ticks by hand below
-    checkpoints.start()
+    path, engine, checkpoints = _ticked_by_hand(tmp_path, monkeypatch)
     reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
         checkpoints.checkpoint()  # the previous tick
@@ -271,12 +272,7 @@ def test_the_restart_queues_for_the_process_s_writer_as_its_units_do(tmp_path, m
     from dinhdanh.store import checkpoint
     from dinhdanh.store.unit_of_work import UnitOfWork, writer_of
 
-    monkeypatch.setattr(checkpoint, "RESTART_PAGES", 20)
-    engine = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    checkpoints = Checkpointer(engine, every=3600)  # ticks by hand below
-    checkpoints.start()
+    _, engine, checkpoints = _ticked_by_hand(tmp_path, monkeypatch)
     uow = UnitOfWork(engine)
     try:
         checkpoints.checkpoint()  # the previous tick
@@ -323,15 +319,9 @@ def test_the_restart_queues_for_the_process_s_writer_as_its_units_do(tmp_path, m
 def test_a_restart_that_fails_gives_the_process_s_writer_back(tmp_path, monkeypatch):
     """Whatever fails while the restart holds the process's writer lock (here the driver, at its
     first statement), the lock is released: every unit of this process would wait for it for ever."""
-    from dinhdanh.store import checkpoint
     from dinhdanh.store.unit_of_work import UnitOfWork, writer_of
 
-    monkeypatch.setattr(checkpoint, "RESTART_PAGES", 20)
-    engine = make_engine(f"sqlite:///{tmp_path / 'r.sqlite'}")
-    with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    checkpoints = Checkpointer(engine, every=3600)  # ticks by hand below
-    checkpoints.start()
+    _, engine, checkpoints = _ticked_by_hand(tmp_path, monkeypatch)
     uow = UnitOfWork(engine)
 
     class Failing:  # the driver's connection, failing where the restart begins
