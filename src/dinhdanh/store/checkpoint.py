@@ -14,25 +14,27 @@ A passive checkpoint alone does not keep the log short. SQLite writes the log fr
 again only when a writer begins after a checkpoint that copied all of it, and under a steady stream
 of commits there is never such a moment: commits land while the checkpoint copies. The log then
 grows without end (1.2 GB in half a minute of token refreshes, each commit appending to it and
-extending the file). So when a passive checkpoint copied the whole log and it is longer than
-``RESTART_PAGES``, a ``RESTART`` checkpoint follows: it holds the write lock, copies what was
-committed meanwhile (little), and waits for readers of the log to move on, so the next commit
-starts the log over. It waits at most ``RESTART_WAIT_MS`` for a writer or a reader, then gives up
-until the next tick: no writer waits longer for it. It takes this process's writer lock first
-(``unit_of_work.writer_of``), as a unit of work does: the units that come meanwhile queue on that
-lock and are handed the writer the moment the restart ends, where SQLite's busy handler would
-have them poll with sleeps of 1, 2, 5, 10 ms and more (the refresh bench's p99: 8-17 ms before,
-8 ms after). Meanwhile the event loop's group commit finds
-the writer taken and the group waits for it in the thread pool, whole (``store.group_commit``).
-The restart is tried when the passive one copied at least what the log held at the previous
-tick: the readers still in the log then all began within the last tick (short reads, which end
-within the wait), and under a stream of commits with reads beside them there is nearly always such
-a reader, so "copied the whole log" would seldom hold. When it copied less, a reader holds an
-older part of the log (a long export, a backup): the restart would wait for it at every tick, and
-every writer with it, so it is not tried until that reader is gone. After a restart that gave up,
-the next one waits for the log to change: a reader at its very end and no writes would otherwise
-hold every tick's restart for its whole wait. ``journal_size_limit`` cuts a log that grew in a burst
-back to ``LOG_BYTES`` when it starts over.
+extending the file). So when the log is longer than ``RESTART_PAGES`` after a passive checkpoint
+that copied at least what the log held at the previous tick, a ``RESTART`` checkpoint follows: it
+holds the write lock, copies what was committed meanwhile (little), and waits for readers of the
+log to move on, so the next commit starts the log over. It waits at most ``RESTART_WAIT_MS`` for a
+writer or a reader, then gives up until the next tick: no writer waits longer for it.
+
+- Why "at least what the log held at the previous tick", not "the whole log": the readers still
+  in the log then all began within the last tick (short reads, which end within the wait), and
+  under commits with reads beside them there is nearly always such a reader, so "the whole log"
+  would seldom hold. When it copied less, a reader holds an older part of the log (a long export,
+  a backup): the restart would wait for it at every tick, and every writer with it, so it is not
+  tried until that reader is gone.
+- After a restart that gave up, the next one waits for the log to change: a reader at its very
+  end and no writes would otherwise hold every tick's restart for its whole wait.
+- It takes this process's writer lock first (``unit_of_work.writer_of``), as a unit of work does:
+  the units that come meanwhile queue on that lock and are handed the writer the moment the
+  restart ends, where SQLite's busy handler would have them poll with sleeps of 1, 2, 5, 10 ms and
+  more (the refresh bench's p99: 8-17 ms before, 8 ms after). The event loop's group commit finds
+  the writer taken and the group waits for it in the thread pool, whole (``store.group_commit``).
+
+``journal_size_limit`` cuts a log that grew in a burst back to ``LOG_BYTES`` when it starts over.
 
 What does not change: a commit is durable once it returns (the WAL is written before COMMIT returns,
 ``synchronous=NORMAL``); the log is still checkpointed; connections made without it (the CLI, a

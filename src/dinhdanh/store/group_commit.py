@@ -139,7 +139,7 @@ class GroupCommit:
         it again it would wait a whole bound more, and the group after it more still); else it runs."""
         failed = None if pooled.cancelled() else (pooled.exception() or pooled.result())
         if isinstance(failed, DatabaseBusy):
-            _fail([unit for unit in queue if not unit[1].cancelled()], failed)
+            _fail(queue, failed)  # (a caller gone meanwhile: its future is done, left as it is)
             return
         self._run_group(queue)
 

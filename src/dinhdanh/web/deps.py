@@ -66,14 +66,14 @@ async def in_unit(request: Request, work: Callable[[sa.Connection], T], *, read:
     never waits for a writer); a writing unit joins the loop's next group commit
     (``store.group_commit``: the units ready at the same turn of the loop in one transaction, each in
     its savepoint, committed before any is answered); if the writer is not free the group waits
-    for it in the pool, whole. A hop costs about a fifth of a filing's CPU (two threads taking turns at the
-    interpreter's lock for each statement), a transaction of its own a quarter of a token's; the
+    for it in the pool, whole. A hop costs about a fifth of a filing's CPU (two threads taking
+    turns at the interpreter's lock for each statement), a transaction of its own a quarter of a token's; the
     database is one writer anyway, so the loop running the units itself loses no parallelism. Never
     on PostgreSQL, whose every statement is a network round trip."""
     uow = uow_of(request)
 
-    def unit(wait: bool = True) -> T:
-        with (uow.read() if read else uow.begin(wait=wait)) as conn:
+    def unit() -> T:
+        with (uow.read() if read else uow.begin()) as conn:
             return work(conn)
 
     if inline and getattr(uow, "starts_at_once", False):
